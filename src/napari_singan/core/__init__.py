@@ -1,0 +1,49 @@
+"""Pure PyTorch/numpy SinGAN engine: no napari, Qt or magicgui imports.
+
+Scripts, the CLI and the napari widgets all call these functions.
+"""
+
+from .config import PRESETS, ModelConfig, PyramidConfig, SinGANConfig, TrainConfig, preset
+from .device import available_devices, resolve_device
+from .errors import ImageInputError, ModelFileError, SinGANError
+from .events import drain
+from .images import ImageSpec, denormalize, normalize_like, prepare_image
+from .persistence import load_model, save_model
+from .pyramid import pyramid_shapes
+from .sampling import SampleProgress, generate, sample, synthesize
+from .singan import SinGANModel
+from .training import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent, resume, train
+
+__all__ = [
+    "PRESETS",
+    "ImageInputError",
+    "ImageSpec",
+    "ModelConfig",
+    "ModelFileError",
+    "Preview",
+    "Progress",
+    "PyramidConfig",
+    "SampleProgress",
+    "ScaleFinished",
+    "ScaleStarted",
+    "SinGANConfig",
+    "SinGANError",
+    "SinGANModel",
+    "TrainConfig",
+    "TrainEvent",
+    "available_devices",
+    "denormalize",
+    "drain",
+    "generate",
+    "load_model",
+    "normalize_like",
+    "prepare_image",
+    "preset",
+    "pyramid_shapes",
+    "resolve_device",
+    "resume",
+    "sample",
+    "save_model",
+    "synthesize",
+    "train",
+]

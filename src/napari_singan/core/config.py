@@ -1,0 +1,117 @@
+"""Frozen configuration dataclasses; every default is the SinGAN paper's value.
+
+Nothing here is ever mutated: derive a variant with :func:`dataclasses.replace`
+(or :meth:`SinGANConfig.with_overrides`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PyramidConfig:
+    """How the training image is turned into a multi-scale pyramid (paper §2.1)."""
+
+    scale_factor: float = 0.75  # nominal ratio between consecutive scales; recomputed exactly from the sizes
+    min_size: int = 25  # short side of the coarsest scale, in pixels
+    max_size: int = 250  # long side of the finest scale; larger images are downsampled to this
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generator / discriminator architecture at each scale (paper §2.1, supplementary)."""
+
+    base_width: int = 32  # conv filters at the coarsest scales
+    double_every: int = 4  # the width doubles after this many scales
+    max_width: int = 128  # cap on the width
+    num_blocks: int = 5  # conv blocks per network (receptive field 2*num_blocks+1 = 11)
+    leaky_slope: float = 0.2  # LeakyReLU negative slope
+    norm: str = "instance"  # "instance" (= BatchNorm with batch size 1, as trained in the paper) or "none"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation of each scale (paper §2.2)."""
+
+    iters_per_scale: int = 2000  # adversarial iterations per scale
+    d_steps: int = 3  # discriminator updates per iteration
+    g_steps: int = 3  # generator updates per iteration
+    lr_g: float = 5e-4  # Adam learning rate of the generator
+    lr_d: float = 5e-4  # Adam learning rate of the discriminator
+    beta1: float = 0.5  # Adam beta1
+    beta2: float = 0.999  # Adam beta2
+    lr_decay_at: float = 0.8  # fraction of iters_per_scale after which the learning rates drop
+    lr_decay: float = 0.1  # factor applied to the learning rates at lr_decay_at
+    gp_weight: float = 0.1  # WGAN-GP gradient-penalty weight lambda
+    rec_weight: float = 10.0  # reconstruction-loss weight alpha (100 for super-resolution)
+    noise_amp_weight: float = 0.1  # sigma_n = noise_amp_weight * RMSE(upsampled reconstruction, x_n)
+    init_from_previous: bool = True  # copy the previous scale's weights when the widths match
+    report_seconds: float = 0.25  # at most this long between progress events (also the Stop latency)
+    preview_every: int = 500  # iterations between preview samples within a scale (0: only at scale ends)
+
+
+@dataclass(frozen=True)
+class SinGANConfig:
+    """Everything that defines a SinGAN training run."""
+
+    pyramid: PyramidConfig = field(default_factory=PyramidConfig)  # pyramid geometry
+    model: ModelConfig = field(default_factory=ModelConfig)  # network architecture
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimisation schedule
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict (for the model file)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, dict[str, Any]]) -> SinGANConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        return cls(
+            pyramid=PyramidConfig(**data["pyramid"]),
+            model=ModelConfig(**data["model"]),
+            train=TrainConfig(**data["train"]),
+        )
+
+    def with_overrides(self, **overrides: Any) -> SinGANConfig:
+        """Return a copy with fields replaced by name, e.g. ``max_size=128``.
+
+        Each name is looked up in the pyramid, model and train sections;
+        ``None`` values are ignored so CLI/widget options can be passed as-is.
+        """
+        sections = {"pyramid": self.pyramid, "model": self.model, "train": self.train}
+        updates: dict[str, dict[str, Any]] = {name: {} for name in sections}
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            owner = next((s for s, obj in sections.items() if key in _field_names(obj)), None)
+            if owner is None:
+                raise TypeError(f"unknown SinGAN option {key!r}")
+            updates[owner][key] = value
+        return SinGANConfig(**{s: replace(obj, **updates[s]) for s, obj in sections.items()})
+
+
+def _field_names(obj: Any) -> set[str]:
+    return {f.name for f in fields(obj)}
+
+
+PRESETS: dict[str, SinGANConfig] = {
+    # The published defaults.
+    "paper": SinGANConfig(),
+    # Super-resolution (paper §4.1): stronger reconstruction, smaller coarsest scale.
+    "super-resolution": SinGANConfig(
+        pyramid=PyramidConfig(min_size=18), train=TrainConfig(rec_weight=100.0)
+    ),
+    # A first look in minutes on a laptop CPU: smaller image, fewer iterations.
+    "quick": SinGANConfig(
+        pyramid=PyramidConfig(max_size=96), train=TrainConfig(iters_per_scale=300, preview_every=100)
+    ),
+}
+
+
+def preset(name: str) -> SinGANConfig:
+    """Return a named preset (``paper``, ``super-resolution`` or ``quick``)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

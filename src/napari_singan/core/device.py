@@ -1,0 +1,46 @@
+"""Pick the torch device explicitly; nothing else in the package guesses."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import SinGANError
+
+
+def available_devices() -> list[str]:
+    """Names that :func:`resolve_device` accepts on this machine, ``"auto"`` first."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda[:i]"`` or ``"mps"`` into a usable device.
+
+    ``"auto"`` picks CUDA, then MPS, then the CPU.
+    """
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SinGANError(f"unknown device {name!r}; use one of {', '.join(available_devices())}") from None
+    usable = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
+        "mps": torch.backends.mps.is_available(),
+    }.get(device.type, False)
+    if not usable:
+        raise SinGANError(
+            f"device {name!r} is not available here; use one of {', '.join(available_devices())}"
+        )
+    return device

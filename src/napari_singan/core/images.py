@@ -1,0 +1,176 @@
+"""Arrays in, arrays out: channel layout, validation and an exact intensity round trip.
+
+Normalisation choice: each channel is mapped linearly from its own
+``[min, max]`` in the training image to ``[-1, 1]`` (the range of the
+generator's tanh). Min/max rather than percentiles, so that no pixel of the
+training image is clipped and the model reproduces the full intensity range;
+outputs are clamped to that range and cast back to the input dtype (integers
+are rounded), so a uint16 micrograph comes back as uint16 in its own range,
+never squeezed through 8 bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import ImageInputError
+
+#: dtypes an image may have (bool and complex are refused).
+_KINDS = {"u": "unsigned integer", "i": "integer", "f": "float"}
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What is needed to give outputs the training image's layout, dtype and range."""
+
+    dtype: str  # numpy dtype name of the training image, e.g. "uint16"
+    channel_axis: int | None  # axis of the channels in the input array; None for a 2-D grayscale image
+    low: tuple[float, ...]  # per-channel minimum of the training image (maps to -1)
+    high: tuple[float, ...]  # per-channel maximum of the training image (maps to +1)
+    height: int  # spatial size of the training image as given
+    width: int
+
+    @property
+    def channels(self) -> int:
+        """Number of channels."""
+        return len(self.low)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for the model file)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**data, "low": tuple(data["low"]), "high": tuple(data["high"])})
+
+
+def channels_last(array: np.ndarray, channel_axis: int | None = None) -> tuple[np.ndarray, int | None]:
+    """Return the image as ``(H, W, C)`` and the channel axis that was used.
+
+    ``channel_axis=None`` means: 2-D arrays are grayscale, 3-D arrays whose last
+    axis has 3 or 4 entries are RGB(A) (napari's rule); anything else needs an
+    explicit ``channel_axis``.
+    """
+    array = np.asarray(array)
+    if array.dtype.kind not in _KINDS:
+        what = "a boolean mask" if array.dtype.kind == "b" else f"of dtype {array.dtype}"
+        raise ImageInputError(
+            f"the image is {what}; SinGAN needs an intensity image (integer or float). "
+            "Train on the image the mask or labels came from instead."
+        )
+    if channel_axis is None:
+        if array.ndim == 2:
+            return array[..., None], None
+        if array.ndim == 3 and array.shape[-1] in (3, 4):
+            return array, array.ndim - 1
+        raise ImageInputError(
+            f"the image has shape {array.shape}: SinGAN learns from ONE 2-D image. Give the "
+            "channel axis (channel_axis= / --channel-axis) if one axis holds channels, or pick "
+            "a single 2-D plane of a z-stack or time series."
+        )
+    if not -array.ndim <= channel_axis < array.ndim:
+        raise ImageInputError(f"channel axis {channel_axis} does not exist in an image of shape {array.shape}")
+    channel_axis %= array.ndim
+    if array.ndim != 3:
+        raise ImageInputError(
+            f"with a channel axis the image must be 3-D (2 spatial axes + channels); got shape {array.shape}"
+        )
+    return np.moveaxis(array, channel_axis, -1), channel_axis
+
+
+def validate_image(hwc: np.ndarray) -> None:
+    """Raise :class:`ImageInputError` for images SinGAN cannot learn from."""
+    height, width, _ = hwc.shape
+    if min(height, width) < 2:
+        raise ImageInputError(f"the image is {height}x{width} pixels: it is empty or too small to learn from")
+    if hwc.dtype.kind == "f" and not np.isfinite(hwc).all():
+        raise ImageInputError(
+            "the image contains NaN or infinite values; replace them (e.g. numpy.nan_to_num) first"
+        )
+    if hwc.min() == hwc.max():
+        raise ImageInputError("the image is constant: there is nothing to learn from it")
+    if hwc.dtype.kind in "ui" and np.unique(hwc).size <= 2:
+        raise ImageInputError(
+            "the image has only two values, like a binary mask or label image; "
+            "train on an intensity image instead"
+        )
+
+
+def prepare_image(
+    array: np.ndarray, channel_axis: int | None = None, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, ImageSpec]:
+    """Validate an image and normalise it for training.
+
+    Parameters
+    ----------
+    array
+        2-D grayscale, ``(H, W, 3|4)`` RGB(A), or any 3-D array with ``channel_axis``.
+    channel_axis
+        Axis holding the channels, or ``None`` for napari's grayscale/RGB rule.
+    device
+        Where the returned tensor lives.
+
+    Returns
+    -------
+    tensor, spec
+        ``(1, C, H, W)`` float32 tensor in ``[-1, 1]`` and the :class:`ImageSpec`
+        that maps generated tensors back to the input's dtype and range.
+    """
+    hwc, axis = channels_last(array, channel_axis)
+    validate_image(hwc)
+    flat = hwc.reshape(-1, hwc.shape[-1])
+    low = tuple(float(v) for v in flat.min(axis=0))
+    high = tuple(float(v) for v in flat.max(axis=0))
+    spec = ImageSpec(str(hwc.dtype), axis, low, high, hwc.shape[0], hwc.shape[1])
+    return normalize(hwc, spec, device), spec
+
+
+def normalize(hwc: np.ndarray, spec: ImageSpec, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Map an ``(H, W, C)`` array to a ``(1, C, H, W)`` tensor with ``spec``'s ranges, clamped to [-1, 1]."""
+    if hwc.shape[-1] != spec.channels:
+        raise ImageInputError(
+            f"the image has {hwc.shape[-1]} channel(s) but the model was trained on {spec.channels}"
+        )
+    low = np.asarray(spec.low, dtype=np.float64)
+    span = np.asarray(spec.high, dtype=np.float64) - low
+    span[span == 0] = 1.0  # a constant channel maps to -1 and comes back as its constant
+    scaled = (hwc.astype(np.float64) - low) / span * 2.0 - 1.0
+    tensor = torch.from_numpy(np.clip(scaled, -1.0, 1.0).astype(np.float32))
+    return tensor.permute(2, 0, 1)[None].contiguous().to(device)
+
+
+def normalize_like(array: np.ndarray, spec: ImageSpec, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Normalise another image (paint, composite, ...) with a trained model's layout and ranges."""
+    hwc, _ = channels_last(array, spec.channel_axis if np.ndim(array) == 3 else None)
+    if hwc.shape[-1] == 1 and spec.channels > 1:
+        hwc = np.repeat(hwc, spec.channels, axis=-1)
+    if min(hwc.shape[:2]) < 2:
+        raise ImageInputError(f"the input image is {hwc.shape[0]}x{hwc.shape[1]} pixels: too small")
+    if hwc.dtype.kind == "f" and not np.isfinite(hwc).all():
+        raise ImageInputError("the input image contains NaN or infinite values")
+    return normalize(hwc, spec, device)
+
+
+def denormalize(batch: torch.Tensor, spec: ImageSpec) -> np.ndarray:
+    """Map ``(N, C, H, W)`` generator output back to the training image's dtype and range.
+
+    The result is ``(N, H, W)`` for grayscale, otherwise ``(N, ...)`` with the
+    channels where the input had them (e.g. ``(N, H, W, 3)`` for RGB).
+    """
+    array = batch.detach().clamp(-1.0, 1.0).permute(0, 2, 3, 1).to("cpu", torch.float64).numpy()
+    low = np.asarray(spec.low)
+    high = np.asarray(spec.high)
+    values = low + (array + 1.0) / 2.0 * (high - low)
+    dtype = np.dtype(spec.dtype)
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        values = np.clip(np.rint(values), info.min, info.max)
+    values = values.astype(dtype)
+    if spec.channel_axis is None:
+        return values[..., 0]
+    return np.moveaxis(values, -1, spec.channel_axis + 1)

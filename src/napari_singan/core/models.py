@@ -1,0 +1,72 @@
+"""The per-scale generator and discriminator (paper §2.1, Fig. 4-5, supplementary)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+
+
+def scale_width(scale: int, config: ModelConfig) -> int:
+    """Conv filters at coarse-to-fine ``scale``: 32, doubled every 4 scales, capped at 128."""
+    return min(config.base_width * 2 ** (scale // config.double_every), config.max_width)
+
+
+def _block(in_ch: int, out_ch: int, config: ModelConfig) -> nn.Sequential:
+    """Conv3x3 (no padding) -> Norm -> LeakyReLU; shrinks H and W by 2."""
+    norm: nn.Module = (
+        nn.InstanceNorm2d(out_ch, affine=True) if config.norm == "instance" else nn.Identity()
+    )
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3), norm, nn.LeakyReLU(config.leaky_slope))
+
+
+def _body(in_ch: int, width: int, config: ModelConfig) -> nn.Sequential:
+    """The shared head + body: ``num_blocks - 1`` conv blocks (the tail is the last conv)."""
+    layers = [_block(in_ch, width, config)]
+    layers += [_block(width, width, config) for _ in range(config.num_blocks - 2)]
+    return nn.Sequential(*layers)
+
+
+def init_weights(module: nn.Module, generator: torch.Generator) -> None:
+    """Paper initialisation: conv weights N(0, 0.02), norm weights N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, 0.02, generator=generator)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.InstanceNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02, generator=generator)
+            nn.init.zeros_(m.bias)
+
+
+class GeneratorStage(nn.Module):
+    """G_n: adds detail to the upsampled coarser image (residual, paper Fig. 5).
+
+    ``x_n = prev + tail(body(pad(noise + prev)))``; the input is zero-padded by
+    ``num_blocks`` px per side so the output has the size of ``prev``.
+    """
+
+    def __init__(self, channels: int, width: int, config: ModelConfig):
+        super().__init__()
+        self.pad = config.num_blocks  # each unpadded 3x3 conv removes 1 px per side
+        self.body = _body(channels, width, config)
+        self.tail = nn.Sequential(nn.Conv2d(width, channels, 3), nn.Tanh())
+
+    def forward(self, noise: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """``noise``, ``prev``: (N, C, H, W) -> (N, C, H, W)."""
+        x = F.pad(noise + prev, (self.pad,) * 4)  # (N, C, H+10, W+10)
+        return prev + self.tail(self.body(x))
+
+
+class Discriminator(nn.Module):
+    """D_n: Markovian patch critic with an 11x11 receptive field; returns a score map."""
+
+    def __init__(self, channels: int, width: int, config: ModelConfig):
+        super().__init__()
+        self.body = _body(channels, width, config)
+        self.tail = nn.Conv2d(width, 1, 3)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, 1, H-10, W-10) patch scores."""
+        return self.tail(self.body(image))

@@ -1,0 +1,118 @@
+"""One file per model: config, state_dicts and tensors only, written atomically.
+
+The file is a ``torch.save`` archive of plain containers, tensors and numbers,
+so it loads with ``torch.load(weights_only=True)``: nothing is unpickled that
+could run code.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import SinGANConfig
+from .errors import ModelFileError
+from .images import ImageSpec
+from .models import GeneratorStage, scale_width
+from .singan import SinGANModel
+
+FORMAT = "napari-singan-model"
+VERSION = 1
+#: Suggested file extension.
+SUFFIX = ".singan"
+
+
+def model_to_dict(model: SinGANModel) -> dict[str, Any]:
+    """Everything in ``model`` as plain containers and CPU tensors."""
+    state = model.discriminator_state
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config.to_dict(),
+        "spec": model.spec.to_dict(),
+        "shapes": [list(s) for s in model.shapes],
+        "image": model.image.cpu(),
+        "z_star": model.z_star.cpu(),
+        "seed": model.seed,
+        "noise_amps": list(model.noise_amps),
+        "generators": [{k: v.cpu() for k, v in g.state_dict().items()} for g in model.generators],
+        "discriminator": None if state is None else {k: v.cpu() for k, v in state.items()},
+        "metadata": model.metadata or {},
+    }
+
+
+def model_from_dict(data: dict[str, Any], device: torch.device | str = "cpu") -> SinGANModel:
+    """Inverse of :func:`model_to_dict`."""
+    config = SinGANConfig.from_dict(data["config"])
+    spec = ImageSpec.from_dict(data["spec"])
+    generators = nn.ModuleList()
+    for scale, state in enumerate(data["generators"]):
+        stage = GeneratorStage(spec.channels, scale_width(scale, config.model), config.model)
+        stage.load_state_dict(state)
+        generators.append(stage.requires_grad_(False))
+    disc = data["discriminator"]
+    model = SinGANModel(
+        config=config,
+        spec=spec,
+        shapes=tuple(tuple(s) for s in data["shapes"]),
+        image=data["image"],
+        z_star=data["z_star"],
+        seed=data["seed"],
+        generators=generators,
+        noise_amps=tuple(data["noise_amps"]),
+        discriminator_state=disc,
+        metadata=data["metadata"] or None,
+    )
+    return model.to(device)
+
+
+def save_model(model: SinGANModel, path: str | os.PathLike) -> Path:
+    """Write ``model`` to ``path`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(model_to_dict(model), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> SinGANModel:
+    """Read a model written by :func:`save_model`.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, truncated, damaged, of another program or of a
+        newer format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"no model file at {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged archives
+        raise ModelFileError(
+            f"{path} is not a readable napari-singan model (damaged, truncated or another format): {exc}"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a napari-singan model file")
+    if data.get("version", 0) > VERSION:
+        raise ModelFileError(
+            f"{path} was written by a newer napari-singan (format {data['version']}); upgrade to read it"
+        )
+    try:
+        return model_from_dict(data, device)
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        raise ModelFileError(f"{path} is an incomplete or inconsistent model file: {exc}") from None

@@ -1,0 +1,70 @@
+"""Scale geometry and device-side resizing (paper §2.1).
+
+Scales are indexed coarse to fine: index 0 is the coarsest (short side
+``min_size``), the last index the finest (long side at most ``max_size``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .config import PyramidConfig
+from .errors import ImageInputError
+
+Shape = tuple[int, int]
+
+
+def pyramid_shapes(height: int, width: int, config: PyramidConfig) -> list[Shape]:
+    """Return the ``(H, W)`` of every scale, coarse to fine.
+
+    The image is first shrunk so its long side is at most ``max_size``. The
+    number of scales is the smallest that brings the short side down to
+    ``min_size`` with steps of at most ``scale_factor``; the factor is then
+    recomputed exactly so the coarsest short side is ``min_size``.
+    """
+    shrink = min(1.0, config.max_size / max(height, width))
+    finest = (max(1, round(height * shrink)), max(1, round(width * shrink)))
+    short = min(finest)
+    if short < config.min_size:
+        raise ImageInputError(
+            f"the image is {height}x{width} pixels; at a finest size of {finest[0]}x{finest[1]} its "
+            f"short side is below the coarsest scale ({config.min_size} px). Use a larger image, a "
+            f"larger max size, or a smaller min size (at least {short} would do)."
+        )
+    if not 0.0 < config.scale_factor < 1.0:
+        raise ImageInputError(f"scale factor must be between 0 and 1, got {config.scale_factor}")
+    steps = math.ceil(math.log(config.min_size / short) / math.log(config.scale_factor) - 1e-9)
+    if steps == 0:
+        return [finest]
+    factor = (config.min_size / short) ** (1.0 / steps)
+    shapes = []
+    for k in range(steps + 1):
+        f = factor ** (steps - k)
+        shapes.append((max(1, round(finest[0] * f)), max(1, round(finest[1] * f))))
+    return shapes
+
+
+def scaled_shapes(shapes: list[Shape], scale_h: float, scale_w: float, final: Shape | None = None) -> list[Shape]:
+    """Scale every pyramid shape by ``(scale_h, scale_w)``; ``final`` forces the finest shape exactly."""
+    if scale_h <= 0 or scale_w <= 0:
+        raise ImageInputError(f"output scale factors must be positive, got {scale_h} x {scale_w}")
+    out = [(max(1, round(h * scale_h)), max(1, round(w * scale_w))) for h, w in shapes]
+    if final is not None:
+        out[-1] = final
+    return out
+
+
+def resize(image: torch.Tensor, shape: Shape) -> torch.Tensor:
+    """Antialiased bicubic resize of a ``(N, C, H, W)`` tensor to ``shape``, on its own device."""
+    if tuple(image.shape[-2:]) == tuple(shape):
+        return image
+    # Bicubic antialiasing is implemented for float32/64 on every backend torch ships.
+    return F.interpolate(image, size=shape, mode="bicubic", align_corners=False, antialias=True)
+
+
+def build_pyramid(image: torch.Tensor, shapes: list[Shape]) -> list[torch.Tensor]:
+    """Each scale of the real image, resized directly from the full-resolution ``(1, C, H, W)`` tensor."""
+    return [resize(image, shape) for shape in shapes]

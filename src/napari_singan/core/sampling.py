@@ -1,0 +1,210 @@
+"""Generation from any scale, at any size (paper §3, Fig. 8).
+
+Every application calls :func:`synthesize`: run the generator stages from
+``start`` to the finest trained scale, starting from an injected image (or
+from nothing at the coarsest scale) and drawing noise scaled by each stage's
+sigma_n.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import SinGANError
+from .events import drain
+from .images import denormalize
+from .pyramid import Shape, resize, scaled_shapes
+from .singan import SinGANModel
+
+#: Noise source: (scale index, (N, C, H, W) shape) -> noise tensor already multiplied by sigma_n.
+NoiseFn = Callable[[int, tuple[int, int, int, int]], torch.Tensor]
+
+#: Default bound on pixels generated at once (batch x H x W at the finest scale).
+MAX_BATCH_PIXELS = 2**22
+
+
+def random_noise(model: SinGANModel, generators: Sequence[torch.Generator]) -> NoiseFn:
+    """Fresh Gaussian noise, one ``torch.Generator`` per sample in the batch.
+
+    At the coarsest scale one noise channel is repeated over all image
+    channels; finer scales draw each channel independently (as the reference).
+    """
+
+    def noise(scale: int, shape: tuple[int, int, int, int]) -> torch.Tensor:
+        n, c, h, w = shape
+        draw_c = 1 if scale == 0 else c
+        z = torch.cat(
+            [torch.randn(1, draw_c, h, w, generator=g, device=model.device) for g in generators[:n]]
+        )
+        return model.noise_amps[scale] * z.expand(n, c, h, w)
+
+    return noise
+
+
+def reconstruction_noise(model: SinGANModel) -> NoiseFn:
+    """The fixed reconstruction path: z* at the coarsest scale, zeros above (§2.2)."""
+
+    def noise(scale: int, shape: tuple[int, int, int, int]) -> torch.Tensor:
+        if scale == 0:
+            return model.noise_amps[0] * model.z_star.expand(shape)
+        return torch.zeros(shape, device=model.device)
+
+    return noise
+
+
+@torch.no_grad()
+def synthesize(
+    model: SinGANModel,
+    noise: NoiseFn,
+    *,
+    batch: int = 1,
+    start: int = 0,
+    prev: torch.Tensor | None = None,
+    shapes: Sequence[Shape] | None = None,
+    stop: int | None = None,
+) -> torch.Tensor:
+    """Run generator stages ``start .. stop-1`` and return ``(batch, C, H, W)``.
+
+    Parameters
+    ----------
+    model
+        Trained model.
+    noise
+        Noise source, e.g. :func:`random_noise` or :func:`reconstruction_noise`.
+    batch
+        Number of images generated together.
+    start
+        First stage to run. With ``start == 0`` the input is pure noise.
+    prev
+        Image entering stage ``start`` (any size; it is resized to
+        ``shapes[start]``). Required when ``start > 0``.
+    shapes
+        Output shape of every scale (default: the trained pyramid).
+    stop
+        One past the last stage to run (default: all trained stages).
+    """
+    shapes = list(shapes or model.trained_shapes)
+    stop = model.num_trained if stop is None else stop
+    channels = model.spec.channels
+    if prev is None:
+        if start != 0:
+            raise SinGANError("an injected image is needed to start above the coarsest scale")
+        prev = torch.zeros(batch, channels, *shapes[0], device=model.device)
+    x = prev.expand(batch, -1, -1, -1)
+    for scale in range(start, stop):
+        x = resize(x, shapes[scale])  # (B, C, H_n, W_n): upsampled output of the coarser stage
+        x = model.generators[scale](noise(scale, (batch, channels, *shapes[scale])), x)
+    return x
+
+
+def reconstruct(model: SinGANModel, stop: int | None = None) -> torch.Tensor:
+    """The reconstruction of the training image through stages ``< stop``: (1, C, H, W)."""
+    return synthesize(model, reconstruction_noise(model), stop=stop)
+
+
+def sample_seeds(seed: int | None, count: int) -> list[int]:
+    """Independent per-sample seeds derived from one seed (random when ``None``)."""
+    state = np.random.SeedSequence(seed).generate_state(count, np.uint64)
+    return [int(s) & (2**63 - 1) for s in state]
+
+
+def torch_generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
+    """One seeded ``torch.Generator`` per seed, on ``device``."""
+    return [torch.Generator(device=device).manual_seed(s) for s in seeds]
+
+
+@dataclass(frozen=True)
+class SampleProgress:
+    """Emitted after each batch of generated samples."""
+
+    done: int  # samples finished so far
+    total: int  # samples requested
+
+
+def output_shapes(
+    model: SinGANModel, scale_h: float = 1.0, scale_w: float = 1.0, size: Shape | None = None
+) -> list[Shape]:
+    """Per-scale shapes for an output scaled by factors or with an exact ``size`` (H, W)."""
+    finest = model.trained_shapes[-1]
+    if size is not None:
+        if min(size) < 1:
+            raise SinGANError(f"output size must be at least 1x1 pixels, got {size}")
+        scale_h, scale_w = size[0] / finest[0], size[1] / finest[1]
+        return scaled_shapes(list(model.trained_shapes), scale_h, scale_w, final=tuple(size))
+    return scaled_shapes(list(model.trained_shapes), scale_h, scale_w)
+
+
+def injected_start(model: SinGANModel, image: torch.Tensor, start: int, shapes: Sequence[Shape]) -> torch.Tensor:
+    """Prepare ``image`` to enter stage ``start``: reduced to the coarser scale's size (§3)."""
+    return resize(image, shapes[start - 1])
+
+
+def generate(
+    model: SinGANModel,
+    num_samples: int = 1,
+    *,
+    start_scale: int = 0,
+    injected: torch.Tensor | None = None,
+    scale_h: float = 1.0,
+    scale_w: float = 1.0,
+    size: Shape | None = None,
+    seed: int | None = None,
+    max_batch_pixels: int = MAX_BATCH_PIXELS,
+) -> Generator[SampleProgress, None, np.ndarray]:
+    """Generate ``num_samples`` images; yields progress, returns the stack.
+
+    Parameters
+    ----------
+    model
+        Trained (or partly trained) model.
+    num_samples
+        Number of images.
+    start_scale
+        0 starts from pure noise (most diverse). ``n > 0`` injects ``injected``
+        (default: the training image) at scale ``n - 1`` and keeps its layout.
+    injected
+        ``(1, C, H, W)`` normalised image to inject (see
+        :func:`napari_singan.core.images.normalize_like`).
+    scale_h, scale_w
+        Output size relative to the training size (any aspect ratio).
+    size
+        Exact output ``(H, W)`` in pixels; overrides the factors.
+    seed
+        Same seed, same samples (sample ``i`` does not depend on the batching).
+    max_batch_pixels
+        Bound on ``batch x H x W`` processed at once, which bounds memory.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, H, W[, C])`` in the training image's dtype and range.
+    """
+    if num_samples < 1:
+        raise SinGANError(f"number of samples must be at least 1, got {num_samples}")
+    if not 0 <= start_scale < model.num_trained:
+        raise SinGANError(f"start scale must be between 0 and {model.num_trained - 1}, got {start_scale}")
+    shapes = output_shapes(model, scale_h, scale_w, size)
+    prev = None
+    if start_scale > 0:
+        source = model.image if injected is None else injected.to(model.device)
+        prev = injected_start(model, source, start_scale, shapes)
+    h, w = shapes[-1]
+    per_batch = max(1, min(num_samples, max_batch_pixels // (h * w)))
+    gens = torch_generators(sample_seeds(seed, num_samples), model.device)
+    chunks = []
+    for first in range(0, num_samples, per_batch):
+        group = gens[first : first + per_batch]
+        out = synthesize(model, random_noise(model, group), batch=len(group), start=start_scale, prev=prev, shapes=shapes)
+        chunks.append(denormalize(out, model.spec))
+        yield SampleProgress(first + len(group), num_samples)
+    return np.concatenate(chunks)
+
+
+def sample(model: SinGANModel, num_samples: int = 1, **kwargs) -> np.ndarray:
+    """:func:`generate` without progress events; same arguments."""
+    return drain(generate(model, num_samples, **kwargs))
+
