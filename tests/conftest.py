@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny images and a tiny trained model (CPU, seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_singan.core import SinGANConfig, drain, train
+
+
+def make_texture(height: int = 40, width: int = 40, channels: int | None = None, dtype=np.uint8, seed: int = 0):
+    """A deterministic blobby texture scaled to the full range of ``dtype``."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.sin(xx / 3.0) * np.cos(yy / 4.0) + 0.3 * rng.standard_normal((height, width))
+    layers = [np.roll(base, 3 * c, axis=1) for c in range(channels or 1)]
+    img = np.stack(layers, axis=-1) if channels else layers[0]
+    img = (img - img.min()) / (img.max() - img.min())
+    if np.dtype(dtype).kind in "ui":
+        info = np.iinfo(dtype)
+        return (img * (info.max - max(info.min, 0)) + max(info.min, 0)).round().astype(dtype)
+    return (img * 5.0 - 1.0).astype(dtype)
+
+
+TINY = SinGANConfig().with_overrides(max_size=32, min_size=14, iters_per_scale=12, preview_every=6)
+
+
+@pytest.fixture
+def texture():
+    return make_texture()
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A fully trained 3-scale grayscale uint8 model."""
+    return drain(train(make_texture(), TINY, device="cpu", seed=0))

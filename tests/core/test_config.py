@@ -1,0 +1,38 @@
+import dataclasses
+
+import pytest
+
+from napari_singan.core import PRESETS, SinGANConfig, preset
+
+
+def test_defaults_are_the_paper_values():
+    cfg = SinGANConfig()
+    assert (cfg.pyramid.scale_factor, cfg.pyramid.min_size, cfg.pyramid.max_size) == (0.75, 25, 250)
+    assert (cfg.model.base_width, cfg.model.max_width, cfg.model.double_every, cfg.model.num_blocks) == (32, 128, 4, 5)
+    t = cfg.train
+    assert (t.iters_per_scale, t.d_steps, t.g_steps, t.lr_g, t.lr_d) == (2000, 3, 3, 5e-4, 5e-4)
+    assert (t.beta1, t.beta2, t.gp_weight, t.rec_weight, t.lr_decay_at, t.lr_decay) == (0.5, 0.999, 0.1, 10.0, 0.8, 0.1)
+    assert t.noise_amp_weight == 0.1 and t.init_from_previous
+
+
+def test_configs_are_frozen_and_overrides_copy():
+    cfg = SinGANConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train.iters_per_scale = 5
+    new = cfg.with_overrides(iters_per_scale=5, max_size=64, norm="none", min_size=None)
+    assert new.train.iters_per_scale == 5 and new.pyramid.max_size == 64 and new.model.norm == "none"
+    assert new.pyramid.min_size == 25
+    assert cfg.train.iters_per_scale == 2000  # the original is untouched
+
+
+def test_unknown_override_and_preset_are_refused():
+    with pytest.raises(TypeError, match="bogus"):
+        SinGANConfig().with_overrides(bogus=1)
+    with pytest.raises(ValueError, match="paper"):
+        preset("nope")
+
+
+def test_dict_round_trip_and_presets():
+    for cfg in PRESETS.values():
+        assert SinGANConfig.from_dict(cfg.to_dict()) == cfg
+    assert preset("super-resolution").train.rec_weight == 100.0

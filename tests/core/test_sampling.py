@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+
+from napari_singan.core import SampleProgress, SinGANError, denormalize, generate, normalize_like, sample
+from napari_singan.core.sampling import reconstruct
+
+
+def test_samples_have_training_dtype_range_and_shape(tiny_model):
+    out = sample(tiny_model, 5, seed=1)
+    assert out.shape == (5, 32, 32) and out.dtype == np.uint8
+    assert out.min() >= 0 and out.max() <= 255
+    assert not np.array_equal(out[0], out[1])  # samples differ
+
+
+def test_seed_reproduces_and_is_batch_independent(tiny_model):
+    a = sample(tiny_model, 4, seed=7)
+    np.testing.assert_array_equal(a, sample(tiny_model, 4, seed=7))
+    small_batches = sample(tiny_model, 4, seed=7, max_batch_pixels=32 * 32)  # one per batch
+    np.testing.assert_allclose(a.astype(int), small_batches.astype(int), atol=1)
+    assert not np.array_equal(a, sample(tiny_model, 4, seed=8))
+
+
+def test_arbitrary_sizes(tiny_model):
+    assert sample(tiny_model, 2, scale_h=1.0, scale_w=2.5, seed=0).shape == (2, 32, 80)
+    assert sample(tiny_model, 1, size=(45, 19), seed=0).shape == (1, 45, 19)
+    assert sample(tiny_model, 1, scale_h=0.5, scale_w=0.5, seed=0).shape == (1, 16, 16)
+
+
+def test_start_scale_keeps_layout(tiny_model):
+    train_img = denormalize(tiny_model.image, tiny_model.spec)[0].astype(float)  # at 32x32
+    free = sample(tiny_model, 6, seed=2).astype(float)
+    kept = sample(tiny_model, 6, seed=2, start_scale=3).astype(float)
+    err = lambda s: np.mean((s - train_img) ** 2)  # noqa: E731
+    assert err(kept) < err(free)
+    inverted = normalize_like(255 - train_img.astype(np.uint8), tiny_model.spec)
+    injected = sample(tiny_model, 1, seed=2, start_scale=2, injected=inverted).astype(float)
+    assert np.mean((injected[0] - (255 - train_img)) ** 2) < np.mean((injected[0] - train_img) ** 2)
+
+
+def test_progress_events_and_bounded_batches(tiny_model):
+    work = generate(tiny_model, 5, seed=0, max_batch_pixels=2 * 32 * 32)
+    events = []
+    while True:
+        try:
+            events.append(next(work))
+        except StopIteration as stop:
+            stack = stop.value
+            break
+    assert events == [SampleProgress(2, 5), SampleProgress(4, 5), SampleProgress(5, 5)]
+    assert stack.shape == (5, 32, 32)
+
+
+def test_partial_model_samples_at_its_finest_trained_scale(tiny_model):
+    from dataclasses import replace
+
+    from torch import nn
+
+    partial = replace(tiny_model, generators=nn.ModuleList(tiny_model.generators[:2]), noise_amps=tiny_model.noise_amps[:2])
+    assert sample(partial, 1, seed=0).shape == (1, *tiny_model.shapes[1])
+
+
+def test_reconstruction_is_close_to_training_image(tiny_model):
+    rec = reconstruct(tiny_model)
+    assert rec.shape == tiny_model.image.shape
+    rec_err = torch.mean((rec - tiny_model.image) ** 2).item()
+    noise_err = torch.mean((torch.zeros_like(rec) - tiny_model.image) ** 2).item()
+    assert rec_err < noise_err
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"start_scale": 9}, "start scale"),
+    ({"size": (0, 5)}, "at least 1x1"),
+    ({"scale_w": -1.0}, "positive"),
+])
+def test_bad_requests(tiny_model, kwargs, match):
+    with pytest.raises(SinGANError, match=match):
+        sample(tiny_model, 1, **kwargs)
+    with pytest.raises(SinGANError, match="at least 1"):
+        sample(tiny_model, 0)

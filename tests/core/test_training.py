@@ -1,0 +1,105 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from napari_singan.core import (
+    ImageInputError,
+    Preview,
+    Progress,
+    ScaleFinished,
+    ScaleStarted,
+    SinGANConfig,
+    drain,
+    resume,
+    train,
+)
+from napari_singan.core.models import Discriminator, GeneratorStage, scale_width
+
+from ..conftest import TINY, make_texture
+
+
+def test_network_shapes_and_width_schedule():
+    cfg = SinGANConfig().model
+    assert [scale_width(k, cfg) for k in range(10)] == [32] * 4 + [64] * 4 + [128] * 2
+    g = GeneratorStage(3, 32, cfg)
+    x = torch.rand(2, 3, 30, 41)
+    assert g(torch.zeros_like(x), x).shape == (2, 3, 30, 41)
+    d = Discriminator(3, 32, cfg)
+    assert d(x).shape == (2, 1, 20, 31)  # 11x11 receptive field, no padding
+
+
+def test_events_and_partial_models(tiny_model):
+    events = list(_events(train(make_texture(), TINY, device="cpu", seed=0)))
+    kinds = [type(e) for e in events]
+    assert kinds[0] is ScaleStarted and kinds[-1] is ScaleFinished
+    finished = [e for e in events if isinstance(e, ScaleFinished)]
+    assert [e.scale for e in finished] == [0, 1, 2, 3]
+    assert [e.model.num_trained for e in finished] == [1, 2, 3, 4]
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert all(math.isfinite(v) for e in progress for v in (e.d_loss, e.g_loss, e.rec_loss))
+    assert progress[-1].fraction == 1.0
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert len(previews) == 4 * 2  # every 6 of 12 iterations
+    assert previews[-1].image.shape == (32, 32) and previews[-1].image.dtype == np.uint8
+    started = [e for e in events if isinstance(e, ScaleStarted)]
+    assert started[0].noise_amp == 1.0 and all(0 < e.noise_amp < 1 for e in started[1:])
+
+
+def test_reconstruction_error_falls_with_training():
+    cfg = SinGANConfig().with_overrides(max_size=24, min_size=24, iters_per_scale=120, report_seconds=0.0)
+    events = [e for e in _events(train(make_texture(24, 24), cfg, device="cpu", seed=3)) if isinstance(e, Progress)]
+    first = np.mean([e.rec_loss for e in events[:5]])
+    last = np.mean([e.rec_loss for e in events[-5:]])
+    assert last < 0.5 * first
+
+
+def _events(work):
+    while True:
+        try:
+            yield next(work)
+        except StopIteration:
+            return
+
+
+def test_same_seed_same_weights_other_seed_differs(tiny_model):
+    again = drain(train(make_texture(), TINY, device="cpu", seed=0))
+    other = drain(train(make_texture(), TINY, device="cpu", seed=1))
+    for a, b in zip(tiny_model.generators, again.generators):
+        for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(va, vb), k
+    assert torch.equal(tiny_model.z_star, again.z_star)
+    assert tiny_model.noise_amps == again.noise_amps
+    assert not torch.equal(tiny_model.z_star, other.z_star)
+
+
+def test_resume_equals_uninterrupted_run(tiny_model):
+    work = train(make_texture(), TINY, device="cpu", seed=0)
+    partial = next(e.model for e in _events(work) if isinstance(e, ScaleFinished) and e.scale == 1)
+    work.close()  # what a Stop does
+    assert partial.num_trained == 2 and not partial.is_complete
+    resumed = drain(resume(partial))
+    assert resumed.is_complete and resumed.noise_amps == tiny_model.noise_amps
+    for a, b in zip(tiny_model.generators, resumed.generators):
+        for va, vb in zip(a.state_dict().values(), b.state_dict().values()):
+            assert torch.equal(va, vb)
+
+
+def test_multichannel_float_training():
+    img = np.moveaxis(make_texture(30, 36, 5, np.float32), -1, 0)
+    model = drain(train(img, TINY.with_overrides(iters_per_scale=2), channel_axis=0, device="cpu"))
+    assert model.spec.channels == 5 and model.spec.channel_axis == 0
+    assert model.generators[-1].tail[0].out_channels == 5
+
+
+def test_coarsest_scale_must_exceed_receptive_field():
+    with pytest.raises(ImageInputError, match="receptive field"):
+        drain(train(make_texture(), TINY.with_overrides(min_size=8), device="cpu"))
+
+
+def test_device_errors_are_clear():
+    from napari_singan.core import SinGANError
+
+    with pytest.raises(SinGANError, match="not available|unknown device"):
+        drain(train(make_texture(), TINY, device="cuda:7"))
