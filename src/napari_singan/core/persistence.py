@@ -81,11 +81,18 @@ def save_model(model: SinGANModel, path: str | os.PathLike) -> Path:
             torch.save(model_to_dict(model), fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> SinGANModel:

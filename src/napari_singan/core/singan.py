@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -64,13 +65,15 @@ class SinGANModel:
         return resize(self.image, self.shapes[scale])
 
     def to(self, device: torch.device | str) -> SinGANModel:
-        """A copy of the model on ``device`` (the generators are moved in place)."""
+        """The model on ``device``; ``self`` is returned unchanged if it is already there."""
         device = torch.device(device)
+        if device == self.device:
+            return self
         state = self.discriminator_state
         return replace(
             self,
             image=self.image.to(device),
             z_star=self.z_star.to(device),
-            generators=self.generators.to(device),
+            generators=copy.deepcopy(self.generators).to(device),
             discriminator_state=None if state is None else {k: v.to(device) for k, v in state.items()},
         )

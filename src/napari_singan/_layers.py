@@ -1,0 +1,152 @@
+"""napari layers <-> core arrays: the displayed 2-D slice in, layer properties out.
+
+Works on napari layer objects but imports neither napari nor Qt.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .core import SinGANModel
+
+
+def channel_axis_choices(layer: Any) -> list[tuple[str, int | None]]:
+    """Choices for "which axis holds channels" of an image layer.
+
+    RGB(A) layers carry their colour axis themselves; for other layers any
+    non-displayed (leading) axis can be declared to hold channels.
+    """
+    if layer is None or layer.rgb:
+        return [("none (RGB or grayscale)", None)]
+    shape = _base_data(layer).shape
+    leading = [(f"axis {i} ({shape[i]} channels)", i) for i in range(layer.ndim - 2)]
+    return [("none (train on the displayed 2-D slice)", None), *leading]
+
+
+def _base_data(layer: Any) -> Any:
+    return layer.data[0] if layer.multiscale else layer.data
+
+
+def layer_image(layer: Any, point: tuple[float, ...] | None = None, channel_axis: int | None = None):
+    """The 2-D image (plus channels) that training sees.
+
+    Parameters
+    ----------
+    layer
+        A napari Image layer, 2-D or with leading z/t/channel axes.
+    point
+        The viewer's current world position (``viewer.dims.point``); leading
+        axes are indexed at it. ``None`` takes index 0.
+    channel_axis
+        A leading axis of the layer that holds channels, kept whole.
+
+    Returns
+    -------
+    array, channel_axis, note
+        The array for :func:`napari_singan.core.train`, its channel axis, and a
+        sentence saying which slice was taken ("" for a plain 2-D layer).
+    """
+    data = _base_data(layer)
+    leading = layer.ndim - 2
+    if leading == 0:
+        return np.asarray(data), (data.ndim - 1 if layer.rgb else None), ""
+    coords = np.zeros(layer.ndim) if point is None else np.asarray(layer.world_to_data(point))
+    index: list[Any] = []
+    taken = []
+    for axis in range(leading):
+        if axis == channel_axis:
+            index.append(slice(None))
+            continue
+        i = int(np.clip(np.round(coords[axis]), 0, data.shape[axis] - 1))
+        index.append(i)
+        taken.append(f"axis {axis} = {i}")
+    image = np.asarray(data[tuple(index)])
+    axis_out = 0 if channel_axis is not None else (image.ndim - 1 if layer.rgb else None)
+    note = f"trained on the displayed 2-D slice ({', '.join(taken)})" if taken else ""
+    return image, axis_out, note
+
+
+def layer_metadata(layer: Any) -> dict[str, Any]:
+    """What a model remembers of its source layer (stored in the model file)."""
+    meta: dict[str, Any] = {
+        "source": layer.name,
+        "scale": [float(v) for v in layer.scale[-2:]],
+        "translate": [float(v) for v in layer.translate[-2:]],
+        "rgb": bool(layer.rgb),
+        "contrast_limits": [float(v) for v in layer.contrast_limits],
+        "colormap": layer.colormap.name,
+    }
+    units = getattr(layer, "units", None)
+    if units is not None:
+        meta["units"] = [str(u) for u in units[-2:]]
+    return meta
+
+
+def placement(
+    layer: dict[str, Any],
+    source_hw: tuple[int, int],
+    native_hw: tuple[int, int],
+    channel_axis: int | None,
+    rgb: bool,
+    leading: int = 1,
+) -> dict[str, list]:
+    """``scale``, ``translate`` and ``units`` that overlay an output on its source layer.
+
+    Parameters
+    ----------
+    layer
+        :func:`layer_metadata` of the source layer.
+    source_hw
+        Size of the source image in its own pixels.
+    native_hw
+        Size the source's field of view has in output pixels (the model's
+        finest trained scale for samples; ``s`` times that for super-resolution).
+    channel_axis
+        Channel axis of one output image (without leading axes); ignored for RGB.
+    rgb
+        Whether the output is RGB(A) (colour axis last, not a layer dimension).
+    leading
+        Number of leading axes (1 for a stack of samples or frames).
+    """
+    (sy, sx), (ty, tx) = layer.get("scale", (1.0, 1.0)), layer.get("translate", (0.0, 0.0))
+    py = sy * source_hw[0] / native_hw[0]
+    px = sx * source_hw[1] / native_hw[1]
+    uy, ux = layer.get("units", ("pixel", "pixel"))
+    # Output pixel 0 covers source pixels 0 .. py/sy, so its centre sits (py - sy) / 2 further in.
+    per_axis = {
+        "y": (py, ty + (py - sy) / 2, uy),
+        "x": (px, tx + (px - sx) / 2, ux),
+        "c": (1.0, 0.0, "pixel"),
+    }
+    axes = ["y", "x"]
+    if channel_axis is not None and not rgb:
+        axes.insert(channel_axis, "c")
+    columns = zip(*[(1.0, 0.0, "pixel")] * leading, *[per_axis[a] for a in axes], strict=True)
+    return dict(zip(("scale", "translate", "units"), map(list, columns), strict=True))
+
+
+def output_layer_kwargs(model: SinGANModel, leading: int = 1, native: tuple[int, int] | None = None) -> dict:
+    """``viewer.add_image`` keyword arguments for a model's output.
+
+    The output has the source layer's pixel size times the downsampling from
+    the source image to ``native`` (default: the model's finest trained
+    scale), so it overlays the source in world coordinates; colormap and
+    contrast limits are the source's.
+    """
+    spec = model.spec
+    layer = (model.metadata or {}).get("layer", {})
+    rgb = layer.get("rgb", spec.channel_axis == 2 and spec.channels in (3, 4))
+    native = native or model.trained_shapes[-1]
+    kwargs: dict[str, Any] = {
+        **placement(layer, (spec.height, spec.width), native, spec.channel_axis, rgb, leading),
+        "rgb": rgb,
+    }
+    if not rgb:
+        kwargs["colormap"] = layer.get("colormap", "gray")
+        limits = layer.get("contrast_limits")
+        if limits is not None and limits[1] > limits[0]:
+            kwargs["contrast_limits"] = limits
+    return kwargs

@@ -1,0 +1,1 @@
+"""Everything that needs Qt/napari: dock widgets and thread workers over the core."""

@@ -1,0 +1,197 @@
+"""Pieces every napari-singan dock widget shares: the model picker and the run/stop/progress row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info
+
+from .._models import MODELS
+from ..core import SinGANError
+from . import _workers
+
+if TYPE_CHECKING:
+    from napari.qt.threading import GeneratorWorker
+
+    from ..core import SinGANModel
+
+#: Resolution of the widget's progress bar.
+STEPS = 1000
+
+
+class ModelPicker(Container):
+    """Choose a model from the plugin-wide list; load one from / save one to a file."""
+
+    def __init__(self) -> None:
+        self.combo = ComboBox(label="model", choices=lambda _: MODELS.names(), nullable=True)
+        self.load_button = PushButton(text="Load…")
+        self.save_button = PushButton(text="Save…")
+        buttons = Container(widgets=[self.load_button, self.save_button], layout="horizontal", labels=False)
+        super().__init__(widgets=[self.combo, buttons])
+        self.load_button.changed.connect(self._ask_load)
+        self.save_button.changed.connect(self._ask_save)
+        MODELS.changed.connect(self._refresh)
+        self.native.destroyed.connect(lambda: MODELS.changed.disconnect(self._refresh))
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.combo.reset_choices()
+        if self.combo.value is None and len(MODELS):
+            self.combo.value = MODELS.names()[-1]
+
+    @property
+    def model_name(self) -> str | None:
+        """Name of the chosen model."""
+        return self.combo.value
+
+    @property
+    def model(self) -> SinGANModel | None:
+        """The chosen model, or ``None``."""
+        return None if self.combo.value is None else MODELS.get(self.combo.value)
+
+    def select(self, name: str) -> None:
+        """Choose the model called ``name``."""
+        self.combo.reset_choices()
+        self.combo.value = name
+
+    def load(self, path: str) -> str | None:
+        """Load a model file into the list and choose it; errors become notifications."""
+        try:
+            name = MODELS.load(path)
+        except SinGANError as exc:
+            show_error(str(exc))
+            return None
+        self.select(name)
+        show_info(f"loaded model {name!r}")
+        return name
+
+    def save(self, path: str) -> None:
+        """Save the chosen model to ``path``."""
+        if self.model_name is None:
+            show_error("no model to save: train one or load one first")
+            return
+        MODELS.save(self.model_name, path)
+        show_info(f"saved model {self.model_name!r} to {path}")
+
+    def _ask_load(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.native, "Load SinGAN model", "", "SinGAN model (*.singan)")
+        if path:
+            self.load(path)
+
+    def _ask_save(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        if self.model_name is None:
+            show_error("no model to save: train one or load one first")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self.native, "Save SinGAN model", f"{self.model_name}.singan", "SinGAN model (*.singan)"
+        )
+        if path:
+            self.save(path)
+
+
+class TaskRunner(Container):
+    """Run / Stop buttons, a progress bar and a status line around one thread worker at a time.
+
+    Progress also shows in napari's activity dock.
+    """
+
+    def __init__(self, run_text: str, on_run: Callable[[], None]) -> None:
+        self.run_button = PushButton(text=run_text)
+        self.stop_button = PushButton(text="Stop", enabled=False)
+        self.bar = ProgressBar(min=0, max=STEPS, value=0, label="progress")
+        self.status = Label(value="")
+        buttons = Container(widgets=[self.run_button, self.stop_button], layout="horizontal", labels=False)
+        super().__init__(widgets=[buttons, self.bar, self.status])
+        self.worker: GeneratorWorker | None = None
+        self._pbar: progress | None = None
+        self._closed = False
+        self.run_button.changed.connect(on_run)
+        self.stop_button.changed.connect(self.stop)
+        self.native.destroyed.connect(self._close)
+
+    @property
+    def is_running(self) -> bool:
+        """Whether a worker is active."""
+        return self.worker is not None
+
+    def start(
+        self,
+        work: Generator[Any, None, Any],
+        description: str,
+        on_event: Callable[[Any], float | None],
+        on_returned: Callable[[Any], None],
+        on_aborted: Callable[[], None] | None = None,
+    ) -> GeneratorWorker:
+        """Run ``work`` in a thread worker.
+
+        ``on_event`` handles each event in the GUI thread and returns the
+        fraction done (0..1) or ``None``; :class:`_workers.Failed` events are
+        shown as error notifications here.
+        """
+        self.bar.value = 0
+        self.status.value = f"{description}…"
+        self._pbar = progress(total=STEPS, desc=description)
+
+        def handle(event: Any) -> None:
+            if isinstance(event, _workers.Failed):
+                self.status.value = f"failed: {event.message}"
+                show_error(event.message)
+                return
+            fraction = on_event(event)
+            if fraction is not None:
+                self.set_fraction(fraction)
+
+        self.run_button.enabled = False
+        self.stop_button.enabled = True
+        self.worker = _workers.start(
+            work,
+            self._while_open(handle),
+            self._while_open(on_returned),
+            self._finished,
+            None if on_aborted is None else self._while_open(on_aborted),
+        )
+        return self.worker
+
+    def _while_open(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback``, skipped once the widget is gone (napari closed during the work)."""
+
+        def call(*args: Any) -> None:
+            if not self._closed:
+                callback(*args)
+
+        return call
+
+    def set_fraction(self, fraction: float) -> None:
+        """Show ``fraction`` (0..1) done in the widget and the activity dock."""
+        steps = int(round(min(max(fraction, 0.0), 1.0) * STEPS))
+        self.bar.value = steps
+        if self._pbar is not None:
+            self._pbar.update(steps - self._pbar.n)
+
+    def stop(self) -> None:
+        """Ask the worker to stop at its next event (well under a second)."""
+        if self.worker is not None:
+            if not self._closed:
+                self.status.value = "stopping…"
+            self.worker.quit()
+
+    def _finished(self) -> None:
+        self.worker = None
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
+        if not self._closed:
+            self.run_button.enabled = True
+            self.stop_button.enabled = False
+
+    def _close(self) -> None:
+        """The widget is being destroyed: stop the worker and touch no widget again."""
+        self._closed = True
+        self.stop()

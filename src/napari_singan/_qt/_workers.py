@@ -1,0 +1,57 @@
+"""Run the core's long-work generators in napari thread workers.
+
+The widget passes the core generator itself; :func:`start` wraps it in
+``napari.qt.threading.create_worker`` (no extra threads or queues). Expected
+failures (bad input, out of memory) become a :class:`Failed` event, shown as
+a notification with a hint instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from napari.qt.threading import GeneratorWorker, create_worker
+
+from ..core import SinGANError
+
+OOM_HINT = "the device ran out of memory: use a smaller max size or output size, fewer samples, or the CPU"
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The work stopped with an error the user can act on."""
+
+    message: str  # what went wrong and what to do
+
+
+def guarded(work: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
+    """Re-yield ``work``'s events; turn expected errors into a :class:`Failed` event."""
+    import torch
+
+    try:
+        return (yield from work)
+    except SinGANError as exc:
+        yield Failed(str(exc))
+    except torch.OutOfMemoryError:
+        yield Failed(OOM_HINT)
+    return None
+
+
+def start(
+    work: Generator[Any, None, Any],
+    on_event: Callable[[Any], None],
+    on_returned: Callable[[Any], None],
+    on_finished: Callable[[], None],
+    on_aborted: Callable[[], None] | None = None,
+) -> GeneratorWorker:
+    """Start ``work`` in a napari thread worker; callbacks run in the GUI thread."""
+    worker = create_worker(guarded, work, _start_thread=False)
+    worker.yielded.connect(on_event)
+    worker.returned.connect(on_returned)
+    worker.finished.connect(on_finished)
+    if on_aborted is not None:
+        worker.aborted.connect(on_aborted)
+    worker.start()
+    return worker

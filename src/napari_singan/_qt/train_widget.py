@@ -1,0 +1,181 @@
+"""Dock widget: train SinGAN on an image layer and watch the pyramid learn."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, SpinBox
+from napari.layers import Image
+from napari.utils.notifications import show_error, show_info
+
+from .._layers import channel_axis_choices, layer_image, layer_metadata, placement
+from .._models import MODELS, timestamped
+from ..core import PRESETS, Preview, Progress, ScaleFinished, ScaleStarted, available_devices, train
+from ._common import TaskRunner
+
+if TYPE_CHECKING:
+    import napari
+
+    from ..core import SinGANModel
+
+
+class _Source(NamedTuple):
+    """The layer being trained on, as the preview needs it."""
+
+    name: str
+    hw: tuple[int, int]  # spatial size of the training array
+    axis: int | None  # channel axis of the training array
+    rgb: bool
+    meta: dict[str, Any]  # layer_metadata of the source layer
+
+
+def _spatial_shape(image: np.ndarray, axis: int | None) -> tuple[int, int]:
+    return image.shape[-2:] if axis == 0 else image.shape[:2]
+
+
+class TrainWidget(Container):
+    """Train a model on the chosen image layer (default: the active one).
+
+    Training runs in a thread worker: progress shows here and in the activity
+    dock, a preview layer is updated in place, and Stop keeps every scale
+    finished so far as a usable (resumable) model.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self._viewer = viewer
+        self.partial: SinGANModel | None = None  # latest finished scales of the running training
+        self.last_model_name: str | None = None
+        self.preview_layer: Image | None = None
+        self._source: _Source | None = None
+        paper = PRESETS["paper"]
+        self.layer = ComboBox(label="image", choices=self._image_layers, nullable=True)
+        self.channels = ComboBox(label="channels", choices=self._channel_choices)
+        self.preset = ComboBox(label="preset", choices=list(PRESETS), value="paper")
+        self.max_size = SpinBox(label="max size (px)", min=16, max=4096, value=paper.pyramid.max_size)
+        self.min_size = SpinBox(label="min size (px)", min=12, max=1024, value=paper.pyramid.min_size)
+        self.iters = SpinBox(label="iterations / scale", min=1, max=100_000, value=paper.train.iters_per_scale)
+        self.device = ComboBox(label="device", choices=available_devices(), value="auto")
+        self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
+        self.runner = TaskRunner("Train", self.start_training)
+        super().__init__(
+            widgets=[self.layer, self.channels, self.preset, self.max_size, self.min_size, self.iters,
+                     self.device, self.seed, self.runner]
+        )
+        self.preset.changed.connect(self._apply_preset)
+        self.layer.changed.connect(lambda _: self.channels.reset_choices())
+        for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
+            event.connect(self._refresh_layers)
+        viewer.layers.selection.events.active.connect(self._follow_active)
+        self._follow_active()
+
+    # --- layer choice -------------------------------------------------------------------------
+
+    def _image_layers(self, _: Any = None) -> list[tuple[str, Image]]:
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)
+                and layer is not self.preview_layer]
+
+    def _channel_choices(self, _: Any = None) -> list[tuple[str, int | None]]:
+        return channel_axis_choices(self.layer.value)
+
+    def _refresh_layers(self, _: Any = None) -> None:
+        self.layer.reset_choices()
+        self._follow_active()
+
+    def _follow_active(self, _: Any = None) -> None:
+        active = self._viewer.layers.selection.active
+        if isinstance(active, Image) and active is not self.preview_layer and not self.runner.is_running:
+            self.layer.reset_choices()
+            self.layer.value = active
+        elif self.layer.value is None and self._image_layers():
+            self.layer.value = self._image_layers()[0][1]
+
+    def _apply_preset(self, name: str) -> None:
+        cfg = PRESETS[name]
+        self.max_size.value = cfg.pyramid.max_size
+        self.min_size.value = cfg.pyramid.min_size
+        self.iters.value = cfg.train.iters_per_scale
+
+    # --- training -----------------------------------------------------------------------------
+
+    def config(self):
+        """The training configuration the widget's values describe."""
+        return PRESETS[self.preset.value].with_overrides(
+            max_size=self.max_size.value, min_size=self.min_size.value, iters_per_scale=self.iters.value
+        )
+
+    def start_training(self) -> None:
+        """Start training on the chosen layer (the Train button)."""
+        layer = self.layer.value
+        if layer is None:
+            active = self._viewer.layers.selection.active
+            hint = f"{active.name!r} is a {active.__class__.__name__} layer; " if active is not None else ""
+            show_error(f"No image layer to train on: {hint}open an image (or Plugins ▸ napari-singan sample "
+                       "data) and choose it under 'image'.")
+            return
+        image, axis, note = layer_image(layer, self._viewer.dims.point, self.channels.value)
+        meta = layer_metadata(layer)
+        self.partial = None
+        self._source = _Source(layer.name, _spatial_shape(image, axis), axis, bool(layer.rgb), meta)
+        if note:
+            show_info(f"{layer.name}: {note}")
+        work = train(image, self.config(), channel_axis=axis, device=self.device.value, seed=self.seed.value,
+                     metadata={"layer": meta, "note": note})
+        self.runner.start(work, f"SinGAN training on {layer.name}", self._on_event, self._on_returned,
+                          self._on_aborted)
+
+    def _on_event(self, event: Any) -> float | None:
+        if isinstance(event, ScaleStarted):
+            h, w = event.shape
+            self.runner.status.value = f"scale {event.scale + 1}/{event.num_scales}: {h}×{w} px, {event.width} filters"
+            return event.scale / event.num_scales
+        if isinstance(event, Progress):
+            self.runner.status.value = (
+                f"scale {event.scale + 1}/{event.num_scales}, iteration {event.iteration}/{event.iters} · "
+                f"D {event.d_loss:.3f} · G {event.g_loss:.3f} · rec {event.rec_loss:.4f}"
+            )
+            return event.fraction
+        if isinstance(event, Preview):
+            self._show_preview(event.image)
+        if isinstance(event, ScaleFinished):
+            self.partial = event.model
+            return (event.scale + 1) / event.num_scales
+        return None
+
+    def _show_preview(self, image: np.ndarray) -> None:
+        src = self._source
+        where = placement(src.meta, src.hw, _spatial_shape(image, src.axis), src.axis, src.rgb, leading=0)
+        layer = self.preview_layer
+        if layer is None or layer not in self._viewer.layers:
+            look = {} if src.rgb else {"colormap": src.meta["colormap"], "contrast_limits": src.meta["contrast_limits"]}
+            self.preview_layer = self._viewer.add_image(
+                image, name=f"{src.name} SinGAN preview", rgb=src.rgb, **where, **look
+            )
+            return
+        layer.data = image
+        layer.scale, layer.translate = where["scale"], where["translate"]
+
+    def _register(self, model: SinGANModel, label: str) -> str:
+        name = MODELS.add(model, timestamped(label))
+        self.last_model_name = name
+        if self.preview_layer is not None:
+            self.preview_layer.metadata["singan_model"] = name
+        return name
+
+    def _on_returned(self, model: SinGANModel | None) -> None:
+        if model is None:  # failed: the Failed event was already shown
+            return
+        name = self._register(model, self._source.name)
+        self.runner.status.value = f"done: model {name!r} ({model.num_trained} scales)"
+        show_info(f"SinGAN model {name!r} trained")
+
+    def _on_aborted(self) -> None:
+        model = self.partial
+        if model is None:
+            self.runner.status.value = "stopped before the first scale finished: no model kept"
+            return
+        name = self._register(model, f"{self._source.name} (stopped)")
+        self.runner.status.value = (
+            f"stopped: model {name!r} keeps {model.num_trained} of {model.num_scales} scales"
+        )
+        show_info(f"training stopped; {name!r} keeps the {model.num_trained} finished scales")

@@ -1,0 +1,198 @@
+"""The plugin in a real napari viewer: manifest, sample data, train, stop, generate, save/load, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from napari.layers import Image
+
+from napari_singan._models import MODELS
+
+from ..conftest import make_texture
+from .conftest import tiny_settings, wait_idle
+
+
+def test_manifest_validates():
+    out = subprocess.run([sys.executable, "-m", "npe2", "validate", "napari-singan"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "valid" in out.stdout + out.stderr
+
+
+def test_sample_data_is_bundled(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-singan", "cell")
+    viewer.open_sample("napari-singan", "immunohistochemistry")
+    assert viewer.layers["cell"].data.shape == (660, 550)
+    assert viewer.layers["immunohistochemistry"].rgb
+
+
+def _train_widget(viewer):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-singan", "Train")
+    return widget
+
+
+def _generate_widget(viewer):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-singan", "Generate")
+    return widget
+
+
+def test_train_generate_save_load(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    source = viewer.add_image(make_texture(40, 40, dtype=np.uint16), name="tex", scale=(2.0, 2.0),
+                              translate=(10.0, 5.0), colormap="magma")
+    train = _train_widget(viewer)
+    assert train.layer.value is source  # defaults to the active layer
+    tiny_settings(train)
+    updates = []
+    viewer.layers.events.inserted.connect(
+        lambda e: e.value.events.data.connect(lambda _: updates.append(e.value.data.shape))
+        if e.value.name.endswith("preview") else None
+    )
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+
+    preview = train.preview_layer
+    assert preview is not None and preview.data.shape == (32, 32) and preview.data.dtype == np.uint16
+    assert len(updates) >= 3  # updated in place at every finer scale
+    assert updates[0] != updates[-1]  # ... as the pyramid grows
+    np.testing.assert_allclose(preview.scale, [2.5, 2.5])  # 40 px at scale 2 shown as 32 px
+    assert len(MODELS) == 1 and train.last_model_name.startswith("tex ")
+    model = MODELS.get(train.last_model_name)
+    assert model.is_complete and model.metadata["layer"]["scale"] == [2.0, 2.0]
+
+    viewer.layers.remove(source)  # the model survives its source layer
+    gen = _generate_widget(viewer)
+    assert gen.picker.model_name == train.last_model_name
+    assert gen.start_scale.max == model.num_trained - 1 and "scale 0: 14×14" in gen.scale_info.value
+    gen.num.value, gen.scale_w.value, gen.seed.value = 3, 2.0, 5
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    out = gen.output_layer
+    assert out.data.shape == (3, 32, 64) and out.data.dtype == np.uint16
+    np.testing.assert_allclose(out.scale, [1.0, 2.5, 2.5])
+    np.testing.assert_allclose(out.translate, [0.0, 10.25, 5.25])
+    assert out.colormap.name == "magma"
+    first = out.data.copy()
+
+    path = tmp_path / "tex.singan"
+    gen.picker.save(str(path))
+    loaded = gen.picker.load(str(path))
+    assert loaded == "tex" and gen.picker.model_name == "tex"
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    np.testing.assert_array_equal(gen.output_layer.data, first)  # same seed, same samples after a round trip
+
+    gen.exact.value = True
+    gen.out_height.value, gen.out_width.value, gen.num.value, gen.start_scale.value = 20, 50, 1, 2
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert gen.output_layer.data.shape == (1, 20, 50)
+
+
+def test_stop_keeps_finished_scales_and_ui_stays_responsive(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(make_texture(40, 40), name="tex")
+    train = _train_widget(viewer)
+    tiny_settings(train, iters=400)
+    train.runner.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: train.partial is not None, timeout=120_000)
+    assert train.runner.is_running
+    # The GUI thread is free: widgets change and layers can be added while the worker runs.
+    train.seed.value = 42
+    viewer.add_points([[1, 1]])
+    qtbot.wait(50)
+    assert train.runner.is_running and train.seed.value == 42 and len(viewer.layers) >= 3
+    stopped_at = time.perf_counter()
+    train.runner.stop_button.clicked.emit()
+    wait_idle(qtbot, train, timeout=5_000)
+    assert time.perf_counter() - stopped_at < 1.5
+    assert train.runner.run_button.enabled and not train.runner.stop_button.enabled
+    assert train.runner.bar.value < 1000
+    (name,) = MODELS.names()
+    model = MODELS.get(name)
+    assert "(stopped)" in name and 1 <= model.num_trained < model.num_scales
+    assert "keeps" in train.runner.status.value
+
+
+def test_closing_napari_stops_training(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(make_texture(40, 40), name="tex")
+    train = _train_widget(viewer)
+    tiny_settings(train, iters=400)
+    train.runner.run_button.clicked.emit()
+    worker = train.runner.worker
+    qtbot.waitUntil(lambda: worker.is_running, timeout=10_000)
+    done = []
+    worker.finished.connect(lambda: done.append(True))
+    viewer.close()
+    qtbot.waitUntil(lambda: bool(done), timeout=5_000)
+
+
+def test_errors_become_notifications(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    labels = viewer.add_labels(np.zeros((40, 40), np.uint8), name="mask")
+    train = _train_widget(viewer)
+    train.runner.run_button.clicked.emit()
+    assert any("No image layer" in n and "Labels" in n for n in notes)
+
+    viewer.add_image(np.random.default_rng(0).random((10, 10)), name="tiny")
+    tiny_settings(train)
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    assert any("coarsest scale" in n for n in notes)
+    assert [layer.name for layer in viewer.layers] == ["mask", "tiny"] and labels in viewer.layers
+    assert len(MODELS) == 0
+
+    gen = _generate_widget(viewer)
+    gen.runner.run_button.clicked.emit()
+    assert any("No model" in n for n in notes)
+    gen.picker.load("/nonexistent/model.singan")
+    assert any("no model file" in n for n in notes)
+
+
+def test_slice_of_a_z_stack_and_channel_axis(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    stack = np.stack([make_texture(40, 40, seed=s) for s in range(3)])
+    viewer.add_image(stack, name="zstack")
+    viewer.dims.set_current_step(0, 2)
+    train = _train_widget(viewer)
+    tiny_settings(train, iters=2)
+    assert [c for c in train.channels.choices] == [None, 0]
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    assert any("axis 0 = 2" in n for n in notes)
+    model = MODELS.get(train.last_model_name)
+    assert model.spec.channels == 1 and "axis 0 = 2" in model.metadata["note"]
+
+    train.channels.value = 0  # the leading axis holds channels
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    model = MODELS.get(train.last_model_name)
+    assert model.spec.channels == 3
+    gen = _generate_widget(viewer)
+    gen.picker.select(train.last_model_name)
+    gen.num.value = 2
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert gen.output_layer.data.shape == (2, 3, 32, 32)
+
+
+def test_reader_and_writer(make_napari_viewer, qtbot, tmp_path, tiny_model):
+    from napari_singan.core import SinGANError, save_model
+
+    path = save_model(tiny_model, tmp_path / "texmodel.singan")
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin="napari-singan")
+    assert isinstance(layer, Image) and layer.name == "texmodel (training image)"
+    assert layer.data.shape == (32, 32) and "texmodel" in MODELS
+    out = tmp_path / "copy.singan"
+    written = viewer.layers.save(str(out), selected=True, plugin="napari-singan")
+    assert written == [str(out)] and out.read_bytes() == path.read_bytes()
+    viewer.add_image(np.zeros((5, 5)), name="plain")
+    viewer.layers.selection.select_only(viewer.layers["plain"])
+    with pytest.raises(SinGANError, match="does not come from a SinGAN model"):
+        viewer.layers.save(str(tmp_path / "x.singan"), selected=True, plugin="napari-singan")
