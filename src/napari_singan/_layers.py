@@ -138,7 +138,7 @@ def output_layer_kwargs(model: SinGANModel, leading: int = 1, native: tuple[int,
     """
     spec = model.spec
     layer = (model.metadata or {}).get("layer", {})
-    rgb = layer.get("rgb", spec.channel_axis == 2 and spec.channels in (3, 4))
+    rgb = layer.get("rgb", spec.is_rgb)
     native = native or model.trained_shapes[-1]
     kwargs: dict[str, Any] = {
         **placement(layer, (spec.height, spec.width), native, spec.channel_axis, rgb, leading),

@@ -1,4 +1,4 @@
-"""Headless command line: ``napari-singan train | sample | info``.
+"""Headless command line: ``napari-singan train | sample | info | sr | paint | harmonize | edit | animate``.
 
 Every command is a thin front door onto :mod:`napari_singan.core`; the option
 defaults are the config dataclasses' (paper) values.
@@ -72,7 +72,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="describe a model file", description="Print what a model file holds.")
     info.add_argument("model", help="model file")
+    _add_app_parsers(sub)
     return parser
+
+
+def _app_parser(sub, name: str, help_text: str, inputs: Sequence[tuple[str, str]]) -> argparse.ArgumentParser:
+    """A subcommand taking MODEL, its input files, -o, --seed, --device and --quiet."""
+    p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+    p.add_argument("model", help="model file")
+    for arg, text in inputs:
+        p.add_argument(arg, help=text)
+    p.add_argument("-o", "--output", required=True, help="output image (.tif keeps the dtype; .png for 8/16-bit)")
+    _add_device_seed(p, "random seed (same seed, same output)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _add_masked_options(p: argparse.ArgumentParser, radius: float, sigma: float) -> None:
+    p.add_argument("--mask", required=True, help="mask image: non-zero pixels mark the region to regenerate")
+    p.add_argument("--start-scale", type=int, default=1, help="scale at which the image is injected (1..N-1)")
+    p.add_argument("--radius", type=float, default=radius, help=f"mask dilation radius in px (default {radius})")
+    p.add_argument("--sigma", type=float, default=sigma, help=f"mask feathering sigma in px (default {sigma})")
+
+
+def _add_app_parsers(sub) -> None:
+    from .apps import editing, harmonization
+
+    sr = _app_parser(sub, "sr", "upscale an image with a super-resolution model (train with --preset super-resolution)",
+                     [("image", "image to upscale")])
+    sr.add_argument("--factor", type=float, default=4.0, help="upscaling factor, any value above 1 (default 4)")
+    paint = _app_parser(sub, "paint", "turn a rough painting into a realistic image",
+                        [("paint", "paint / clip-art image with the training image's channels")])
+    paint.add_argument("--start-scale", type=int, default=1, help="scale at which the paint is injected (1..N-1)")
+    paint.add_argument("-n", "--num", type=int, default=1, help="number of outputs (default 1)")
+    paint.add_argument("--quantize", type=int, default=0, metavar="K",
+                       help="snap the paint to K dominant colours of the training image first (the reference uses 5)")
+    harm = _app_parser(sub, "harmonize", "harmonize an object pasted into an image", [("image", "naive composite")])
+    _add_masked_options(harm, harmonization.RADIUS, harmonization.SIGMA)
+    harm.add_argument("--fine-tune", type=int, default=0, metavar="ITERS",
+                      help="first fine-tune the finest scale on the composite for ITERS iterations")
+    ed = _app_parser(sub, "edit", "blend an edited region into the image", [("image", "edited image")])
+    _add_masked_options(ed, editing.RADIUS, editing.SIGMA)
+    anim = _app_parser(sub, "animate", "render a smooth animation (.gif, .mp4 or .tif)", [])
+    anim.add_argument("--frames", type=int, default=50, help="number of frames (default 50)")
+    anim.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
+    anim.add_argument("--start-scale", type=int, default=0, help="scales below keep the reconstruction's layout")
+    anim.add_argument("--alpha", type=float, default=0.1, help="pull towards z* (default 0.1)")
+    anim.add_argument("--beta", type=float, default=0.9, help="momentum of the walk (default 0.9)")
 
 
 def _builtin_names() -> list[str]:
@@ -112,13 +158,30 @@ def _drive(
                     bar.set_description(f"scale {event.scale + 1}/{event.num_scales}")
 
 
+def _training_progress(
+    first_scale: int, iters: int, on_scale: Callable[[Any], None] | None = None
+) -> Callable[[Any], tuple[float, float] | None]:
+    """Map training events to (iterations done, total) from ``first_scale`` on; ``on_scale`` gets each model."""
+    from .core import Progress, ScaleFinished, ScaleStarted
+
+    def on_event(event: Any) -> tuple[float, float] | None:
+        if isinstance(event, ScaleFinished) and on_scale is not None:
+            on_scale(event.model)
+        if not isinstance(event, (Progress, ScaleStarted, ScaleFinished)):
+            return None
+        done = iters if isinstance(event, ScaleFinished) else getattr(event, "iteration", 0)
+        return (event.scale - first_scale) * iters + done, (event.num_scales - first_scale) * iters
+
+    return on_event
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .core import Progress, ScaleFinished, ScaleStarted, load_model, resume, save_model, train
+    from .core import resume, save_model, train
     from .core.files import builtin_image, read_image
 
     if args.resume:
-        start = load_model(args.resume, device=args.device if args.device != "auto" else "cpu")
-        work = resume(start, device=args.device)
+        start = _load(args, args.resume)
+        work = resume(start)
         config = start.config
         first_scale = start.num_trained
     else:
@@ -128,17 +191,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         work = train(image, config, channel_axis=args.channel_axis, device=args.device, seed=args.seed,
                      metadata={"source": source})
         first_scale = 0
-    iters = config.train.iters_per_scale
-
-    def on_event(event: Any) -> tuple[float, float] | None:
-        if isinstance(event, ScaleFinished):
-            save_model(event.model, args.output)  # a crash or Ctrl-C keeps every finished scale
-        if isinstance(event, (Progress, ScaleStarted, ScaleFinished)):
-            done = getattr(event, "iteration", 0) if not isinstance(event, ScaleFinished) else iters
-            total = (event.num_scales - first_scale) * iters
-            return (event.scale - first_scale) * iters + done, total
-        return None
-
+    on_event = _training_progress(first_scale, config.train.iters_per_scale,
+                                  lambda model: save_model(model, args.output))  # Ctrl-C keeps finished scales
     model = _drive(work, args.quiet, on_event)
     save_model(model, args.output)
     print(f"trained {model.num_trained} scales {list(model.shapes)}; model written to {args.output}")
@@ -146,18 +200,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from .core import generate, load_model, resolve_device
+    from .core import generate
     from .core.files import write_stack
 
     if (args.height is None) != (args.width is None):
         raise SinGANError("give both --height and --width, or neither")
-    model = load_model(args.model, device=resolve_device(args.device))
+    model = _load(args)
     size = (args.height, args.width) if args.height is not None else None
     work = generate(model, args.num, start_scale=args.start_scale, scale_h=args.scale_h, scale_w=args.scale_w,
                     size=size, seed=args.seed)
     stack = _drive(work, args.quiet, lambda event: (event.done, event.total))
-    rgb = model.spec.channel_axis == 2 and model.spec.channels in (3, 4)
-    paths = write_stack(args.output, stack, rgb=rgb)
+    paths = write_stack(args.output, stack, rgb=model.spec.is_rgb)
     print(f"wrote {len(stack)} sample(s) of shape {stack.shape[1:]} {stack.dtype} to {', '.join(map(str, paths))}")
     return 0
 
@@ -177,10 +230,81 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_app(args: argparse.Namespace, work: Generator[Any, None, Any]) -> Any:
+    return _drive(work, args.quiet, lambda event: (event.done, event.total))
+
+
+def _write_single(args: argparse.Namespace, model, image) -> int:
+    from .core.files import write_stack
+
+    write_stack(args.output, image[None], rgb=model.spec.is_rgb)
+    print(f"wrote {image.shape} {image.dtype} to {args.output}")
+    return 0
+
+
+def _cmd_sr(args: argparse.Namespace) -> int:
+    from .apps import super_resolve
+    from .core.files import read_image
+
+    model = _load(args)
+    return _write_single(args, model, _run_app(args, super_resolve(model, read_image(args.image), args.factor,
+                                                                   seed=args.seed)))
+
+
+def _cmd_paint(args: argparse.Namespace) -> int:
+    from .apps import paint_to_image
+    from .core.files import read_image, write_stack
+
+    model = _load(args)
+    out = _run_app(args, paint_to_image(model, read_image(args.paint), args.start_scale, num_samples=args.num,
+                                        quantize_colors=args.quantize, seed=args.seed))
+    paths = write_stack(args.output, out, rgb=model.spec.is_rgb)
+    print(f"wrote {len(out)} image(s) of {out.shape[1:]} {out.dtype} to {', '.join(map(str, paths))}")
+    return 0
+
+
+def _cmd_masked(args: argparse.Namespace) -> int:
+    from .apps import edit, fine_tune, harmonize
+    from .core.files import read_image
+
+    model = _load(args)
+    image, mask = read_image(args.image), read_image(args.mask)
+    if getattr(args, "fine_tune", 0):
+        model = _drive(fine_tune(model, image, scales=1, iters=args.fine_tune), args.quiet,
+                       _training_progress(model.num_trained - 1, args.fine_tune))
+    app = harmonize if args.command == "harmonize" else edit
+    out = _run_app(args, app(model, image, mask, args.start_scale, radius=args.radius, sigma=args.sigma,
+                             seed=args.seed))
+    return _write_single(args, model, out)
+
+
+def _cmd_animate(args: argparse.Namespace) -> int:
+    from .apps import animate, save_animation
+
+    model = _load(args)
+    frames = _run_app(args, animate(model, args.frames, start_scale=args.start_scale, alpha=args.alpha,
+                                    beta=args.beta, seed=args.seed))
+    path = save_animation(args.output, frames, args.fps, model)
+    print(f"wrote {len(frames)} frames of {frames.shape[1:]} to {path}")
+    return 0
+
+
+def _load(args: argparse.Namespace, path: str | None = None):
+    """The model file ``path`` (default: the MODEL argument) on the requested device."""
+    from .core import load_model, resolve_device
+
+    return load_model(path or args.model, device=resolve_device(args.device))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": _cmd_train,
     "sample": _cmd_sample,
     "info": _cmd_info,
+    "sr": _cmd_sr,
+    "paint": _cmd_paint,
+    "harmonize": _cmd_masked,
+    "edit": _cmd_masked,
+    "animate": _cmd_animate,
 }
 
 

@@ -39,6 +39,11 @@ class ImageSpec:
         """Number of channels."""
         return len(self.low)
 
+    @property
+    def is_rgb(self) -> bool:
+        """Channels-last with 3 or 4 channels: colour, as napari's ``rgb`` means it."""
+        return self.channel_axis == 2 and self.channels in (3, 4)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for the model file)."""
         return asdict(self)

@@ -1,0 +1,76 @@
+"""Time SinGAN training; prints one JSON object.
+
+Examples
+--------
+CPU smoke run:   python benchmarks/bench_train.py --max-size 64 --iters 50
+Paper preset:    python benchmarks/bench_train.py --device cuda   (250 px, 2000 iterations per scale)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+
+import torch
+
+from napari_singan.core import ScaleFinished, preset, resolve_device, train
+from napari_singan.core.files import BUILTIN_IMAGES, builtin_image, read_image
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--image", default="cell", help=f"image file or bundled sample ({', '.join(BUILTIN_IMAGES)})")
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--max-size", type=int, default=None)
+    parser.add_argument("--iters", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    image = builtin_image(args.image) if args.image in BUILTIN_IMAGES else read_image(args.image)
+    config = preset(args.preset).with_overrides(max_size=args.max_size, iters_per_scale=args.iters)
+    device = resolve_device(args.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    scales = []
+    start = time.perf_counter()
+    work = train(image, config, device=device, seed=args.seed)
+    while True:
+        try:
+            event = next(work)
+        except StopIteration as stop:
+            model = stop.value
+            break
+        if isinstance(event, ScaleFinished):
+            h, w = event.model.shapes[event.scale]
+            scales.append({
+                "scale": event.scale,
+                "shape": [h, w],
+                "seconds": round(event.seconds, 3),
+                "iters_per_s": round(config.train.iters_per_scale / event.seconds, 2),
+                "rec_rmse": round(event.rec_rmse, 5),
+            })
+    total = time.perf_counter() - start
+    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    print(json.dumps({
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "image": args.image,
+        "preset": args.preset,
+        "max_size": config.pyramid.max_size,
+        "iters_per_scale": config.train.iters_per_scale,
+        "num_scales": model.num_scales,
+        "total_seconds": round(total, 2),
+        "mean_iters_per_s": round(model.num_scales * config.train.iters_per_scale / total, 2),
+        "peak_memory_mb": round(peak / 2**20, 1),
+        "scales": scales,
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()

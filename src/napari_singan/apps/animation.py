@@ -1,0 +1,108 @@
+"""Animation (paper §4.5): a smooth random walk in noise space around z*.
+
+Per scale at or above ``start_scale``, with unit-variance noise maps z:
+    d_t = beta * (z_{t-1} - z_{t-2}) + (1 - beta) * eps_t
+    z_t = alpha * z* + (1 - alpha) * (z_{t-1} + d_t)
+so each frame differs a little from the last (momentum ``beta``) and the walk
+stays near the reconstruction noise z* (pull ``alpha``). Scales below
+``start_scale`` use z* itself, so the global layout stays put.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.errors import SinGANError
+from ..core.images import denormalize
+from ..core.sampling import SampleProgress, synthesize
+from ..core.singan import SinGANModel
+
+
+def _rec_noise(model: SinGANModel, scale: int) -> torch.Tensor:
+    """Unit-variance z* of ``scale``: the fixed map at the coarsest scale, zeros above (§2.2)."""
+    h, w = model.trained_shapes[scale]
+    if scale == 0:
+        return model.z_star.clone()  # (1, 1, H0, W0)
+    return torch.zeros(1, model.spec.channels, h, w, device=model.device)
+
+
+@torch.no_grad()
+def animate(
+    model: SinGANModel,
+    frames: int = 50,
+    *,
+    start_scale: int = 0,
+    alpha: float = 0.1,
+    beta: float = 0.9,
+    seed: int | None = 0,
+) -> Generator[SampleProgress, None, np.ndarray]:
+    """Render ``frames`` frames of a noise-space walk; returns ``(T, H, W[, C])`` in the model's dtype."""
+    if frames < 2:
+        raise SinGANError(f"an animation needs at least 2 frames, got {frames}")
+    if not 0 <= start_scale < model.num_trained:
+        raise SinGANError(f"start scale must be between 0 and {model.num_trained - 1}, got {start_scale}")
+    if not (0.0 <= alpha <= 1.0 and 0.0 <= beta <= 1.0):
+        raise SinGANError(f"alpha and beta must lie in [0, 1], got alpha={alpha}, beta={beta}")
+    gen = torch.Generator(device=model.device).manual_seed(int(np.random.SeedSequence(seed).entropy % 2**63))
+    walking = range(start_scale, model.num_trained)
+    centre = {n: _rec_noise(model, n) for n in range(model.num_trained)}
+
+    def eps(n: int) -> torch.Tensor:
+        return torch.randn(centre[n].shape, generator=gen, device=model.device)
+
+    # Start just off z* and at rest, as the reference does.
+    prev1 = {n: 0.95 * centre[n] + 0.05 * eps(n) for n in walking}
+    prev2 = {n: centre[n].clone() for n in walking}
+    current = dict(centre)
+
+    def noise(scale: int, shape: tuple[int, int, int, int]) -> torch.Tensor:
+        return model.noise_amps[scale] * current[scale].expand(shape)
+
+    out = []
+    for t in range(frames):
+        for n in walking:
+            step = beta * (prev1[n] - prev2[n]) + (1.0 - beta) * eps(n)
+            current[n] = alpha * centre[n] + (1.0 - alpha) * (prev1[n] + step)
+            prev2[n], prev1[n] = prev1[n], current[n]
+        out.append(denormalize(synthesize(model, noise), model.spec)[0])
+        yield SampleProgress(t + 1, frames)
+    return np.stack(out)
+
+
+def to_uint8(frames: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map frames from ``[low, high]`` to uint8 for video formats."""
+    scaled = (frames.astype(np.float64) - low) / max(high - low, 1e-12)
+    return np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)
+
+
+def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, model: SinGANModel) -> Path:
+    """Write frames as GIF or MP4 (8-bit, looping) or as a TIFF stack in the model's dtype."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in {".tif", ".tiff"}:
+        from ..core.files import write_stack
+
+        return write_stack(path, frames, rgb=model.spec.is_rgb)[0]
+    if suffix not in {".gif", ".mp4"}:
+        raise SinGANError(f"animations are written as .gif, .mp4 or .tif, not {suffix!r}")
+    spec = model.spec
+    if spec.channel_axis is not None and spec.channels not in (3, 4) or spec.channel_axis == 0:
+        raise SinGANError("GIF/MP4 need grayscale or RGB(A) frames; write a .tif stack for multichannel data")
+    video = to_uint8(frames, min(spec.low), max(spec.high))
+    import imageio.v3 as iio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".gif":
+        iio.imwrite(path, video, extension=".gif", duration=1000.0 / fps, loop=0)
+        return path
+    try:
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        raise SinGANError("MP4 needs an encoder: pip install imageio-ffmpeg (or write a .gif)") from None
+    iio.imwrite(path, video, extension=".mp4", fps=fps)
+    return path

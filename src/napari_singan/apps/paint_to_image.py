@@ -1,0 +1,82 @@
+"""Paint-to-image (paper §4.2): a rough painting becomes a realistic image.
+
+The paint is reduced to the coarse scale below ``start_scale`` and injected
+there; the finer generators add the texture they learned. Optionally the
+paint's colours are first snapped to the few dominant colours (k-means
+centres) of the training image, as the reference does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import numpy as np
+import torch
+
+from ..core.images import denormalize
+from ..core.pyramid import resize
+from ..core.sampling import SampleProgress, output_shapes, synthesize
+from ..core.singan import SinGANModel
+from ._shared import check_start_scale, input_tensor, model_scale_shape, notice, seeded_noise, spatial_shape
+
+
+def palette(model: SinGANModel, colors: int = 5, iterations: int = 20, seed: int = 0) -> torch.Tensor:
+    """``colors`` k-means centres of the training image's pixels: (K, C) in model units."""
+    pixels = model.image[0].flatten(1).T  # (H*W, C)
+    gen = torch.Generator(device=pixels.device).manual_seed(seed)
+    centres = pixels[torch.randperm(len(pixels), generator=gen, device=pixels.device)[:colors]].clone()
+    for _ in range(iterations):
+        nearest = torch.cdist(pixels, centres).argmin(dim=1)
+        for k in range(len(centres)):
+            members = pixels[nearest == k]
+            if len(members):
+                centres[k] = members.mean(dim=0)
+    return centres
+
+
+def quantize(image: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Replace every pixel of ``image`` (1, C, H, W) by its nearest centre (K, C)."""
+    _, c, h, w = image.shape
+    pixels = image[0].flatten(1).T  # (H*W, C)
+    snapped = centres[torch.cdist(pixels, centres).argmin(dim=1)]
+    return snapped.T.reshape(1, c, h, w)
+
+
+@torch.no_grad()
+def paint_to_image(
+    model: SinGANModel,
+    paint: np.ndarray,
+    start_scale: int = 1,
+    *,
+    num_samples: int = 1,
+    quantize_colors: int = 0,
+    seed: int | None = 0,
+) -> Generator[SampleProgress, None, np.ndarray]:
+    """Turn ``paint`` (same channels as the training image) into ``num_samples`` images.
+
+    Parameters
+    ----------
+    start_scale
+        1 .. N-1; lower keeps less of the paint's detail (the paper uses a coarse scale).
+    quantize_colors
+        If > 0, snap the paint to this many dominant colours of the training image first.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(num_samples, H, W[, C])`` in the model's dtype, ``H x W`` being the
+        paint's size at the model's resolution.
+    """
+    check_start_scale(model, start_scale)
+    hw = spatial_shape(model, paint)
+    work_hw = model_scale_shape(model, hw)
+    if work_hw != tuple(hw):
+        notice(f"the paint ({hw[0]}x{hw[1]}) is processed at the model's resolution, {work_hw[0]}x{work_hw[1]} px")
+    x = resize(input_tensor(model, paint, "paint"), work_hw)
+    if quantize_colors:
+        x = quantize(x, palette(model, quantize_colors))
+    shapes = output_shapes(model, size=work_hw)
+    out = synthesize(model, seeded_noise(model, seed, num_samples), batch=num_samples, start=start_scale,
+                     prev=resize(x, shapes[start_scale - 1]), shapes=shapes)
+    yield SampleProgress(num_samples, num_samples)
+    return denormalize(out, model.spec)

@@ -1,0 +1,132 @@
+"""Each application on a tiny CPU model: shapes, dtypes, ranges, seeds, behaviour, errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from napari_singan.apps import animate, edit, fine_tune, harmonize, paint_to_image, save_animation, super_resolve
+from napari_singan.apps._masked import feathered_mask
+from napari_singan.apps._shared import SinGANNotice
+from napari_singan.apps.super_resolution import sr_steps
+from napari_singan.core import ImageInputError, SinGANError, denormalize, drain, sample
+
+
+def training_image(model):
+    return denormalize(model.image, model.spec)[0]  # (32, 32) uint8: the model's own resolution
+
+
+def test_super_resolution_size_steps_and_seed(tiny_model):
+    img = training_image(tiny_model)
+    for factor in (2.0, 2.5, 4.0):
+        out = drain(super_resolve(tiny_model, img, factor, seed=1))
+        assert out.shape == (round(factor * 32), round(factor * 32)) and out.dtype == np.uint8
+    np.testing.assert_array_equal(drain(super_resolve(tiny_model, img, 2.0, seed=1)),
+                                  drain(super_resolve(tiny_model, img, 2.0, seed=1)))
+    steps = sr_steps(4.0, 0.75)
+    assert len(steps) == 5 and np.isclose(np.prod(steps), 4.0) and all(s <= 1 / 0.75 for s in steps)
+    with pytest.raises(SinGANError, match="above 1"):
+        drain(super_resolve(tiny_model, img, 0.5))
+    small = drain(super_resolve(tiny_model, img[:20, :24], 3.0))
+    assert small.shape == (60, 72)
+    # The upscaled image still looks like its input when shrunk back.
+    from skimage.transform import resize
+
+    back = resize(drain(super_resolve(tiny_model, img, 2.0)).astype(float), (32, 32), anti_aliasing=True)
+    assert np.corrcoef(back.ravel(), img.astype(float).ravel())[0, 1] > 0.6  # 12-iteration model
+
+
+def test_paint_to_image_follows_the_paint(tiny_model):
+    img = training_image(tiny_model).astype(float)
+    # Inputs are in the source image's pixels (40x40 here); outputs at the model's resolution (32x32).
+    paint = np.where(np.arange(40)[None, :] < 20, img.min(), img.max()).repeat(40, 0).astype(np.uint8)
+    out = drain(paint_to_image(tiny_model, paint, start_scale=2, num_samples=3, seed=0))
+    assert out.shape == (3, 32, 32) and out.dtype == np.uint8
+    free = sample(tiny_model, 3, seed=0)
+
+    from skimage.transform import resize
+
+    def coarse_err(x):
+        return np.mean([(resize(s.astype(float), (8, 8)) - resize(paint.astype(float), (8, 8))) ** 2 for s in x])
+
+    assert coarse_err(out) < coarse_err(free)
+    quantized = drain(paint_to_image(tiny_model, paint, start_scale=2, quantize_colors=3, seed=0))
+    assert quantized.shape == (1, 32, 32)
+    np.testing.assert_array_equal(out, drain(paint_to_image(tiny_model, paint, start_scale=2, num_samples=3, seed=0)))
+    with pytest.raises(SinGANError, match="start scale"):
+        drain(paint_to_image(tiny_model, paint, start_scale=0))
+    with pytest.raises(ImageInputError, match="channel"):
+        drain(paint_to_image(tiny_model, np.zeros((40, 40, 3), np.uint8)))
+    with pytest.warns(SinGANNotice, match="processed at the model's resolution"):
+        assert drain(paint_to_image(tiny_model, paint[:20, :20])).shape == (1, 16, 16)
+
+
+@pytest.mark.parametrize("app, radius", [(harmonize, 7), (edit, 20)])
+def test_masked_apps_keep_everything_outside_the_feathered_mask(tiny_model, app, radius):
+    composite = training_image(tiny_model).copy()
+    composite[12:20, 12:20] = 255  # a pasted bright square
+    mask = np.zeros((32, 32), np.uint8)
+    mask[12:20, 12:20] = 1
+    out = drain(app(tiny_model, composite, mask, start_scale=2, radius=2, sigma=1, seed=0))
+    assert out.shape == composite.shape and out.dtype == composite.dtype
+    weight = feathered_mask(mask, 2, 1)
+    assert (weight == 0).any()
+    np.testing.assert_array_equal(out[weight == 0], composite[weight == 0])
+    assert not np.array_equal(out[mask == 1], composite[mask == 1])
+    np.testing.assert_array_equal(out, drain(app(tiny_model, composite, mask, start_scale=2, radius=2, sigma=1, seed=0)))
+
+
+def test_feathered_mask_defaults_and_errors():
+    mask = np.zeros((64, 64), bool)
+    mask[30:34, 30:34] = True
+    weight = feathered_mask(mask, 7, 5)
+    assert weight.max() == 1.0 and weight.min() == 0.0
+    assert weight[0, 0] == 0.0 and weight[32, 32] > 0.9
+    with pytest.raises(ImageInputError, match="empty"):
+        feathered_mask(np.zeros((8, 8)), 7, 5)
+
+
+def test_masked_inputs_of_other_sizes_are_resized_with_a_notice(tiny_model):
+    big = np.kron(training_image(tiny_model), np.ones((2, 2), np.uint8))  # 64x64
+    mask = np.zeros((16, 16), np.uint8)
+    mask[6:10, 6:10] = 3  # a labels layer: any non-zero label counts
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = drain(harmonize(tiny_model, big, mask, start_scale=1))
+    assert out.shape == (64, 64)
+    assert any(issubclass(w.category, SinGANNotice) for w in caught)
+    with pytest.raises(ImageInputError, match="2-D"):
+        drain(harmonize(tiny_model, big, np.zeros((2, 64, 64)), start_scale=1))
+
+
+def test_fine_tune_retrains_only_the_finest_scales(tiny_model):
+    composite = training_image(tiny_model).copy()
+    composite[5:15, 5:15] = 0
+    tuned = drain(fine_tune(tiny_model, composite, scales=1, iters=3))
+    assert tuned.num_trained == tiny_model.num_trained
+    assert tuned.generators[0] is tiny_model.generators[0]
+    a, b = tuned.generators[-1].state_dict(), tiny_model.generators[-1].state_dict()
+    assert any(not np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert drain(harmonize(tuned, composite, composite == 0, start_scale=2)).shape == (32, 32)
+
+
+def test_animation_moves_gradually(tiny_model, tmp_path):
+    frames = drain(animate(tiny_model, 12, start_scale=0, alpha=0.1, beta=0.9, seed=0))
+    assert frames.shape == (12, 32, 32) and frames.dtype == np.uint8
+    f = frames.astype(float)
+    step = np.mean(np.abs(np.diff(f, axis=0)))
+    independent = sample(tiny_model, 12, seed=5).astype(float)
+    between = np.mean(np.abs(independent[1:] - independent[:-1]))
+    assert 0 < step < 0.5 * between
+    np.testing.assert_array_equal(frames, drain(animate(tiny_model, 12, seed=0)))
+    gif = save_animation(tmp_path / "a.gif", frames, fps=10, model=tiny_model)
+    import imageio.v3 as iio
+
+    assert iio.imread(gif).shape[0] == 12
+    assert save_animation(tmp_path / "a.tif", frames, fps=10, model=tiny_model).exists()
+    with pytest.raises(SinGANError, match="at least 2"):
+        drain(animate(tiny_model, 1))
+    with pytest.raises(SinGANError, match=".gif"):
+        save_animation(tmp_path / "a.avi", frames, 10, tiny_model)
