@@ -69,4 +69,59 @@ def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    assert all(cmd in out for cmd in ("train", "sample", "info"))
+    assert all(cmd in out for cmd in ("train", "sample", "info", "sr", "paint", "harmonize", "edit", "animate"))
+
+
+@pytest.fixture(scope="module")
+def cli_model(tmp_path_factory):
+    """A tiny uint16 model trained through the CLI, and its 48x40 training image."""
+    folder = tmp_path_factory.mktemp("cli")
+    img = make_texture(48, 40, dtype=np.uint16)
+    tifffile.imwrite(folder / "in.tif", img)
+    assert main(["train", str(folder / "in.tif"), "-o", str(folder / "m.singan"), *TINY_FLAGS]) == 0
+    return folder / "m.singan", folder / "in.tif", img
+
+
+def test_cli_applications_end_to_end(cli_model, tmp_path):
+    model, image, img = cli_model
+    mask = np.zeros(img.shape, np.uint8)
+    mask[20:28, 15:25] = 1
+    tifffile.imwrite(tmp_path / "mask.tif", mask)
+    common = ["--seed", "2", "--device", "cpu", "--quiet"]
+
+    assert main(["sr", str(model), str(image), "--factor", "2.5", "-o", str(tmp_path / "sr.tif"), *common]) == 0
+    sr = tifffile.imread(tmp_path / "sr.tif")
+    assert sr.shape == (120, 100) and sr.dtype == np.uint16
+
+    assert main(["paint", str(model), str(image), "--start-scale", "2", "-n", "2", "--quantize", "3",
+                 "-o", str(tmp_path / "paint.tif"), *common]) == 0
+    assert tifffile.imread(tmp_path / "paint.tif").shape == (2, 32, 27)
+
+    for cmd in ("harmonize", "edit"):
+        out = tmp_path / f"{cmd}.tif"
+        assert main([cmd, str(model), str(image), "--mask", str(tmp_path / "mask.tif"), "--radius", "1",
+                     "--sigma", "1", "-o", str(out), *common]) == 0
+        result = tifffile.imread(out)
+        assert result.shape == img.shape and result.dtype == np.uint16
+        assert np.array_equal(result[:5], img[:5])  # far from the mask: untouched
+
+    assert main(["harmonize", str(model), str(image), "--mask", str(tmp_path / "mask.tif"), "--fine-tune", "2",
+                 "-o", str(tmp_path / "h2.tif"), *common]) == 0
+
+    assert main(["animate", str(model), "--frames", "5", "--fps", "5", "-o", str(tmp_path / "a.gif"), *common]) == 0
+    import imageio.v3 as iio
+
+    assert iio.imread(tmp_path / "a.gif").shape[0] == 5
+    assert main(["animate", str(model), "--frames", "4", "-o", str(tmp_path / "a.tif"), *common]) == 0
+    assert tifffile.imread(tmp_path / "a.tif").shape == (4, 32, 27)
+
+
+def test_cli_application_errors(cli_model, tmp_path, capsys):
+    model, image, _ = cli_model
+    tifffile.imwrite(tmp_path / "empty.tif", np.zeros((48, 40), np.uint8))
+    assert main(["edit", str(model), str(image), "--mask", str(tmp_path / "empty.tif"), "-o", "x.tif"]) == 2
+    assert "mask is empty" in capsys.readouterr().err
+    assert main(["sr", str(model), str(image), "--factor", "0.5", "-o", "x.tif"]) == 2
+    assert "above 1" in capsys.readouterr().err
+    assert main(["animate", str(model), "-o", str(tmp_path / "a.avi")]) == 2
+    assert ".gif" in capsys.readouterr().err

@@ -50,9 +50,10 @@ def layer_image(layer: Any, point: tuple[float, ...] | None = None, channel_axis
         sentence saying which slice was taken ("" for a plain 2-D layer).
     """
     data = _base_data(layer)
+    rgb = getattr(layer, "rgb", False)  # Labels layers have no colour axis
     leading = layer.ndim - 2
     if leading == 0:
-        return np.asarray(data), (data.ndim - 1 if layer.rgb else None), ""
+        return np.asarray(data), (data.ndim - 1 if rgb else None), ""
     coords = np.zeros(layer.ndim) if point is None else np.asarray(layer.world_to_data(point))
     index: list[Any] = []
     taken = []
@@ -64,9 +65,14 @@ def layer_image(layer: Any, point: tuple[float, ...] | None = None, channel_axis
         index.append(i)
         taken.append(f"axis {axis} = {i}")
     image = np.asarray(data[tuple(index)])
-    axis_out = 0 if channel_axis is not None else (image.ndim - 1 if layer.rgb else None)
+    axis_out = 0 if channel_axis is not None else (image.ndim - 1 if rgb else None)
     note = f"trained on the displayed 2-D slice ({', '.join(taken)})" if taken else ""
     return image, axis_out, note
+
+
+def spatial_hw(image: np.ndarray, channel_axis: int | None) -> tuple[int, int]:
+    """Height and width of an array from :func:`layer_image`."""
+    return tuple(image.shape[-2:]) if channel_axis == 0 else tuple(image.shape[:2])
 
 
 def layer_metadata(layer: Any) -> dict[str, Any]:

@@ -235,9 +235,9 @@ def _run_app(args: argparse.Namespace, work: Generator[Any, None, Any]) -> Any:
 
 
 def _write_single(args: argparse.Namespace, model, image) -> int:
-    from .core.files import write_stack
+    from .core.files import write_image
 
-    write_stack(args.output, image[None], rgb=model.spec.is_rgb)
+    write_image(args.output, image, rgb=model.spec.is_rgb)
     print(f"wrote {image.shape} {image.dtype} to {args.output}")
     return 0
 

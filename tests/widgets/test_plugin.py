@@ -67,7 +67,7 @@ def test_train_generate_save_load(make_napari_viewer, qtbot, tmp_path):
     viewer.layers.remove(source)  # the model survives its source layer
     gen = _generate_widget(viewer)
     assert gen.picker.model_name == train.last_model_name
-    assert gen.start_scale.max == model.num_trained - 1 and "scale 0: 14×14" in gen.scale_info.value
+    assert gen.start_scale.slider.max == model.num_trained - 1 and "scale 0 of 3: 14×14" in gen.start_scale.info.value
     gen.num.value, gen.scale_w.value, gen.seed.value = 3, 2.0, 5
     gen.runner.run_button.clicked.emit()
     wait_idle(qtbot, gen)
@@ -87,7 +87,7 @@ def test_train_generate_save_load(make_napari_viewer, qtbot, tmp_path):
     np.testing.assert_array_equal(gen.output_layer.data, first)  # same seed, same samples after a round trip
 
     gen.exact.value = True
-    gen.out_height.value, gen.out_width.value, gen.num.value, gen.start_scale.value = 20, 50, 1, 2
+    gen.out_height.value, gen.out_width.value, gen.num.value, gen.start_scale.slider.value = 20, 50, 1, 2
     gen.runner.run_button.clicked.emit()
     wait_idle(qtbot, gen)
     assert gen.output_layer.data.shape == (1, 20, 50)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
+from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, Slider
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 
@@ -94,6 +94,53 @@ class ModelPicker(Container):
         )
         if path:
             self.save(path)
+
+
+class StartScale(Container):
+    """A start-scale slider labelled with the chosen model's scale sizes."""
+
+    def __init__(self, picker: ModelPicker, lowest: int = 0) -> None:
+        self.picker = picker
+        self.lowest = lowest
+        self.slider = Slider(label="start scale", min=lowest, max=lowest, value=lowest)
+        self.info = Label(value="")
+        super().__init__(widgets=[self.slider, self.info], labels=False)
+        picker.combo.changed.connect(self.update_range)
+        self.slider.changed.connect(self._describe)
+        self.update_range()
+
+    @property
+    def value(self) -> int:
+        """The chosen start scale."""
+        return self.slider.value
+
+    def update_range(self, _: Any = None) -> None:
+        """Fit the slider to the chosen model's trained scales."""
+        model = self.picker.model
+        self.slider.max = max(self.lowest, 0 if model is None else model.num_trained - 1)
+        self._describe()
+
+    def _describe(self, _: Any = None) -> None:
+        model = self.picker.model
+        if model is None:
+            self.info.value = "no model yet: train one or load one"
+            return
+        n = self.slider.value
+        h, w = model.trained_shapes[min(n, model.num_trained - 1)]
+        how = "pure noise: most diverse" if n == 0 else f"injected below, regenerated from {h}×{w} px up"
+        self.info.value = f"scale {n} of {model.num_trained - 1}: {h}×{w} px ({how})"
+
+
+def layer_picker(viewer: Any, label: str, types: type | tuple[type, ...], nullable: bool = False) -> ComboBox:
+    """A combo box of the viewer's layers of ``types`` that follows layers being added and removed."""
+    combo = ComboBox(
+        label=label,
+        choices=lambda _: [(layer.name, layer) for layer in viewer.layers if isinstance(layer, types)],
+        nullable=nullable,
+    )
+    for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
+        event.connect(lambda _: combo.reset_choices())
+    return combo
 
 
 class TaskRunner(Container):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label, Slider, SpinBox
+from magicgui.widgets import CheckBox, Container, FloatSpinBox, SpinBox
 from napari.utils.notifications import show_error, show_info
 
 from .._layers import output_layer_kwargs
 from .._models import MODELS
 from ..core import SampleProgress, generate
-from ._common import ModelPicker, TaskRunner
+from ._common import ModelPicker, StartScale, TaskRunner
 
 if TYPE_CHECKING:
     import napari
@@ -35,18 +35,16 @@ class GenerateWidget(Container):
         self.exact = CheckBox(text="exact size in pixels", value=False)
         self.out_height = SpinBox(label="height (px)", min=1, max=20_000, value=250, visible=False)
         self.out_width = SpinBox(label="width (px)", min=1, max=20_000, value=250, visible=False)
-        self.start_scale = Slider(label="start scale", min=0, max=0, value=0)
-        self.scale_info = Label(value="")
+        self.start_scale = StartScale(self.picker)
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
         self.runner = TaskRunner("Generate", self.start_generating)
         super().__init__(
             widgets=[self.picker, self.num, self.scale_h, self.scale_w, self.exact, self.out_height, self.out_width,
-                     self.start_scale, self.scale_info, self.seed, self.runner]
+                     self.start_scale, self.seed, self.runner]
         )
         self.output_layer: Image | None = None
         self.exact.changed.connect(self._toggle_exact)
         self.picker.combo.changed.connect(self._model_changed)
-        self.start_scale.changed.connect(self._describe_scale)
         self._model_changed()
 
     def _toggle_exact(self, exact: bool) -> None:
@@ -55,20 +53,8 @@ class GenerateWidget(Container):
 
     def _model_changed(self, _: Any = None) -> None:
         model = self.picker.model
-        self.start_scale.max = 0 if model is None else model.num_trained - 1
         if model is not None:
             self.out_height.value, self.out_width.value = model.trained_shapes[-1]
-        self._describe_scale()
-
-    def _describe_scale(self, _: Any = None) -> None:
-        model = self.picker.model
-        if model is None:
-            self.scale_info.value = "no model yet: train one or load one"
-            return
-        n = self.start_scale.value
-        h, w = model.trained_shapes[n]
-        how = "pure noise: most diverse" if n == 0 else "keeps the training image's layout"
-        self.scale_info.value = f"scale {n}: {h}×{w} px ({how})"
 
     def start_generating(self) -> None:
         """Generate with the current settings (the Generate button)."""

@@ -9,7 +9,7 @@ from magicgui.widgets import ComboBox, Container, SpinBox
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
-from .._layers import channel_axis_choices, layer_image, layer_metadata, placement
+from .._layers import channel_axis_choices, layer_image, layer_metadata, placement, spatial_hw
 from .._models import MODELS, timestamped
 from ..core import PRESETS, Preview, Progress, ScaleFinished, ScaleStarted, available_devices, train
 from ._common import TaskRunner
@@ -28,10 +28,6 @@ class _Source(NamedTuple):
     axis: int | None  # channel axis of the training array
     rgb: bool
     meta: dict[str, Any]  # layer_metadata of the source layer
-
-
-def _spatial_shape(image: np.ndarray, axis: int | None) -> tuple[int, int]:
-    return image.shape[-2:] if axis == 0 else image.shape[:2]
 
 
 class TrainWidget(Container):
@@ -116,7 +112,7 @@ class TrainWidget(Container):
         image, axis, note = layer_image(layer, self._viewer.dims.point, self.channels.value)
         meta = layer_metadata(layer)
         self.partial = None
-        self._source = _Source(layer.name, _spatial_shape(image, axis), axis, bool(layer.rgb), meta)
+        self._source = _Source(layer.name, spatial_hw(image, axis), axis, bool(layer.rgb), meta)
         if note:
             show_info(f"{layer.name}: {note}")
         work = train(image, self.config(), channel_axis=axis, device=self.device.value, seed=self.seed.value,
@@ -144,7 +140,7 @@ class TrainWidget(Container):
 
     def _show_preview(self, image: np.ndarray) -> None:
         src = self._source
-        where = placement(src.meta, src.hw, _spatial_shape(image, src.axis), src.axis, src.rgb, leading=0)
+        where = placement(src.meta, src.hw, spatial_hw(image, src.axis), src.axis, src.rgb, leading=0)
         layer = self.preview_layer
         if layer is None or layer not in self._viewer.layers:
             look = {} if src.rgb else {"colormap": src.meta["colormap"], "contrast_limits": src.meta["contrast_limits"]}

@@ -44,26 +44,30 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageInputError(f"cannot read {path} as an image: {exc}") from None
 
 
-def write_stack(path: str | os.PathLike, stack: np.ndarray, rgb: bool = False) -> list[Path]:
-    """Write ``(N, H, W[, C])`` images; TIFF holds the stack, PNG/JPEG/GIF... one file per image.
-
-    Returns the paths written. ``rgb`` marks a trailing 3/4-channel axis as colour.
-    """
+def write_image(path: str | os.PathLike, image: np.ndarray, rgb: bool = False) -> Path:
+    """Write one image (``(H, W[, C])``, or a TIFF stack) keeping its dtype where the format allows."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in _TIFF:
         import tifffile
 
-        tifffile.imwrite(path, stack, photometric="rgb" if rgb else "minisblack")
-        return [path]
-    if stack.dtype.kind == "f":
+        tifffile.imwrite(path, image, photometric="rgb" if rgb else "minisblack")
+        return path
+    if image.dtype.kind == "f":
         raise ImageInputError(f"{path.suffix} cannot hold float images; write a .tif instead")
     import imageio.v3 as iio
 
-    if len(stack) == 1:
-        iio.imwrite(path, stack[0])
-        return [path]
-    paths = [path.with_name(f"{path.stem}_{i:03d}{path.suffix}") for i in range(len(stack))]
-    for p, image in zip(paths, stack, strict=True):
-        iio.imwrite(p, image)
-    return paths
+    iio.imwrite(path, image)
+    return path
+
+
+def write_stack(path: str | os.PathLike, stack: np.ndarray, rgb: bool = False) -> list[Path]:
+    """Write ``(N, H, W[, C])`` images; TIFF holds the stack, PNG/JPEG write one file per image.
+
+    Returns the paths written. ``rgb`` marks a trailing 3/4-channel axis as colour.
+    """
+    path = Path(path)
+    if path.suffix.lower() in _TIFF or len(stack) == 1:
+        return [write_image(path, stack if path.suffix.lower() in _TIFF else stack[0], rgb)]
+    return [write_image(path.with_name(f"{path.stem}_{i:03d}{path.suffix}"), image, rgb)
+            for i, image in enumerate(stack)]

@@ -1,0 +1,256 @@
+"""Dock widgets for SinGAN's applications (paper §4): one per application, one shared base.
+
+Each runs the application's core generator in a thread worker (progress,
+Stop) and adds its result as a new layer named after the application and the
+input, in the input's dtype, placed to overlay the input in world coordinates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+from magicgui.widgets import CheckBox, Container, FloatSpinBox, PushButton, SpinBox, Widget
+from napari.layers import Image, Labels, Shapes
+from napari.utils.notifications import show_error, show_info
+
+from .._layers import layer_image, layer_metadata, output_layer_kwargs, placement, spatial_hw
+from .._models import MODELS
+from ..apps import animate, edit, editing, fine_tune, harmonization, harmonize, paint_to_image, save_animation, super_resolve
+from ..apps._shared import model_scale_shape
+from ..core import Progress, SampleProgress
+from ._common import ModelPicker, StartScale, TaskRunner, layer_picker
+
+if TYPE_CHECKING:
+    import napari
+
+    from ..core import SinGANModel
+
+
+class ApplicationWidget(Container):
+    """Model picker, application inputs, start scale, seed and a Run/Stop row.
+
+    Subclasses set ``title`` and ``lowest_start`` (``None``: no start scale),
+    pass their own input widgets, and define ``work(model)`` returning the
+    core generator, the output layer's name and its ``add_image`` arguments.
+    """
+
+    title = ""
+    lowest_start: int | None = 1
+
+    def __init__(self, viewer: napari.viewer.Viewer, inputs: list[Widget]) -> None:
+        self._viewer = viewer
+        self.picker = ModelPicker()
+        self.start_scale = StartScale(self.picker, self.lowest_start or 0)
+        self.start_scale.visible = self.lowest_start is not None
+        self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
+        self.runner = TaskRunner("Run", self.run)
+        self.output_layer: Image | None = None
+        super().__init__(widgets=[self.picker, *inputs, self.start_scale, self.seed, self.runner])
+
+    def run(self) -> None:
+        """Start the application (the Run button)."""
+        model = self.picker.model
+        if model is None:
+            show_error("No model: train one with 'SinGAN: Train' or load a .singan file first.")
+            return
+        try:
+            work, name, kwargs = self.work(model)
+        except ValueError as exc:  # a missing input layer, said in the message
+            show_error(str(exc))
+            return
+        kwargs["metadata"] = {"singan_model": self.picker.model_name}
+        self.runner.start(work, f"SinGAN {self.title}", _fraction, lambda out: self._add(out, name, kwargs),
+                          lambda: show_info(f"{self.title} stopped; no layer added"))
+
+    def _add(self, data: np.ndarray | None, name: str, kwargs: dict[str, Any]) -> None:
+        if data is None:
+            return
+        self.output_layer = self._viewer.add_image(data, name=name, **kwargs)
+        self.runner.status.value = f"added {name!r}: {data.shape} {data.dtype}"
+
+    def input_of(self, layer: Any, what: str, model: SinGANModel) -> _Input:
+        """The displayed 2-D slice of an image layer, with channels laid out as the model's."""
+        if layer is None:
+            raise ValueError(f"choose {what} first (add one to the viewer if the list is empty)")
+        axis = 0 if model.spec.channel_axis == 0 and not layer.rgb and layer.ndim >= 3 else None
+        image, axis, _ = layer_image(layer, self._viewer.dims.point, axis)
+        return _Input(layer, image, spatial_hw(image, axis), axis)
+
+    def overlay(self, src: _Input, native: tuple[int, int], leading: int = 0) -> dict[str, Any]:
+        """Placement and display settings that overlay an output of ``native`` size on the input."""
+        where = placement(layer_metadata(src.layer), src.hw, native, src.axis, src.layer.rgb, leading)
+        if src.layer.rgb:
+            return {**where, "rgb": True}
+        return {**where, "colormap": src.layer.colormap.name, "contrast_limits": list(src.layer.contrast_limits)}
+
+
+class _Input(NamedTuple):
+    layer: Image  # the input layer
+    image: np.ndarray  # its displayed slice, channels as the model's
+    hw: tuple[int, int]  # spatial size
+    axis: int | None  # channel axis of ``image``
+
+
+def _fraction(event: Any) -> float | None:
+    if isinstance(event, SampleProgress):
+        return event.done / event.total
+    if isinstance(event, Progress):  # fine-tuning before harmonization
+        return event.iteration / event.iters
+    return None
+
+
+class SuperResolutionWidget(ApplicationWidget):
+    """Upscale an image layer (default: the model's training image) by any factor (§4.1)."""
+
+    title = "super-resolution"
+    lowest_start = None
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self.image = layer_picker(viewer, "image (empty: training image)", Image, nullable=True)
+        self.factor = FloatSpinBox(label="factor", min=1.05, max=16.0, step=0.25, value=4.0)
+        super().__init__(viewer, [self.image, self.factor])
+        self.image.value = None
+
+    def work(self, model: SinGANModel):
+        s = self.factor.value
+        if self.image.value is None:
+            h, w = model.shapes[-1]
+            kwargs = output_layer_kwargs(model, leading=0, native=(round(s * h), round(s * w)))
+            return super_resolve(model, None, s, seed=self.seed.value), f"SR ×{s:g}", kwargs
+        src = self.input_of(self.image.value, "an image layer", model)
+        native = (round(s * src.hw[0]), round(s * src.hw[1]))
+        return (super_resolve(model, src.image, s, seed=self.seed.value),
+                f"SR ×{s:g} {src.layer.name}", self.overlay(src, native))
+
+
+class PaintWidget(ApplicationWidget):
+    """Turn a paint / clip-art layer into a realistic image (§4.2)."""
+
+    title = "paint-to-image"
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self.paint = layer_picker(viewer, "paint", Image)
+        self.num = SpinBox(label="outputs", min=1, max=100, value=1)
+        self.colors = SpinBox(label="quantize to colours (0: off)", min=0, max=32, value=0)
+        super().__init__(viewer, [self.paint, self.num, self.colors])
+
+    def work(self, model: SinGANModel):
+        src = self.input_of(self.paint.value, "a paint layer", model)
+        work = paint_to_image(model, src.image, self.start_scale.value, num_samples=self.num.value,
+                                             quantize_colors=self.colors.value, seed=self.seed.value)
+        native = model_scale_shape(model, src.hw)
+        return work, f"paint-to-image {src.layer.name}", self.overlay(src, native, leading=1)
+
+
+class _MaskedWidget(ApplicationWidget):
+    """Shared by harmonization and editing: an image, a mask layer, dilation and feathering."""
+
+    app: Any = None  # the application module (harmonization or editing)
+
+    def __init__(self, viewer: napari.viewer.Viewer, extra: list[Widget] | None = None) -> None:
+        self.image = layer_picker(viewer, "image", Image)
+        self.mask = layer_picker(viewer, "mask (labels or shapes)", (Labels, Shapes))
+        self.radius = FloatSpinBox(label="dilation radius (px)", min=0.0, max=200.0, value=self.app.RADIUS)
+        self.sigma = FloatSpinBox(label="feathering sigma (px)", min=0.0, max=100.0, value=self.app.SIGMA)
+        super().__init__(viewer, [self.image, self.mask, self.radius, self.sigma, *(extra or [])])
+
+    def inputs(self, model: SinGANModel) -> tuple[_Input, np.ndarray]:
+        """The image input and a 2-D mask (Labels: current slice; Shapes: rasterised on the image grid)."""
+        src = self.input_of(self.image.value, "an image layer", model)
+        layer = self.mask.value
+        if layer is None:
+            raise ValueError("choose a mask layer first: a Labels or Shapes layer marking the region")
+        if isinstance(layer, Shapes):
+            if not len(layer.data):
+                raise ValueError(f"the shapes layer {layer.name!r} is empty: draw the region first")
+            return src, layer.to_labels(labels_shape=src.hw) > 0
+        return src, layer_image(layer, self._viewer.dims.point)[0]
+
+class HarmonizeWidget(_MaskedWidget):
+    """Make an object pasted into an image match it (§4.3), optionally fine-tuning first."""
+
+    title = "harmonization"
+    app = harmonization
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self.fine_tune = CheckBox(text="fine-tune the finest scale on the composite first", value=False)
+        self.tune_iters = SpinBox(label="fine-tuning iterations", min=1, max=10_000, value=300)
+        super().__init__(viewer, [self.fine_tune, self.tune_iters])
+
+    def work(self, model: SinGANModel):
+        src, mask = self.inputs(model)
+        kwargs = dict(radius=self.radius.value, sigma=self.sigma.value, seed=self.seed.value)
+        start, tune, iters = self.start_scale.value, self.fine_tune.value, self.tune_iters.value
+
+        def run() -> Generator[Any, None, np.ndarray]:
+            tuned = (yield from fine_tune(model, src.image, 1, iters)) if tune else model
+            return (yield from harmonize(tuned, src.image, mask, start, **kwargs))
+
+        return run(), f"harmonized {src.layer.name}", self.overlay(src, src.hw)
+
+
+class EditWidget(_MaskedWidget):
+    """Blend an edited region into the image (§4.4)."""
+
+    title = "editing"
+    app = editing
+
+    def work(self, model: SinGANModel):
+        src, mask = self.inputs(model)
+        work = edit(model, src.image, mask, self.start_scale.value, radius=self.radius.value,
+                            sigma=self.sigma.value, seed=self.seed.value)
+        return work, f"edited {src.layer.name}", self.overlay(src, src.hw)
+
+
+class AnimateWidget(ApplicationWidget):
+    """Render a smooth random walk around the training image (§4.5) as a (T, H, W[, C]) layer."""
+
+    title = "animation"
+    lowest_start = 0
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self.frames = SpinBox(label="frames", min=2, max=2000, value=50)
+        self.fps = FloatSpinBox(label="fps", min=0.5, max=60.0, value=10.0)
+        self.alpha = FloatSpinBox(label="alpha (pull to z*)", min=0.0, max=1.0, step=0.01, value=0.1)
+        self.beta = FloatSpinBox(label="beta (momentum)", min=0.0, max=1.0, step=0.01, value=0.9)
+        self.export_button = PushButton(text="Export GIF / MP4 / TIFF…")
+        super().__init__(viewer, [self.frames, self.fps, self.alpha, self.beta])
+        self.append(self.export_button)
+        self.export_button.changed.connect(self._ask_export)
+
+    def work(self, model: SinGANModel):
+        work = animate(model, self.frames.value, start_scale=self.start_scale.value,
+                                 alpha=self.alpha.value, beta=self.beta.value, seed=self.seed.value)
+        return work, f"animation {self.picker.model_name}", output_layer_kwargs(model, leading=1)
+
+    def _add(self, data: np.ndarray | None, name: str, kwargs: dict[str, Any]) -> None:
+        super()._add(data, name, kwargs)
+        if data is not None:
+            self._viewer.dims.set_current_step(0, 0)
+
+    def export(self, path: str) -> None:
+        """Write the last animation (GIF/MP4 as 8-bit video at the chosen fps, TIFF in its dtype)."""
+        from ..core import SinGANError
+
+        layer = self.output_layer
+        name = None if layer is None else layer.metadata.get("singan_model")
+        if layer is None or layer not in self._viewer.layers or name not in MODELS:
+            show_error("nothing to export: run the animation first")
+            return
+        try:
+            written = save_animation(path, np.asarray(layer.data), self.fps.value, MODELS.get(name))
+        except SinGANError as exc:
+            show_error(str(exc))
+            return
+        show_info(f"animation written to {written}")
+
+    def _ask_export(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self.native, "Export animation", "animation.gif",
+                                              "GIF (*.gif);;MP4 (*.mp4);;TIFF stack (*.tif)")
+        if path:
+            self.export(path)
+

@@ -1,0 +1,121 @@
+"""The application widgets in a real napari viewer with a tiny model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_singan._models import MODELS
+from napari_singan.apps._masked import feathered_mask
+
+from ..conftest import make_texture
+from .conftest import wait_idle
+
+
+@pytest.fixture
+def viewer_with_model(make_napari_viewer, tiny_model):
+    viewer = make_napari_viewer()
+    MODELS.add(tiny_model, "tiny")
+    return viewer
+
+
+def _open(viewer, name):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-singan", name)
+    assert widget.picker.model_name == "tiny"
+    return widget
+
+
+def _run(qtbot, widget):
+    widget.runner.run_button.clicked.emit()
+    wait_idle(qtbot, widget)
+    return widget.output_layer
+
+
+def test_super_resolution_overlays_its_input(viewer_with_model, qtbot):
+    viewer = viewer_with_model
+    img = viewer.add_image(make_texture(), name="img", scale=(2.0, 2.0), translate=(3.0, 4.0))
+    sr = _open(viewer, "Super-resolution")
+    assert not sr.start_scale.visible
+    out = _run(qtbot, sr)
+    assert out.name == "SR ×4" and out.data.shape == (128, 128)  # training image (32 px) by default
+    sr.image.value, sr.factor.value = img, 2.0
+    out = _run(qtbot, sr)
+    assert out.name == "SR ×2 img" and out.data.shape == (80, 80) and out.data.dtype == np.uint8
+    np.testing.assert_allclose(out.scale, [1.0, 1.0])  # input pixel size / 2
+    np.testing.assert_allclose(out.translate, [2.5, 3.5])
+    # Same world extent as the input: the outer pixel edges coincide.
+    def edges(layer):
+        return layer.extent.world + np.array([-1, 1])[:, None] * layer.scale / 2
+
+    np.testing.assert_allclose(edges(out), edges(img))
+
+
+def test_paint_to_image(viewer_with_model, qtbot):
+    viewer = viewer_with_model
+    paint = np.full((40, 40), 30, np.uint8)
+    paint[:, 20:] = 220
+    viewer.add_image(paint, name="paint")
+    widget = _open(viewer, "Paint to image")
+    assert widget.start_scale.slider.min == 1 and widget.start_scale.slider.max == 3
+    widget.start_scale.slider.value, widget.num.value = 2, 2
+    out = _run(qtbot, widget)
+    assert out.name == "paint-to-image paint" and out.data.shape == (2, 32, 32)
+    left, right = out.data[:, :, :12].mean(), out.data[:, :, 20:].mean()
+    assert left < right  # the layout of the paint survives
+
+
+@pytest.mark.parametrize("name, radius", [("Harmonization", 7.0), ("Editing", 20.0)])
+def test_masked_widgets_change_only_the_masked_region(viewer_with_model, qtbot, name, radius):
+    viewer = viewer_with_model
+    composite = make_texture()
+    composite[16:24, 16:24] = 255
+    mask = np.zeros((40, 40), np.uint8)
+    mask[16:24, 16:24] = 1
+    viewer.add_image(composite, name="comp", scale=(0.5, 0.5))
+    viewer.add_labels(mask, name="mask", scale=(0.5, 0.5))
+    widget = _open(viewer, name)
+    assert widget.radius.value == radius
+    assert [c for c in widget.mask.choices] == [viewer.layers["mask"]]  # images are not offered as masks
+    widget.radius.value, widget.sigma.value = 2.0, 1.0
+    out = _run(qtbot, widget)
+    assert out.data.shape == composite.shape and out.data.dtype == composite.dtype
+    np.testing.assert_allclose(out.scale, [0.5, 0.5])
+    scale = 40 / 32  # radius and sigma are in model pixels
+    outside = feathered_mask(mask, 2.0 * scale, 1.0 * scale) == 0
+    np.testing.assert_array_equal(out.data[outside], composite[outside])
+    assert not np.array_equal(out.data[mask == 1], composite[mask == 1])
+
+
+def test_harmonization_with_fine_tuning_and_a_shapes_mask(viewer_with_model, qtbot):
+    viewer = viewer_with_model
+    viewer.add_image(make_texture(), name="comp")
+    viewer.add_shapes([np.array([[10, 10], [10, 25], [25, 25], [25, 10]])], shape_type="polygon", name="roi")
+    widget = _open(viewer, "Harmonization")
+    widget.fine_tune.value, widget.tune_iters.value = True, 2
+    widget.radius.value, widget.sigma.value = 1.0, 1.0
+    out = _run(qtbot, widget)
+    assert out.data.shape == (40, 40) and out.data[0, 0] == make_texture()[0, 0]
+
+
+def test_animation_and_export(viewer_with_model, qtbot, tmp_path):
+    viewer = viewer_with_model
+    widget = _open(viewer, "Animation")
+    widget.frames.value = 6
+    out = _run(qtbot, widget)
+    assert out.data.shape == (6, 32, 32) and out.name == "animation tiny"
+    widget.export(str(tmp_path / "walk.gif"))
+    import imageio.v3 as iio
+
+    assert iio.imread(tmp_path / "walk.gif").shape[0] == 6
+
+
+def test_missing_inputs_are_notified(viewer_with_model, qtbot, notes):
+    viewer = viewer_with_model
+    viewer.add_image(make_texture(), name="img")
+    widget = _open(viewer, "Editing")
+    widget.runner.run_button.clicked.emit()
+    assert any("choose a mask layer" in n for n in notes)
+    assert not widget.runner.is_running and len(viewer.layers) == 1
+    anim = _open(viewer, "Animation")
+    anim.export(str("never.gif"))
+    assert any("nothing to export" in n for n in notes)
