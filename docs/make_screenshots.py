@@ -55,15 +55,15 @@ def montage(images: list[np.ndarray], columns: int) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iters", type=int, default=300, help="iterations per scale (default 300)")
-    parser.add_argument("--max-size", type=int, default=96, help="finest long side (default 96)")
+    parser.add_argument("--iters", type=int, default=200, help="iterations per scale (default 200)")
+    parser.add_argument("--max-size", type=int, default=80, help="finest long side (default 80)")
     args = parser.parse_args()
     HERE.mkdir(parents=True, exist_ok=True)
 
     viewer = napari.Viewer(title="napari-singan")
     viewer.window.resize(1500, 900)
     viewer.open_sample("napari-singan", "cell")
-    _, train = viewer.window.add_plugin_dock_widget("napari-singan", "Train")
+    train_dock, train = viewer.window.add_plugin_dock_widget("napari-singan", "Train")
     train.preset.value = "quick"
     train.max_size.value = args.max_size
     train.iters.value = args.iters
@@ -75,7 +75,7 @@ def main() -> None:
     wait(train)
     shot(viewer, "train_done.png")
 
-    _, gen = viewer.window.add_plugin_dock_widget("napari-singan", "Generate")
+    gen_dock, gen = viewer.window.add_plugin_dock_widget("napari-singan", "Generate")
     gen.num.value = 8
     gen.scale_w.value = 1.5
     gen.seed.value = 1
@@ -83,7 +83,7 @@ def main() -> None:
     wait(gen)
     viewer.layers["cell"].visible = False
     train.preview_layer.visible = False
-    viewer.grid.enabled = False
+    grid(viewer).enabled = False
     viewer.reset_view()
     shot(viewer, "generate_widget.png")
 
@@ -94,11 +94,92 @@ def main() -> None:
     model = MODELS.get(train.last_model_name)
     real = denormalize(model.image, model.spec)[0]
     fakes = list(sample(model, 7, seed=3))
-    iio.imwrite(HERE / "cell_samples.png", montage([real, *fakes], columns=4))
-    wide = sample(model, 1, scale_h=1.0, scale_w=3.0, seed=4)[0]
-    iio.imwrite(HERE / "cell_wide.png", wide)
-    print("wrote", HERE / "cell_samples.png", HERE / "cell_wide.png")
+    tiles = montage([real, *fakes], columns=4)
+    iio.imwrite(HERE / "cell_samples.png", np.kron(tiles, np.ones((3, 3), tiles.dtype)))  # 3x, nearest
+    print("wrote", HERE / "cell_samples.png")
+    for dock in (train_dock, gen_dock):
+        viewer.window.remove_dock_widget(dock)
+    applications(viewer, viewer.layers["cell"].data)
     viewer.close()
+
+
+def grid(viewer):
+    """The grid settings (``viewer.canvas.grid`` from napari 0.9, ``viewer.grid`` before)."""
+    return viewer.canvas.grid if hasattr(viewer, "canvas") else viewer.grid
+
+
+def show_only(viewer, names: list[str]) -> None:
+    """Show just these layers, side by side."""
+    for layer in viewer.layers:
+        layer.visible = layer.name in names
+    grid(viewer).enabled = len(names) > 1
+    grid(viewer).shape = (1, len(names))
+    viewer.reset_view()
+
+
+def run_app(viewer, name: str, setup) -> object:
+    """Open an application widget, set it up, run it, and return the widget."""
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-singan", name)
+    setup(widget)
+    widget.runner.run_button.clicked.emit()
+    wait(widget)
+    return dock, widget
+
+
+def applications(viewer, cell: np.ndarray) -> None:
+    """One screenshot per application (docs/applications.md)."""
+    from skimage.draw import disk
+
+    def shoot(name: str, setup, layers: list[str], picture: str) -> object:
+        dock, widget = run_app(viewer, name, setup)
+        show_only(viewer, [*layers, widget.output_layer.name])
+        shot(viewer, picture)
+        viewer.window.remove_dock_widget(dock)
+        return widget
+
+    def sr(w):
+        w.factor.value = 3.0
+
+    shoot("Super-resolution", sr, [], "app_super_resolution.png")
+
+    paint = np.full(cell.shape, int(np.median(cell)), cell.dtype)
+    for (r, c), radius, value in [((200, 180), 70, cell.max()), ((450, 380), 50, cell.min())]:
+        paint[disk((r, c), radius, shape=paint.shape)] = value
+    viewer.add_image(paint, name="paint")
+
+    def paint_setup(w):
+        w.paint.value = viewer.layers["paint"]
+        w.start_scale.slider.value = 1
+
+    shoot("Paint to image", paint_setup, ["paint"], "app_paint.png")
+
+    def masked(name: str, image: np.ndarray, region: tuple[slice, slice], start: int, picture: str) -> None:
+        mask = np.zeros(cell.shape, np.uint8)
+        mask[region] = 1
+        viewer.add_image(image, name=f"{name} input")
+        viewer.add_labels(mask, name=f"{name} mask")
+
+        def setup(w):
+            w.image.value = viewer.layers[f"{name} input"]
+            w.mask.value = viewer.layers[f"{name} mask"]
+            w.start_scale.slider.value = start
+
+        shoot(name, setup, [f"{name} input"], picture)
+
+    composite = cell.copy()
+    patch = cell[300:400, 330:430]  # the bright cell, pasted elsewhere with the wrong contrast
+    composite[80:180, 80:180] = np.clip(patch.astype(int) * 0.6 + 60, 0, 255).astype(cell.dtype)
+    masked("Harmonization", composite, np.s_[80:180, 80:180], 2, "app_harmonization.png")
+    edited = cell.copy()
+    edited[150:260, 250:360] = cell[150:260, 40:150]  # a copy-pasted block of background
+    masked("Editing", edited, np.s_[150:260, 250:360], 3, "app_editing.png")
+
+    def animate_setup(w):
+        w.frames.value = 24
+        w.start_scale.slider.value = 1
+
+    widget = shoot("Animation", animate_setup, [], "app_animation.png")
+    widget.export(str(HERE / "animation.gif"))
 
 
 if __name__ == "__main__":

@@ -103,8 +103,8 @@ class StartScale(Container):
         self.picker = picker
         self.lowest = lowest
         self.slider = Slider(label="start scale", min=lowest, max=lowest, value=lowest)
-        self.info = Label(value="")
-        super().__init__(widgets=[self.slider, self.info], labels=False)
+        self.info = Label(label=" ", value="")
+        super().__init__(widgets=[self.slider, self.info])
         picker.combo.changed.connect(self.update_range)
         self.slider.changed.connect(self._describe)
         self.update_range()

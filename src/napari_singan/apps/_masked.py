@@ -5,7 +5,7 @@ Shared by harmonization and editing, which differ only in their defaults.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -91,3 +91,26 @@ def inject_and_blend(
         info = np.iinfo(original.dtype)
         blended = np.clip(np.rint(blended), info.min, info.max)
     return blended.astype(original.dtype)  # w == 0 gives back the input's own values exactly
+
+
+def masked_application(radius: float, sigma: float, what: str, doc: str) -> Callable[..., Generator]:
+    """An application that injects ``what`` at ``start_scale`` and blends it back through a mask.
+
+    ``radius`` and ``sigma`` become its defaults; ``doc`` its docstring.
+    """
+
+    def application(
+        model: SinGANModel,
+        image: np.ndarray,
+        mask: np.ndarray,
+        start_scale: int = 1,
+        *,
+        radius: float = radius,
+        sigma: float = sigma,
+        seed: int | None = 0,
+    ) -> Generator[SampleProgress, None, np.ndarray]:
+        return (yield from inject_and_blend(model, image, mask, start_scale, radius=radius, sigma=sigma,
+                                            seed=seed, what=what))
+
+    application.__doc__ = doc
+    return application

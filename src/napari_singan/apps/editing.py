@@ -7,30 +7,19 @@ of the edit's own detail.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-
-import numpy as np
-
-from ..core.sampling import SampleProgress
-from ..core.singan import SinGANModel
-from ._masked import inject_and_blend
+from ._masked import masked_application
 
 #: Paper-style defaults: dilation radius and Gaussian sigma in pixels at the model's resolution.
 RADIUS = 20.0
 SIGMA = 5.0
 
+edit = masked_application(
+    RADIUS,
+    SIGMA,
+    "edited image",
+    """Blend the edited region ``mask`` of ``edited`` into the image.
 
-def edit(
-    model: SinGANModel,
-    edited: np.ndarray,
-    mask: np.ndarray,
-    start_scale: int = 1,
-    *,
-    radius: float = RADIUS,
-    sigma: float = SIGMA,
-    seed: int | None = 0,
-) -> Generator[SampleProgress, None, np.ndarray]:
-    """Blend the edited region ``mask`` of ``edited`` into the image; returns ``edited``'s shape and dtype."""
-    return (yield from inject_and_blend(model, edited, mask, start_scale, radius=radius, sigma=sigma,
-                                        seed=seed, what="edited image"))
-
+    Returns ``edited``'s shape and dtype; outside the feathered mask the pixels are ``edited``'s own.
+    Arguments: ``model, edited, mask, start_scale=1, *, radius=20, sigma=5, seed=0``.
+    """,
+)

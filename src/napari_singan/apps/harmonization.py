@@ -16,10 +16,9 @@ import numpy as np
 from torch import nn
 
 from ..core.pyramid import resize
-from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
 from ..core.training import TrainEvent, resume
-from ._masked import inject_and_blend
+from ._masked import masked_application
 from ._shared import input_tensor, model_scale_shape, spatial_shape
 
 #: Paper-style defaults: dilation radius and Gaussian sigma in pixels at the model's resolution.
@@ -27,19 +26,16 @@ RADIUS = 7.0
 SIGMA = 5.0
 
 
-def harmonize(
-    model: SinGANModel,
-    composite: np.ndarray,
-    mask: np.ndarray,
-    start_scale: int = 1,
-    *,
-    radius: float = RADIUS,
-    sigma: float = SIGMA,
-    seed: int | None = 0,
-) -> Generator[SampleProgress, None, np.ndarray]:
-    """Harmonize the pasted region ``mask`` of ``composite``; returns ``composite``'s shape and dtype."""
-    return (yield from inject_and_blend(model, composite, mask, start_scale, radius=radius, sigma=sigma,
-                                        seed=seed, what="composite"))
+harmonize = masked_application(
+    RADIUS,
+    SIGMA,
+    "composite",
+    """Harmonize the pasted region ``mask`` of ``composite``.
+
+    Returns ``composite``'s shape and dtype; outside the feathered mask the pixels are ``composite``'s own.
+    Arguments: ``model, composite, mask, start_scale=1, *, radius=7, sigma=5, seed=0``.
+    """,
+)
 
 
 def fine_tune(
