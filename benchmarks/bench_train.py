@@ -21,8 +21,12 @@ from napari_singan.core.files import BUILTIN_IMAGES, builtin_image, read_image
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image", default="cell", help=f"image file or bundled sample ({', '.join(BUILTIN_IMAGES)})")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--image", default="cell", help=f"image file or bundled sample ({', '.join(BUILTIN_IMAGES)})"
+    )
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--max-size", type=int, default=None)
     parser.add_argument("--iters", type=int, default=None)
@@ -46,30 +50,42 @@ def main() -> None:
             break
         if isinstance(event, ScaleFinished):
             h, w = event.model.shapes[event.scale]
-            scales.append({
-                "scale": event.scale,
-                "shape": [h, w],
-                "seconds": round(event.seconds, 3),
-                "iters_per_s": round(config.train.iters_per_scale / event.seconds, 2),
-                "rec_rmse": round(event.rec_rmse, 5),
-            })
+            scales.append(
+                {
+                    "scale": event.scale,
+                    "shape": [h, w],
+                    "seconds": round(event.seconds, 3),
+                    "iters_per_s": round(config.train.iters_per_scale / event.seconds, 2),
+                    "rec_rmse": round(event.rec_rmse, 5),
+                }
+            )
     total = time.perf_counter() - start
-    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    print(json.dumps({
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "image": args.image,
-        "preset": args.preset,
-        "max_size": config.pyramid.max_size,
-        "iters_per_scale": config.train.iters_per_scale,
-        "num_scales": model.num_scales,
-        "total_seconds": round(total, 2),
-        "mean_iters_per_s": round(model.num_scales * config.train.iters_per_scale / total, 2),
-        "peak_memory_mb": round(peak / 2**20, 1),
-        "scales": scales,
-    }, indent=1))
+    peak = (
+        torch.cuda.max_memory_allocated(device)
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    print(
+        json.dumps(
+            {
+                "device": torch.cuda.get_device_name(device)
+                if device.type == "cuda"
+                else platform.processor() or "cpu",
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "image": args.image,
+                "preset": args.preset,
+                "max_size": config.pyramid.max_size,
+                "iters_per_scale": config.train.iters_per_scale,
+                "num_scales": model.num_scales,
+                "total_seconds": round(total, 2),
+                "mean_iters_per_s": round(model.num_scales * config.train.iters_per_scale / total, 2),
+                "peak_memory_mb": round(peak / 2**20, 1),
+                "scales": scales,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

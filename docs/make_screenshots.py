@@ -54,7 +54,9 @@ def montage(images: list[np.ndarray], columns: int) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--iters", type=int, default=200, help="iterations per scale (default 200)")
     parser.add_argument("--max-size", type=int, default=80, help="finest long side (default 80)")
     args = parser.parse_args()

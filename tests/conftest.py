@@ -8,7 +8,9 @@ import pytest
 from napari_singan.core import SinGANConfig, drain, train
 
 
-def make_texture(height: int = 40, width: int = 40, channels: int | None = None, dtype=np.uint8, seed: int = 0):
+def make_texture(
+    height: int = 40, width: int = 40, channels: int | None = None, dtype=np.uint8, seed: int = 0
+):
     """A deterministic blobby texture scaled to the full range of ``dtype``."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width]

@@ -18,12 +18,33 @@ def test_train_sample_info_end_to_end_uint16_tiff(tmp_path, capsys):
     model = load_model(model_path)
     assert model.is_complete and model.spec.dtype == "uint16" and model.config.train.iters_per_scale == 4
     out = tmp_path / "s.tif"
-    assert main(["sample", str(model_path), "-n", "3", "--scale-w", "2", "--seed", "1", "-o", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            ["sample", str(model_path), "-n", "3", "--scale-w", "2", "--seed", "1", "-o", str(out), "--quiet"]
+        )
+        == 0
+    )
     stack = tifffile.imread(out)
     assert stack.shape == (3, 32, 54) and stack.dtype == np.uint16
     assert stack.min() >= img.min() and stack.max() <= img.max()
     exact = tmp_path / "e.tif"
-    main(["sample", str(model_path), "-n", "1", "--height", "20", "--width", "50", "--start-scale", "1", "-o", str(exact), "--quiet"])
+    main(
+        [
+            "sample",
+            str(model_path),
+            "-n",
+            "1",
+            "--height",
+            "20",
+            "--width",
+            "50",
+            "--start-scale",
+            "1",
+            "-o",
+            str(exact),
+            "--quiet",
+        ]
+    )
     assert tifffile.imread(exact).shape == (1, 20, 50)  # always a stack
     assert main(["info", str(model_path)]) == 0
     assert "uint16" in capsys.readouterr().out
@@ -46,11 +67,14 @@ def test_builtin_sample_is_available(tmp_path):
     assert args.sample == "cell" and args.preset == "paper" and args.iters is None
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["train", "MISSING.tif", "-o", "m.singan"], "no image file"),
-    (["sample", "MISSING.singan", "-o", "s.tif"], "no model file"),
-    (["sample", "MISSING.singan", "-o", "s.tif", "--height", "3"], "both --height and --width"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["train", "MISSING.tif", "-o", "m.singan"], "no image file"),
+        (["sample", "MISSING.singan", "-o", "s.tif"], "no model file"),
+        (["sample", "MISSING.singan", "-o", "s.tif", "--height", "3"], "both --height and --width"),
+    ],
+)
 def test_errors_are_one_clear_line(tmp_path, capsys, monkeypatch, argv, match):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
@@ -69,7 +93,9 @@ def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    assert all(cmd in out for cmd in ("train", "sample", "info", "sr", "paint", "harmonize", "edit", "animate"))
+    assert all(
+        cmd in out for cmd in ("train", "sample", "info", "sr", "paint", "harmonize", "edit", "animate")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,26 +115,80 @@ def test_cli_applications_end_to_end(cli_model, tmp_path):
     tifffile.imwrite(tmp_path / "mask.tif", mask)
     common = ["--seed", "2", "--device", "cpu", "--quiet"]
 
-    assert main(["sr", str(model), str(image), "--factor", "2.5", "-o", str(tmp_path / "sr.tif"), *common]) == 0
+    assert (
+        main(["sr", str(model), str(image), "--factor", "2.5", "-o", str(tmp_path / "sr.tif"), *common]) == 0
+    )
     sr = tifffile.imread(tmp_path / "sr.tif")
     assert sr.shape == (120, 100) and sr.dtype == np.uint16
 
-    assert main(["paint", str(model), str(image), "--start-scale", "2", "-n", "2", "--quantize", "3",
-                 "-o", str(tmp_path / "paint.tif"), *common]) == 0
+    assert (
+        main(
+            [
+                "paint",
+                str(model),
+                str(image),
+                "--start-scale",
+                "2",
+                "-n",
+                "2",
+                "--quantize",
+                "3",
+                "-o",
+                str(tmp_path / "paint.tif"),
+                *common,
+            ]
+        )
+        == 0
+    )
     assert tifffile.imread(tmp_path / "paint.tif").shape == (2, 32, 27)
 
     for cmd in ("harmonize", "edit"):
         out = tmp_path / f"{cmd}.tif"
-        assert main([cmd, str(model), str(image), "--mask", str(tmp_path / "mask.tif"), "--radius", "1",
-                     "--sigma", "1", "-o", str(out), *common]) == 0
+        assert (
+            main(
+                [
+                    cmd,
+                    str(model),
+                    str(image),
+                    "--mask",
+                    str(tmp_path / "mask.tif"),
+                    "--radius",
+                    "1",
+                    "--sigma",
+                    "1",
+                    "-o",
+                    str(out),
+                    *common,
+                ]
+            )
+            == 0
+        )
         result = tifffile.imread(out)
         assert result.shape == img.shape and result.dtype == np.uint16
         assert np.array_equal(result[:5], img[:5])  # far from the mask: untouched
 
-    assert main(["harmonize", str(model), str(image), "--mask", str(tmp_path / "mask.tif"), "--fine-tune", "2",
-                 "-o", str(tmp_path / "h2.tif"), *common]) == 0
+    assert (
+        main(
+            [
+                "harmonize",
+                str(model),
+                str(image),
+                "--mask",
+                str(tmp_path / "mask.tif"),
+                "--fine-tune",
+                "2",
+                "-o",
+                str(tmp_path / "h2.tif"),
+                *common,
+            ]
+        )
+        == 0
+    )
 
-    assert main(["animate", str(model), "--frames", "5", "--fps", "5", "-o", str(tmp_path / "a.gif"), *common]) == 0
+    assert (
+        main(["animate", str(model), "--frames", "5", "--fps", "5", "-o", str(tmp_path / "a.gif"), *common])
+        == 0
+    )
     import imageio.v3 as iio
 
     assert iio.imread(tmp_path / "a.gif").shape[0] == 5

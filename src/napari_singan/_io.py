@@ -36,8 +36,13 @@ def read_models(path: str | list[str]) -> list[tuple]:
         model = MODELS.get(name)
         image = denormalize(model.image, model.spec)[0]
         kwargs = output_layer_kwargs(model, leading=0, native=model.shapes[-1])
-        layers.append((image, {**kwargs, "name": f"{name} (training image)", "metadata": {"singan_model": name}},
-                       "image"))
+        layers.append(
+            (
+                image,
+                {**kwargs, "name": f"{name} (training image)", "metadata": {"singan_model": name}},
+                "image",
+            )
+        )
     return layers
 
 

@@ -20,7 +20,11 @@ _PAPER_PYR, _PAPER_TRAIN = PyramidConfig(), TrainConfig()
 CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
     "--max-size": ("max_size", int, f"long side of the finest scale in px (paper: {_PAPER_PYR.max_size})"),
     "--min-size": ("min_size", int, f"short side of the coarsest scale in px (paper: {_PAPER_PYR.min_size})"),
-    "--scale-factor": ("scale_factor", float, f"nominal ratio between scales (paper: {_PAPER_PYR.scale_factor})"),
+    "--scale-factor": (
+        "scale_factor",
+        float,
+        f"nominal ratio between scales (paper: {_PAPER_PYR.scale_factor})",
+    ),
     "--iters": ("iters_per_scale", int, f"iterations per scale (paper: {_PAPER_TRAIN.iters_per_scale})"),
     "--rec-weight": ("rec_weight", float, f"reconstruction weight alpha (paper: {_PAPER_TRAIN.rec_weight})"),
     "--lr": (None, float, f"learning rate of G and D (paper: {_PAPER_TRAIN.lr_g})"),
@@ -29,7 +33,9 @@ CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
 
 
 def _add_device_seed(parser: argparse.ArgumentParser, seed_help: str) -> None:
-    parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps"
+    )
     parser.add_argument("--seed", type=int, default=0, help=seed_help)
 
 
@@ -41,21 +47,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    tr = sub.add_parser("train", help="train a model on one image", description="Train a SinGAN model on one image.")
+    tr = sub.add_parser(
+        "train", help="train a model on one image", description="Train a SinGAN model on one image."
+    )
     src = tr.add_mutually_exclusive_group(required=True)
     src.add_argument("image", nargs="?", help="PNG, JPEG or TIFF image (8/16-bit, float, 1/3/N channels)")
-    src.add_argument("--sample", choices=_builtin_names(), help="use a bundled sample micrograph instead of a file")
+    src.add_argument(
+        "--sample", choices=_builtin_names(), help="use a bundled sample micrograph instead of a file"
+    )
     src.add_argument("--resume", metavar="MODEL", help="continue training a stopped model at its next scale")
     tr.add_argument("-o", "--output", required=True, help="model file to write (e.g. cell.singan)")
-    tr.add_argument("--preset", choices=list(PRESETS), default="paper", help="starting configuration (default: paper)")
+    tr.add_argument(
+        "--preset", choices=list(PRESETS), default="paper", help="starting configuration (default: paper)"
+    )
     for flag, (_, kind, text) in CONFIG_FLAGS.items():
         tr.add_argument(flag, type=kind, default=None, help=text)
-    tr.add_argument("--channel-axis", type=int, default=None, help="axis holding channels for non-RGB 3-D images")
+    tr.add_argument(
+        "--channel-axis", type=int, default=None, help="axis holding channels for non-RGB 3-D images"
+    )
     _add_device_seed(tr, "random seed (same seed, same model on the same device)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sa = sub.add_parser(
-        "sample", help="generate images from a model", description="Generate random images from a trained model."
+        "sample",
+        help="generate images from a model",
+        description="Generate random images from a trained model.",
     )
     sa.add_argument("model", help="model file")
     sa.add_argument("-n", "--num", type=int, default=8, help="number of samples (default: 8)")
@@ -65,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--height", type=int, default=None, help="exact output height in px (with --width)")
     sa.add_argument("--width", type=int, default=None, help="exact output width in px (with --height)")
     sa.add_argument(
-        "--start-scale", type=int, default=0, help="0: from pure noise; n>0: keep the training image's layout above n"
+        "--start-scale",
+        type=int,
+        default=0,
+        help="0: from pure noise; n>0: keep the training image's layout above n",
     )
     _add_device_seed(sa, "random seed (same seed, same samples)")
     sa.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -82,7 +101,9 @@ def _app_parser(sub, name: str, help_text: str, inputs: Sequence[tuple[str, str]
     p.add_argument("model", help="model file")
     for arg, text in inputs:
         p.add_argument(arg, help=text)
-    p.add_argument("-o", "--output", required=True, help="output image (.tif keeps the dtype; .png for 8/16-bit)")
+    p.add_argument(
+        "-o", "--output", required=True, help="output image (.tif keeps the dtype; .png for 8/16-bit)"
+    )
     _add_device_seed(p, "random seed (same seed, same output)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -91,32 +112,62 @@ def _app_parser(sub, name: str, help_text: str, inputs: Sequence[tuple[str, str]
 def _add_masked_options(p: argparse.ArgumentParser, radius: float, sigma: float) -> None:
     p.add_argument("--mask", required=True, help="mask image: non-zero pixels mark the region to regenerate")
     p.add_argument("--start-scale", type=int, default=1, help="scale at which the image is injected (1..N-1)")
-    p.add_argument("--radius", type=float, default=radius, help=f"mask dilation radius in px (default {radius})")
-    p.add_argument("--sigma", type=float, default=sigma, help=f"mask feathering sigma in px (default {sigma})")
+    p.add_argument(
+        "--radius", type=float, default=radius, help=f"mask dilation radius in px (default {radius})"
+    )
+    p.add_argument(
+        "--sigma", type=float, default=sigma, help=f"mask feathering sigma in px (default {sigma})"
+    )
 
 
 def _add_app_parsers(sub) -> None:
     from .apps import editing, harmonization
 
-    sr = _app_parser(sub, "sr", "upscale an image with a super-resolution model (train with --preset super-resolution)",
-                     [("image", "image to upscale")])
-    sr.add_argument("--factor", type=float, default=4.0, help="upscaling factor, any value above 1 (default 4)")
-    paint = _app_parser(sub, "paint", "turn a rough painting into a realistic image",
-                        [("paint", "paint / clip-art image with the training image's channels")])
-    paint.add_argument("--start-scale", type=int, default=1, help="scale at which the paint is injected (1..N-1)")
+    sr = _app_parser(
+        sub,
+        "sr",
+        "upscale an image with a super-resolution model (train with --preset super-resolution)",
+        [("image", "image to upscale")],
+    )
+    sr.add_argument(
+        "--factor", type=float, default=4.0, help="upscaling factor, any value above 1 (default 4)"
+    )
+    paint = _app_parser(
+        sub,
+        "paint",
+        "turn a rough painting into a realistic image",
+        [("paint", "paint / clip-art image with the training image's channels")],
+    )
+    paint.add_argument(
+        "--start-scale", type=int, default=1, help="scale at which the paint is injected (1..N-1)"
+    )
     paint.add_argument("-n", "--num", type=int, default=1, help="number of outputs (default 1)")
-    paint.add_argument("--quantize", type=int, default=0, metavar="K",
-                       help="snap the paint to K dominant colours of the training image first (the reference uses 5)")
-    harm = _app_parser(sub, "harmonize", "harmonize an object pasted into an image", [("image", "naive composite")])
+    paint.add_argument(
+        "--quantize",
+        type=int,
+        default=0,
+        metavar="K",
+        help="snap the paint to K dominant colours of the training image first (the reference uses 5)",
+    )
+    harm = _app_parser(
+        sub, "harmonize", "harmonize an object pasted into an image", [("image", "naive composite")]
+    )
     _add_masked_options(harm, harmonization.RADIUS, harmonization.SIGMA)
-    harm.add_argument("--fine-tune", type=int, default=0, metavar="ITERS",
-                      help="first fine-tune the finest scale on the composite for ITERS iterations")
+    harm.add_argument(
+        "--fine-tune",
+        type=int,
+        default=0,
+        metavar="ITERS",
+        help="first fine-tune the finest scale on the composite for ITERS iterations",
+    )
     ed = _app_parser(sub, "edit", "blend an edited region into the image", [("image", "edited image")])
     _add_masked_options(ed, editing.RADIUS, editing.SIGMA)
     anim = _app_parser(sub, "animate", "render a smooth animation (.gif, .mp4 or .tif)", [])
     anim.add_argument("--frames", type=int, default=50, help="number of frames (default 50)")
     anim.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
-    anim.add_argument("--start-scale", type=int, default=0, help="scales below keep the reconstruction's layout")
+    anim.add_argument(
+        "--start-scale", type=int, default=0, help="scales below keep the reconstruction's layout"
+    )
     anim.add_argument("--alpha", type=float, default=0.1, help="pull towards z* (default 0.1)")
     anim.add_argument("--beta", type=float, default=0.9, help="momentum of the walk (default 0.9)")
 
@@ -188,11 +239,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = _config_from_args(args)
         image = builtin_image(args.sample) if args.sample else read_image(args.image)
         source = f"sample:{args.sample}" if args.sample else str(args.image)
-        work = train(image, config, channel_axis=args.channel_axis, device=args.device, seed=args.seed,
-                     metadata={"source": source})
+        work = train(
+            image,
+            config,
+            channel_axis=args.channel_axis,
+            device=args.device,
+            seed=args.seed,
+            metadata={"source": source},
+        )
         first_scale = 0
-    on_event = _training_progress(first_scale, config.train.iters_per_scale,
-                                  lambda model: save_model(model, args.output))  # Ctrl-C keeps finished scales
+    on_event = _training_progress(
+        first_scale, config.train.iters_per_scale, lambda model: save_model(model, args.output)
+    )  # Ctrl-C keeps finished scales
     model = _drive(work, args.quiet, on_event)
     save_model(model, args.output)
     print(f"trained {model.num_trained} scales {list(model.shapes)}; model written to {args.output}")
@@ -207,11 +265,20 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise SinGANError("give both --height and --width, or neither")
     model = _load(args)
     size = (args.height, args.width) if args.height is not None else None
-    work = generate(model, args.num, start_scale=args.start_scale, scale_h=args.scale_h, scale_w=args.scale_w,
-                    size=size, seed=args.seed)
+    work = generate(
+        model,
+        args.num,
+        start_scale=args.start_scale,
+        scale_h=args.scale_h,
+        scale_w=args.scale_w,
+        size=size,
+        seed=args.seed,
+    )
     stack = _drive(work, args.quiet, lambda event: (event.done, event.total))
     paths = write_stack(args.output, stack, rgb=model.spec.is_rgb)
-    print(f"wrote {len(stack)} sample(s) of shape {stack.shape[1:]} {stack.dtype} to {', '.join(map(str, paths))}")
+    print(
+        f"wrote {len(stack)} sample(s) of shape {stack.shape[1:]} {stack.dtype} to {', '.join(map(str, paths))}"
+    )
     return 0
 
 
@@ -247,8 +314,9 @@ def _cmd_sr(args: argparse.Namespace) -> int:
     from .core.files import read_image
 
     model = _load(args)
-    return _write_single(args, model, _run_app(args, super_resolve(model, read_image(args.image), args.factor,
-                                                                   seed=args.seed)))
+    return _write_single(
+        args, model, _run_app(args, super_resolve(model, read_image(args.image), args.factor, seed=args.seed))
+    )
 
 
 def _cmd_paint(args: argparse.Namespace) -> int:
@@ -256,8 +324,17 @@ def _cmd_paint(args: argparse.Namespace) -> int:
     from .core.files import read_image, write_stack
 
     model = _load(args)
-    out = _run_app(args, paint_to_image(model, read_image(args.paint), args.start_scale, num_samples=args.num,
-                                        quantize_colors=args.quantize, seed=args.seed))
+    out = _run_app(
+        args,
+        paint_to_image(
+            model,
+            read_image(args.paint),
+            args.start_scale,
+            num_samples=args.num,
+            quantize_colors=args.quantize,
+            seed=args.seed,
+        ),
+    )
     paths = write_stack(args.output, out, rgb=model.spec.is_rgb)
     print(f"wrote {len(out)} image(s) of {out.shape[1:]} {out.dtype} to {', '.join(map(str, paths))}")
     return 0
@@ -270,11 +347,15 @@ def _cmd_masked(args: argparse.Namespace) -> int:
     model = _load(args)
     image, mask = read_image(args.image), read_image(args.mask)
     if getattr(args, "fine_tune", 0):
-        model = _drive(fine_tune(model, image, scales=1, iters=args.fine_tune), args.quiet,
-                       _training_progress(model.num_trained - 1, args.fine_tune))
+        model = _drive(
+            fine_tune(model, image, scales=1, iters=args.fine_tune),
+            args.quiet,
+            _training_progress(model.num_trained - 1, args.fine_tune),
+        )
     app = harmonize if args.command == "harmonize" else edit
-    out = _run_app(args, app(model, image, mask, args.start_scale, radius=args.radius, sigma=args.sigma,
-                             seed=args.seed))
+    out = _run_app(
+        args, app(model, image, mask, args.start_scale, radius=args.radius, sigma=args.sigma, seed=args.seed)
+    )
     return _write_single(args, model, out)
 
 
@@ -282,8 +363,12 @@ def _cmd_animate(args: argparse.Namespace) -> int:
     from .apps import animate, save_animation
 
     model = _load(args)
-    frames = _run_app(args, animate(model, args.frames, start_scale=args.start_scale, alpha=args.alpha,
-                                    beta=args.beta, seed=args.seed))
+    frames = _run_app(
+        args,
+        animate(
+            model, args.frames, start_scale=args.start_scale, alpha=args.alpha, beta=args.beta, seed=args.seed
+        ),
+    )
     path = save_animation(args.output, frames, args.fps, model)
     print(f"wrote {len(frames)} frames of {frames.shape[1:]} to {path}")
     return 0
@@ -332,4 +417,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -7,7 +7,15 @@ import warnings
 import numpy as np
 import pytest
 
-from napari_singan.apps import animate, edit, fine_tune, harmonize, paint_to_image, save_animation, super_resolve
+from napari_singan.apps import (
+    animate,
+    edit,
+    fine_tune,
+    harmonize,
+    paint_to_image,
+    save_animation,
+    super_resolve,
+)
 from napari_singan.apps._masked import feathered_mask
 from napari_singan.apps._shared import SinGANNotice
 from napari_singan.apps.super_resolution import sr_steps
@@ -23,8 +31,9 @@ def test_super_resolution_size_steps_and_seed(tiny_model):
     for factor in (2.0, 2.5, 4.0):
         out = drain(super_resolve(tiny_model, img, factor, seed=1))
         assert out.shape == (round(factor * 32), round(factor * 32)) and out.dtype == np.uint8
-    np.testing.assert_array_equal(drain(super_resolve(tiny_model, img, 2.0, seed=1)),
-                                  drain(super_resolve(tiny_model, img, 2.0, seed=1)))
+    np.testing.assert_array_equal(
+        drain(super_resolve(tiny_model, img, 2.0, seed=1)), drain(super_resolve(tiny_model, img, 2.0, seed=1))
+    )
     steps = sr_steps(4.0, 0.75)
     assert len(steps) == 5 and np.isclose(np.prod(steps), 4.0) and all(s <= 1 / 0.75 for s in steps)
     with pytest.raises(SinGANError, match="above 1"):
@@ -49,12 +58,16 @@ def test_paint_to_image_follows_the_paint(tiny_model):
     from skimage.transform import resize
 
     def coarse_err(x):
-        return np.mean([(resize(s.astype(float), (8, 8)) - resize(paint.astype(float), (8, 8))) ** 2 for s in x])
+        return np.mean(
+            [(resize(s.astype(float), (8, 8)) - resize(paint.astype(float), (8, 8))) ** 2 for s in x]
+        )
 
     assert coarse_err(out) < coarse_err(free)
     quantized = drain(paint_to_image(tiny_model, paint, start_scale=2, quantize_colors=3, seed=0))
     assert quantized.shape == (1, 32, 32)
-    np.testing.assert_array_equal(out, drain(paint_to_image(tiny_model, paint, start_scale=2, num_samples=3, seed=0)))
+    np.testing.assert_array_equal(
+        out, drain(paint_to_image(tiny_model, paint, start_scale=2, num_samples=3, seed=0))
+    )
     with pytest.raises(SinGANError, match="start scale"):
         drain(paint_to_image(tiny_model, paint, start_scale=0))
     with pytest.raises(ImageInputError, match="channel"):
@@ -75,7 +88,9 @@ def test_masked_apps_keep_everything_outside_the_feathered_mask(tiny_model, app,
     assert (weight == 0).any()
     np.testing.assert_array_equal(out[weight == 0], composite[weight == 0])
     assert not np.array_equal(out[mask == 1], composite[mask == 1])
-    np.testing.assert_array_equal(out, drain(app(tiny_model, composite, mask, start_scale=2, radius=2, sigma=1, seed=0)))
+    np.testing.assert_array_equal(
+        out, drain(app(tiny_model, composite, mask, start_scale=2, radius=2, sigma=1, seed=0))
+    )
 
 
 def test_feathered_mask_defaults_and_errors():

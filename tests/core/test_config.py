@@ -8,10 +8,22 @@ from napari_singan.core import PRESETS, SinGANConfig, preset
 def test_defaults_are_the_paper_values():
     cfg = SinGANConfig()
     assert (cfg.pyramid.scale_factor, cfg.pyramid.min_size, cfg.pyramid.max_size) == (0.75, 25, 250)
-    assert (cfg.model.base_width, cfg.model.max_width, cfg.model.double_every, cfg.model.num_blocks) == (32, 128, 4, 5)
+    assert (cfg.model.base_width, cfg.model.max_width, cfg.model.double_every, cfg.model.num_blocks) == (
+        32,
+        128,
+        4,
+        5,
+    )
     t = cfg.train
     assert (t.iters_per_scale, t.d_steps, t.g_steps, t.lr_g, t.lr_d) == (2000, 3, 3, 5e-4, 5e-4)
-    assert (t.beta1, t.beta2, t.gp_weight, t.rec_weight, t.lr_decay_at, t.lr_decay) == (0.5, 0.999, 0.1, 10.0, 0.8, 0.1)
+    assert (t.beta1, t.beta2, t.gp_weight, t.rec_weight, t.lr_decay_at, t.lr_decay) == (
+        0.5,
+        0.999,
+        0.1,
+        10.0,
+        0.8,
+        0.1,
+    )
     assert t.noise_amp_weight == 0.1 and t.init_from_previous
 
 

@@ -56,7 +56,9 @@ def test_partial_model_samples_at_its_finest_trained_scale(tiny_model):
 
     from torch import nn
 
-    partial = replace(tiny_model, generators=nn.ModuleList(tiny_model.generators[:2]), noise_amps=tiny_model.noise_amps[:2])
+    partial = replace(
+        tiny_model, generators=nn.ModuleList(tiny_model.generators[:2]), noise_amps=tiny_model.noise_amps[:2]
+    )
     assert sample(partial, 1, seed=0).shape == (1, *tiny_model.shapes[1])
 
 
@@ -68,11 +70,14 @@ def test_reconstruction_is_close_to_training_image(tiny_model):
     assert rec_err < noise_err
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"start_scale": 9}, "start scale"),
-    ({"size": (0, 5)}, "at least 1x1"),
-    ({"scale_w": -1.0}, "positive"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"start_scale": 9}, "start scale"),
+        ({"size": (0, 5)}, "at least 1x1"),
+        ({"scale_w": -1.0}, "positive"),
+    ],
+)
 def test_bad_requests(tiny_model, kwargs, match):
     with pytest.raises(SinGANError, match=match):
         sample(tiny_model, 1, **kwargs)

@@ -49,7 +49,9 @@ def test_events_and_partial_models(tiny_model):
 
 def test_reconstruction_error_falls_with_training():
     cfg = SinGANConfig().with_overrides(max_size=24, min_size=24, iters_per_scale=120, report_seconds=0.0)
-    events = [e for e in _events(train(make_texture(24, 24), cfg, device="cpu", seed=3)) if isinstance(e, Progress)]
+    events = [
+        e for e in _events(train(make_texture(24, 24), cfg, device="cpu", seed=3)) if isinstance(e, Progress)
+    ]
     first = np.mean([e.rec_loss for e in events[:5]])
     last = np.mean([e.rec_loss for e in events[-5:]])
     assert last < 0.5 * first

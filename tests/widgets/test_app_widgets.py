@@ -43,6 +43,7 @@ def test_super_resolution_overlays_its_input(viewer_with_model, qtbot):
     assert out.name == "SR ×2 img" and out.data.shape == (80, 80) and out.data.dtype == np.uint8
     np.testing.assert_allclose(out.scale, [1.0, 1.0])  # input pixel size / 2
     np.testing.assert_allclose(out.translate, [2.5, 3.5])
+
     # Same world extent as the input: the outer pixel edges coincide.
     def edges(layer):
         return layer.extent.world + np.array([-1, 1])[:, None] * layer.scale / 2
@@ -117,5 +118,5 @@ def test_missing_inputs_are_notified(viewer_with_model, qtbot, notes):
     assert any("choose a mask layer" in n for n in notes)
     assert not widget.runner.is_running and len(viewer.layers) == 1
     anim = _open(viewer, "Animation")
-    anim.export(str("never.gif"))
+    anim.export("never.gif")
     assert any("nothing to export" in n for n in notes)

@@ -17,7 +17,9 @@ from .conftest import tiny_settings, wait_idle
 
 
 def test_manifest_validates():
-    out = subprocess.run([sys.executable, "-m", "npe2", "validate", "napari-singan"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "npe2", "validate", "napari-singan"], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "valid" in out.stdout + out.stderr
 
@@ -42,15 +44,23 @@ def _generate_widget(viewer):
 
 def test_train_generate_save_load(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
-    source = viewer.add_image(make_texture(40, 40, dtype=np.uint16), name="tex", scale=(2.0, 2.0),
-                              translate=(10.0, 5.0), colormap="magma")
+    source = viewer.add_image(
+        make_texture(40, 40, dtype=np.uint16),
+        name="tex",
+        scale=(2.0, 2.0),
+        translate=(10.0, 5.0),
+        colormap="magma",
+    )
     train = _train_widget(viewer)
     assert train.layer.value is source  # defaults to the active layer
     tiny_settings(train)
     updates = []
     viewer.layers.events.inserted.connect(
-        lambda e: e.value.events.data.connect(lambda _: updates.append(e.value.data.shape))
-        if e.value.name.endswith("preview") else None
+        lambda e: (
+            e.value.events.data.connect(lambda _: updates.append(e.value.data.shape))
+            if e.value.name.endswith("preview")
+            else None
+        )
     )
     train.runner.run_button.clicked.emit()
     wait_idle(qtbot, train)
@@ -67,7 +77,10 @@ def test_train_generate_save_load(make_napari_viewer, qtbot, tmp_path):
     viewer.layers.remove(source)  # the model survives its source layer
     gen = _generate_widget(viewer)
     assert gen.picker.model_name == train.last_model_name
-    assert gen.start_scale.slider.max == model.num_trained - 1 and "scale 0 of 3: 14×14" in gen.start_scale.info.value
+    assert (
+        gen.start_scale.slider.max == model.num_trained - 1
+        and "scale 0 of 3: 14×14" in gen.start_scale.info.value
+    )
     gen.num.value, gen.scale_w.value, gen.seed.value = 3, 2.0, 5
     gen.runner.run_button.clicked.emit()
     wait_idle(qtbot, gen)

@@ -34,7 +34,7 @@ def guarded(work: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
         return (yield from work)
     except SinGANError as exc:
         yield Failed(str(exc))
-    except torch.OutOfMemoryError:
+    except (torch.OutOfMemoryError, MemoryError):
         yield Failed(OOM_HINT)
     return None
 

@@ -17,7 +17,17 @@ from napari.utils.notifications import show_error, show_info
 
 from .._layers import layer_image, layer_metadata, output_layer_kwargs, placement, spatial_hw
 from .._models import MODELS
-from ..apps import animate, edit, editing, fine_tune, harmonization, harmonize, paint_to_image, save_animation, super_resolve
+from ..apps import (
+    animate,
+    edit,
+    editing,
+    fine_tune,
+    harmonization,
+    harmonize,
+    paint_to_image,
+    save_animation,
+    super_resolve,
+)
 from ..apps._shared import model_scale_shape
 from ..core import Progress, SampleProgress
 from ._common import ModelPicker, StartScale, TaskRunner, layer_picker
@@ -61,8 +71,13 @@ class ApplicationWidget(Container):
             show_error(str(exc))
             return
         kwargs["metadata"] = {"singan_model": self.picker.model_name}
-        self.runner.start(work, f"SinGAN {self.title}", _fraction, lambda out: self._add(out, name, kwargs),
-                          lambda: show_info(f"{self.title} stopped; no layer added"))
+        self.runner.start(
+            work,
+            f"SinGAN {self.title}",
+            _fraction,
+            lambda out: self._add(out, name, kwargs),
+            lambda: show_info(f"{self.title} stopped; no layer added"),
+        )
 
     def _add(self, data: np.ndarray | None, name: str, kwargs: dict[str, Any]) -> None:
         if data is None:
@@ -83,7 +98,11 @@ class ApplicationWidget(Container):
         where = placement(layer_metadata(src.layer), src.hw, native, src.axis, src.layer.rgb, leading)
         if src.layer.rgb:
             return {**where, "rgb": True}
-        return {**where, "colormap": src.layer.colormap.name, "contrast_limits": list(src.layer.contrast_limits)}
+        return {
+            **where,
+            "colormap": src.layer.colormap.name,
+            "contrast_limits": list(src.layer.contrast_limits),
+        }
 
 
 class _Input(NamedTuple):
@@ -121,8 +140,11 @@ class SuperResolutionWidget(ApplicationWidget):
             return super_resolve(model, None, s, seed=self.seed.value), f"SR ×{s:g}", kwargs
         src = self.input_of(self.image.value, "an image layer", model)
         native = (round(s * src.hw[0]), round(s * src.hw[1]))
-        return (super_resolve(model, src.image, s, seed=self.seed.value),
-                f"SR ×{s:g} {src.layer.name}", self.overlay(src, native))
+        return (
+            super_resolve(model, src.image, s, seed=self.seed.value),
+            f"SR ×{s:g} {src.layer.name}",
+            self.overlay(src, native),
+        )
 
 
 class PaintWidget(ApplicationWidget):
@@ -138,8 +160,14 @@ class PaintWidget(ApplicationWidget):
 
     def work(self, model: SinGANModel):
         src = self.input_of(self.paint.value, "a paint layer", model)
-        work = paint_to_image(model, src.image, self.start_scale.value, num_samples=self.num.value,
-                                             quantize_colors=self.colors.value, seed=self.seed.value)
+        work = paint_to_image(
+            model,
+            src.image,
+            self.start_scale.value,
+            num_samples=self.num.value,
+            quantize_colors=self.colors.value,
+            seed=self.seed.value,
+        )
         native = model_scale_shape(model, src.hw)
         return work, f"paint-to-image {src.layer.name}", self.overlay(src, native, leading=1)
 
@@ -167,6 +195,7 @@ class _MaskedWidget(ApplicationWidget):
                 raise ValueError(f"the shapes layer {layer.name!r} is empty: draw the region first")
             return src, layer.to_labels(labels_shape=src.hw) > 0
         return src, layer_image(layer, self._viewer.dims.point)[0]
+
 
 class HarmonizeWidget(_MaskedWidget):
     """Make an object pasted into an image match it (§4.3), optionally fine-tuning first."""
@@ -199,8 +228,15 @@ class EditWidget(_MaskedWidget):
 
     def work(self, model: SinGANModel):
         src, mask = self.inputs(model)
-        work = edit(model, src.image, mask, self.start_scale.value, radius=self.radius.value,
-                            sigma=self.sigma.value, seed=self.seed.value)
+        work = edit(
+            model,
+            src.image,
+            mask,
+            self.start_scale.value,
+            radius=self.radius.value,
+            sigma=self.sigma.value,
+            seed=self.seed.value,
+        )
         return work, f"edited {src.layer.name}", self.overlay(src, src.hw)
 
 
@@ -221,8 +257,14 @@ class AnimateWidget(ApplicationWidget):
         self.export_button.changed.connect(self._ask_export)
 
     def work(self, model: SinGANModel):
-        work = animate(model, self.frames.value, start_scale=self.start_scale.value,
-                                 alpha=self.alpha.value, beta=self.beta.value, seed=self.seed.value)
+        work = animate(
+            model,
+            self.frames.value,
+            start_scale=self.start_scale.value,
+            alpha=self.alpha.value,
+            beta=self.beta.value,
+            seed=self.seed.value,
+        )
         return work, f"animation {self.picker.model_name}", output_layer_kwargs(model, leading=1)
 
     def _add(self, data: np.ndarray | None, name: str, kwargs: dict[str, Any]) -> None:
@@ -249,8 +291,8 @@ class AnimateWidget(ApplicationWidget):
     def _ask_export(self) -> None:
         from qtpy.QtWidgets import QFileDialog
 
-        path, _ = QFileDialog.getSaveFileName(self.native, "Export animation", "animation.gif",
-                                              "GIF (*.gif);;MP4 (*.mp4);;TIFF stack (*.tif)")
+        path, _ = QFileDialog.getSaveFileName(
+            self.native, "Export animation", "animation.gif", "GIF (*.gif);;MP4 (*.mp4);;TIFF stack (*.tif)"
+        )
         if path:
             self.export(path)
-

@@ -39,8 +39,18 @@ class GenerateWidget(Container):
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
         self.runner = TaskRunner("Generate", self.start_generating)
         super().__init__(
-            widgets=[self.picker, self.num, self.scale_h, self.scale_w, self.exact, self.out_height, self.out_width,
-                     self.start_scale, self.seed, self.runner]
+            widgets=[
+                self.picker,
+                self.num,
+                self.scale_h,
+                self.scale_w,
+                self.exact,
+                self.out_height,
+                self.out_width,
+                self.start_scale,
+                self.seed,
+                self.runner,
+            ]
         )
         self.output_layer: Image | None = None
         self.exact.changed.connect(self._toggle_exact)
@@ -63,13 +73,23 @@ class GenerateWidget(Container):
             show_error("No model: train one with 'SinGAN: Train' or load a .singan file first.")
             return
         size = (self.out_height.value, self.out_width.value) if self.exact.value else None
-        work = generate(model, self.num.value, start_scale=self.start_scale.value, scale_h=self.scale_h.value,
-                        scale_w=self.scale_w.value, size=size, seed=self.seed.value)
+        work = generate(
+            model,
+            self.num.value,
+            start_scale=self.start_scale.value,
+            scale_h=self.scale_h.value,
+            scale_w=self.scale_w.value,
+            size=size,
+            seed=self.seed.value,
+        )
         name = self.picker.model_name
-        self.runner.start(work, f"SinGAN samples from {name}",
-                          lambda e: e.done / e.total if isinstance(e, SampleProgress) else None,
-                          lambda stack: self._add_layer(name, stack),
-                          lambda: show_info("generation stopped; no layer added"))
+        self.runner.start(
+            work,
+            f"SinGAN samples from {name}",
+            lambda e: e.done / e.total if isinstance(e, SampleProgress) else None,
+            lambda stack: self._add_layer(name, stack),
+            lambda: show_info("generation stopped; no layer added"),
+        )
 
     def _add_layer(self, name: str, stack: np.ndarray | None) -> None:
         if stack is None:

@@ -50,13 +50,24 @@ class TrainWidget(Container):
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value="paper")
         self.max_size = SpinBox(label="max size (px)", min=16, max=4096, value=paper.pyramid.max_size)
         self.min_size = SpinBox(label="min size (px)", min=12, max=1024, value=paper.pyramid.min_size)
-        self.iters = SpinBox(label="iterations / scale", min=1, max=100_000, value=paper.train.iters_per_scale)
+        self.iters = SpinBox(
+            label="iterations / scale", min=1, max=100_000, value=paper.train.iters_per_scale
+        )
         self.device = ComboBox(label="device", choices=available_devices(), value="auto")
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
         self.runner = TaskRunner("Train", self.start_training)
         super().__init__(
-            widgets=[self.layer, self.channels, self.preset, self.max_size, self.min_size, self.iters,
-                     self.device, self.seed, self.runner]
+            widgets=[
+                self.layer,
+                self.channels,
+                self.preset,
+                self.max_size,
+                self.min_size,
+                self.iters,
+                self.device,
+                self.seed,
+                self.runner,
+            ]
         )
         self.preset.changed.connect(self._apply_preset)
         self.layer.changed.connect(lambda _: self.channels.reset_choices())
@@ -68,8 +79,11 @@ class TrainWidget(Container):
     # --- layer choice -------------------------------------------------------------------------
 
     def _image_layers(self, _: Any = None) -> list[tuple[str, Image]]:
-        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)
-                and layer is not self.preview_layer]
+        return [
+            (layer.name, layer)
+            for layer in self._viewer.layers
+            if isinstance(layer, Image) and layer is not self.preview_layer
+        ]
 
     def _channel_choices(self, _: Any = None) -> list[tuple[str, int | None]]:
         return channel_axis_choices(self.layer.value)
@@ -106,8 +120,10 @@ class TrainWidget(Container):
         if layer is None:
             active = self._viewer.layers.selection.active
             hint = f"{active.name!r} is a {active.__class__.__name__} layer; " if active is not None else ""
-            show_error(f"No image layer to train on: {hint}open an image (or Plugins ▸ napari-singan sample "
-                       "data) and choose it under 'image'.")
+            show_error(
+                f"No image layer to train on: {hint}open an image (or Plugins ▸ napari-singan sample "
+                "data) and choose it under 'image'."
+            )
             return
         image, axis, note = layer_image(layer, self._viewer.dims.point, self.channels.value)
         meta = layer_metadata(layer)
@@ -115,15 +131,24 @@ class TrainWidget(Container):
         self._source = _Source(layer.name, spatial_hw(image, axis), axis, bool(layer.rgb), meta)
         if note:
             show_info(f"{layer.name}: {note}")
-        work = train(image, self.config(), channel_axis=axis, device=self.device.value, seed=self.seed.value,
-                     metadata={"layer": meta, "note": note})
-        self.runner.start(work, f"SinGAN training on {layer.name}", self._on_event, self._on_returned,
-                          self._on_aborted)
+        work = train(
+            image,
+            self.config(),
+            channel_axis=axis,
+            device=self.device.value,
+            seed=self.seed.value,
+            metadata={"layer": meta, "note": note},
+        )
+        self.runner.start(
+            work, f"SinGAN training on {layer.name}", self._on_event, self._on_returned, self._on_aborted
+        )
 
     def _on_event(self, event: Any) -> float | None:
         if isinstance(event, ScaleStarted):
             h, w = event.shape
-            self.runner.status.value = f"scale {event.scale + 1}/{event.num_scales}: {h}×{w} px, {event.width} filters"
+            self.runner.status.value = (
+                f"scale {event.scale + 1}/{event.num_scales}: {h}×{w} px, {event.width} filters"
+            )
             return event.scale / event.num_scales
         if isinstance(event, Progress):
             self.runner.status.value = (
@@ -143,7 +168,11 @@ class TrainWidget(Container):
         where = placement(src.meta, src.hw, spatial_hw(image, src.axis), src.axis, src.rgb, leading=0)
         layer = self.preview_layer
         if layer is None or layer not in self._viewer.layers:
-            look = {} if src.rgb else {"colormap": src.meta["colormap"], "contrast_limits": src.meta["contrast_limits"]}
+            look = (
+                {}
+                if src.rgb
+                else {"colormap": src.meta["colormap"], "contrast_limits": src.meta["contrast_limits"]}
+            )
             self.preview_layer = self._viewer.add_image(
                 image, name=f"{src.name} SinGAN preview", rgb=src.rgb, **where, **look
             )

@@ -23,15 +23,13 @@ def feathered_mask(mask: np.ndarray, radius: float, sigma: float) -> np.ndarray:
 
     The Gaussian is truncated at 4 sigma, so the weight is exactly 0 further out.
     """
-    from scipy.ndimage import binary_dilation, gaussian_filter
+    from scipy.ndimage import distance_transform_edt, gaussian_filter
 
     region = np.asarray(mask) != 0
     if not region.any():
         raise ImageInputError("the mask is empty: paint the region to change in the mask layer")
-    r = int(round(radius))
-    if r > 0:
-        yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
-        region = binary_dilation(region, structure=yy**2 + xx**2 <= r * r)
+    if radius > 0:  # dilation by a disk: every pixel within ``radius`` of the region
+        region = distance_transform_edt(~region) <= radius
     soft = gaussian_filter(region.astype(np.float64), sigma, truncate=4.0) if sigma > 0 else region * 1.0
     soft[soft < 1e-12] = 0.0
     return soft / soft.max()
@@ -80,8 +78,13 @@ def inject_and_blend(
     weight = feathered_mask(_mask_2d(mask, hw), radius * hw[0] / work_hw[0], sigma * hw[0] / work_hw[0])
     x = resize(input_tensor(model, image, what), work_hw)
     shapes = output_shapes(model, size=work_hw)
-    out = synthesize(model, seeded_noise(model, seed), start=start_scale,
-                     prev=resize(x, shapes[start_scale - 1]), shapes=shapes)
+    out = synthesize(
+        model,
+        seeded_noise(model, seed),
+        start=start_scale,
+        prev=resize(x, shapes[start_scale - 1]),
+        shapes=shapes,
+    )
     generated = denormalize(resize(out, hw), model.spec)[0].astype(np.float64)  # input size, model range
     yield SampleProgress(1, 1)
     original = np.asarray(image)
@@ -109,8 +112,11 @@ def masked_application(radius: float, sigma: float, what: str, doc: str) -> Call
         sigma: float = sigma,
         seed: int | None = 0,
     ) -> Generator[SampleProgress, None, np.ndarray]:
-        return (yield from inject_and_blend(model, image, mask, start_scale, radius=radius, sigma=sigma,
-                                            seed=seed, what=what))
+        return (
+            yield from inject_and_blend(
+                model, image, mask, start_scale, radius=radius, sigma=sigma, seed=seed, what=what
+            )
+        )
 
     application.__doc__ = doc
     return application

@@ -71,12 +71,20 @@ def paint_to_image(
     hw = spatial_shape(model, paint)
     work_hw = model_scale_shape(model, hw)
     if work_hw != tuple(hw):
-        notice(f"the paint ({hw[0]}x{hw[1]}) is processed at the model's resolution, {work_hw[0]}x{work_hw[1]} px")
+        notice(
+            f"the paint ({hw[0]}x{hw[1]}) is processed at the model's resolution, {work_hw[0]}x{work_hw[1]} px"
+        )
     x = resize(input_tensor(model, paint, "paint"), work_hw)
     if quantize_colors:
         x = quantize(x, palette(model, quantize_colors))
     shapes = output_shapes(model, size=work_hw)
-    out = synthesize(model, seeded_noise(model, seed, num_samples), batch=num_samples, start=start_scale,
-                     prev=resize(x, shapes[start_scale - 1]), shapes=shapes)
+    out = synthesize(
+        model,
+        seeded_noise(model, seed, num_samples),
+        batch=num_samples,
+        start=start_scale,
+        prev=resize(x, shapes[start_scale - 1]),
+        shapes=shapes,
+    )
     yield SampleProgress(num_samples, num_samples)
     return denormalize(out, model.spec)

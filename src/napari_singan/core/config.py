@@ -99,9 +99,7 @@ PRESETS: dict[str, SinGANConfig] = {
     # The published defaults.
     "paper": SinGANConfig(),
     # Super-resolution (paper §4.1): stronger reconstruction, smaller coarsest scale.
-    "super-resolution": SinGANConfig(
-        pyramid=PyramidConfig(min_size=18), train=TrainConfig(rec_weight=100.0)
-    ),
+    "super-resolution": SinGANConfig(pyramid=PyramidConfig(min_size=18), train=TrainConfig(rec_weight=100.0)),
     # A first look in a few minutes on a laptop CPU: smaller image, 32-filter nets, fewer iterations.
     "quick": SinGANConfig(
         pyramid=PyramidConfig(max_size=80),

@@ -69,5 +69,7 @@ def write_stack(path: str | os.PathLike, stack: np.ndarray, rgb: bool = False) -
     path = Path(path)
     if path.suffix.lower() in _TIFF or len(stack) == 1:
         return [write_image(path, stack if path.suffix.lower() in _TIFF else stack[0], rgb)]
-    return [write_image(path.with_name(f"{path.stem}_{i:03d}{path.suffix}"), image, rgb)
-            for i, image in enumerate(stack)]
+    return [
+        write_image(path.with_name(f"{path.stem}_{i:03d}{path.suffix}"), image, rgb)
+        for i, image in enumerate(stack)
+    ]

@@ -79,7 +79,9 @@ def channels_last(array: np.ndarray, channel_axis: int | None = None) -> tuple[n
             "a single 2-D plane of a z-stack or time series."
         )
     if not -array.ndim <= channel_axis < array.ndim:
-        raise ImageInputError(f"channel axis {channel_axis} does not exist in an image of shape {array.shape}")
+        raise ImageInputError(
+            f"channel axis {channel_axis} does not exist in an image of shape {array.shape}"
+        )
     channel_axis %= array.ndim
     if array.ndim != 3:
         raise ImageInputError(

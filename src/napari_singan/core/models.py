@@ -16,9 +16,7 @@ def scale_width(scale: int, config: ModelConfig) -> int:
 
 def _block(in_ch: int, out_ch: int, config: ModelConfig) -> nn.Sequential:
     """Conv3x3 (no padding) -> Norm -> LeakyReLU; shrinks H and W by 2."""
-    norm: nn.Module = (
-        nn.InstanceNorm2d(out_ch, affine=True) if config.norm == "instance" else nn.Identity()
-    )
+    norm: nn.Module = nn.InstanceNorm2d(out_ch, affine=True) if config.norm == "instance" else nn.Identity()
     return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3), norm, nn.LeakyReLU(config.leaky_slope))
 
 

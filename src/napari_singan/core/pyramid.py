@@ -47,7 +47,9 @@ def pyramid_shapes(height: int, width: int, config: PyramidConfig) -> list[Shape
     return shapes
 
 
-def scaled_shapes(shapes: list[Shape], scale_h: float, scale_w: float, final: Shape | None = None) -> list[Shape]:
+def scaled_shapes(
+    shapes: list[Shape], scale_h: float, scale_w: float, final: Shape | None = None
+) -> list[Shape]:
     """Scale every pyramid shape by ``(scale_h, scale_w)``; ``final`` forces the finest shape exactly."""
     if scale_h <= 0 or scale_w <= 0:
         raise ImageInputError(f"output scale factors must be positive, got {scale_h} x {scale_w}")

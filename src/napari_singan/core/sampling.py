@@ -138,7 +138,9 @@ def output_shapes(
     return scaled_shapes(list(model.trained_shapes), scale_h, scale_w)
 
 
-def injected_start(model: SinGANModel, image: torch.Tensor, start: int, shapes: Sequence[Shape]) -> torch.Tensor:
+def injected_start(
+    model: SinGANModel, image: torch.Tensor, start: int, shapes: Sequence[Shape]
+) -> torch.Tensor:
     """Prepare ``image`` to enter stage ``start``: reduced to the coarser scale's size (§3)."""
     return resize(image, shapes[start - 1])
 
@@ -198,7 +200,9 @@ def generate(
     chunks = []
     for first in range(0, num_samples, per_batch):
         group = gens[first : first + per_batch]
-        out = synthesize(model, random_noise(model, group), batch=len(group), start=start_scale, prev=prev, shapes=shapes)
+        out = synthesize(
+            model, random_noise(model, group), batch=len(group), start=start_scale, prev=prev, shapes=shapes
+        )
         chunks.append(denormalize(out, model.spec))
         yield SampleProgress(first + len(group), num_samples)
     return np.concatenate(chunks)
@@ -207,4 +211,3 @@ def generate(
 def sample(model: SinGANModel, num_samples: int = 1, **kwargs) -> np.ndarray:
     """:func:`generate` without progress events; same arguments."""
     return drain(generate(model, num_samples, **kwargs))
-

@@ -145,7 +145,9 @@ def train(
     return (yield from _fit(model))
 
 
-def resume(model: SinGANModel, *, device: str | torch.device | None = None) -> Generator[TrainEvent, None, SinGANModel]:
+def resume(
+    model: SinGANModel, *, device: str | torch.device | None = None
+) -> Generator[TrainEvent, None, SinGANModel]:
     """Continue training a partly trained model at its next scale.
 
     With the same device, the result equals an uninterrupted run with the same seed.
@@ -162,7 +164,9 @@ def _fit(model: SinGANModel) -> Generator[TrainEvent, None, SinGANModel]:
     return model
 
 
-def _gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def _gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
     """WGAN-GP term and the critic scores of real and fake, in one batched pass.
 
     As in the SinGAN reference, the gradient norm is taken over channels at
@@ -222,7 +226,11 @@ def _train_scale(
     for it in range(1, iters + 1):
         with torch.no_grad():
             # A random image from the frozen coarser stages, upsampled: (1, C, H_n, W_n).
-            prev = torch.zeros(shape, device=dev) if scale == 0 else resize(synthesize(trained, noise), shape[-2:])
+            prev = (
+                torch.zeros(shape, device=dev)
+                if scale == 0
+                else resize(synthesize(trained, noise), shape[-2:])
+            )
             z = noise(scale, shape)
             fake = netg(z, prev)
 
