@@ -205,3 +205,17 @@ def test_cli_application_errors(cli_model, tmp_path, capsys):
     assert "above 1" in capsys.readouterr().err
     assert main(["animate", str(model), "-o", str(tmp_path / "a.avi")]) == 2
     assert ".gif" in capsys.readouterr().err
+
+
+def test_out_of_memory_is_a_hint_not_a_traceback(cli_model, tmp_path, capsys, monkeypatch):
+    import napari_singan.core as core
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+        yield
+
+    monkeypatch.setattr(core, "generate", exhausted)
+    model, _, _ = cli_model
+    assert main(["sample", str(model), "-o", str(tmp_path / "s.tif"), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "ran out of memory" in err and "Traceback" not in err

@@ -404,8 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("napari-singan: interrupted", file=sys.stderr)
         return 130
-    except RuntimeError as exc:
-        if "out of memory" in str(exc).lower():
+    except (MemoryError, RuntimeError) as exc:  # torch's OutOfMemoryError is a RuntimeError
+        if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
             print(
                 "napari-singan: error: the device ran out of memory; use a smaller --max-size, "
                 "fewer/smaller samples, or --device cpu",
