@@ -130,6 +130,19 @@ def test_stop_keeps_finished_scales_and_ui_stays_responsive(make_napari_viewer, 
     assert "(stopped)" in name and 1 <= model.num_trained < model.num_scales
     assert "keeps" in train.runner.status.value
 
+    # Continue the stopped model: only unfinished models are offered.
+    assert list(train.resume_from.choices) == [None, name]
+    train.iters.value = 1  # ignored: the model keeps its own configuration
+    train.resume_from.value = name
+    finished_before = model.num_trained
+    viewer.layers.remove(viewer.layers["tex"])  # continuing needs no layer
+    train.runner.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: train.partial is not None, timeout=120_000)
+    assert train.partial.num_trained == finished_before + 1
+    train.runner.stop_button.clicked.emit()
+    wait_idle(qtbot, train, timeout=5_000)
+    assert MODELS.names()[-1].startswith("tex (stopped)") and len(MODELS) == 2
+
 
 def test_closing_napari_stops_training(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()

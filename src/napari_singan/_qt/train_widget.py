@@ -11,7 +11,16 @@ from napari.utils.notifications import show_error, show_info
 
 from .._layers import channel_axis_choices, layer_image, layer_metadata, placement, spatial_hw
 from .._models import MODELS, timestamped
-from ..core import PRESETS, Preview, Progress, ScaleFinished, ScaleStarted, available_devices, train
+from ..core import (
+    PRESETS,
+    Preview,
+    Progress,
+    ScaleFinished,
+    ScaleStarted,
+    available_devices,
+    resume,
+    train,
+)
 from ._common import TaskRunner
 
 if TYPE_CHECKING:
@@ -55,9 +64,13 @@ class TrainWidget(Container):
         )
         self.device = ComboBox(label="device", choices=available_devices(), value="auto")
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
+        self.resume_from = ComboBox(
+            label="continue model", choices=lambda _: _unfinished_models(), nullable=True, value=None
+        )
         self.runner = TaskRunner("Train", self.start_training)
         super().__init__(
             widgets=[
+                self.resume_from,
                 self.layer,
                 self.channels,
                 self.preset,
@@ -71,6 +84,8 @@ class TrainWidget(Container):
         )
         self.preset.changed.connect(self._apply_preset)
         self.layer.changed.connect(lambda _: self.channels.reset_choices())
+        MODELS.changed.connect(self.resume_from.reset_choices)
+        self.native.destroyed.connect(lambda: MODELS.changed.disconnect(self.resume_from.reset_choices))
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
             event.connect(self._refresh_layers)
         viewer.layers.selection.events.active.connect(self._follow_active)
@@ -115,7 +130,10 @@ class TrainWidget(Container):
         )
 
     def start_training(self) -> None:
-        """Start training on the chosen layer (the Train button)."""
+        """Start training on the chosen layer, or continue the chosen stopped model (the Train button)."""
+        if self.resume_from.value is not None:
+            self.continue_training(self.resume_from.value)
+            return
         layer = self.layer.value
         if layer is None:
             active = self._viewer.layers.selection.active
@@ -143,6 +161,22 @@ class TrainWidget(Container):
             work, f"SinGAN training on {layer.name}", self._on_event, self._on_returned, self._on_aborted
         )
 
+    def continue_training(self, name: str) -> None:
+        """Train the remaining scales of the stopped model ``name`` (same result as an uninterrupted run)."""
+        model = MODELS.get(name)
+        spec = model.spec
+        meta = (model.metadata or {}).get("layer", {})
+        self.partial = None
+        source = meta.get("source", name)
+        self._source = _Source(source, (spec.height, spec.width), spec.channel_axis, spec.is_rgb, meta)
+        self.runner.start(
+            resume(model, device=self.device.value),
+            f"SinGAN training of {name}",
+            self._on_event,
+            self._on_returned,
+            self._on_aborted,
+        )
+
     def _on_event(self, event: Any) -> float | None:
         if isinstance(event, ScaleStarted):
             h, w = event.shape
@@ -168,11 +202,8 @@ class TrainWidget(Container):
         where = placement(src.meta, src.hw, spatial_hw(image, src.axis), src.axis, src.rgb, leading=0)
         layer = self.preview_layer
         if layer is None or layer not in self._viewer.layers:
-            look = (
-                {}
-                if src.rgb
-                else {"colormap": src.meta["colormap"], "contrast_limits": src.meta["contrast_limits"]}
-            )
+            limits = {"contrast_limits": src.meta["contrast_limits"]} if "contrast_limits" in src.meta else {}
+            look = {} if src.rgb else {"colormap": src.meta.get("colormap", "gray"), **limits}
             self.preview_layer = self._viewer.add_image(
                 image, name=f"{src.name} SinGAN preview", rgb=src.rgb, **where, **look
             )
@@ -204,3 +235,8 @@ class TrainWidget(Container):
             f"stopped: model {name!r} keeps {model.num_trained} of {model.num_scales} scales"
         )
         show_info(f"training stopped; {name!r} keeps the {model.num_trained} finished scales")
+
+
+def _unfinished_models() -> list[str]:
+    """Models in the list that were stopped before their finest scale."""
+    return [name for name in MODELS.names() if not MODELS.get(name).is_complete]
