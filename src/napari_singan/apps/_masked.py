@@ -13,9 +13,9 @@ import torch
 from ..core.errors import ImageInputError
 from ..core.images import denormalize
 from ..core.pyramid import resize
-from ..core.sampling import SampleProgress, output_shapes, synthesize
+from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
-from ._shared import check_start_scale, input_tensor, model_scale_shape, notice, seeded_noise, spatial_shape
+from ._shared import model_scale_shape, notice, regenerate_from, spatial_shape
 
 
 def feathered_mask(mask: np.ndarray, radius: float, sigma: float) -> np.ndarray:
@@ -67,24 +67,10 @@ def inject_and_blend(
     output equals ``image`` exactly. ``radius`` and ``sigma`` are in pixels of
     the model's resolution and scaled to the input's.
     """
-    check_start_scale(model, start_scale)
     hw = spatial_shape(model, image)
     work_hw = model_scale_shape(model, hw)
-    if (model.spec.height, model.spec.width) != tuple(hw):
-        notice(
-            f"the {what} ({hw[0]}x{hw[1]}) differs in size from the training image "
-            f"({model.spec.height}x{model.spec.width}); it is processed at {work_hw[0]}x{work_hw[1]} px"
-        )
     weight = feathered_mask(_mask_2d(mask, hw), radius * hw[0] / work_hw[0], sigma * hw[0] / work_hw[0])
-    x = resize(input_tensor(model, image, what), work_hw)
-    shapes = output_shapes(model, size=work_hw)
-    out = synthesize(
-        model,
-        seeded_noise(model, seed),
-        start=start_scale,
-        prev=resize(x, shapes[start_scale - 1]),
-        shapes=shapes,
-    )
+    out = regenerate_from(model, image, start_scale, what, seed=seed)
     generated = denormalize(resize(out, hw), model.spec)[0].astype(np.float64)  # input size, model range
     yield SampleProgress(1, 1)
     original = np.asarray(image)

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from ..core.errors import SinGANError
 from ..core.images import channels_last, normalize_like
-from ..core.pyramid import Shape
-from ..core.sampling import random_noise, sample_seeds, torch_generators
+from ..core.pyramid import Shape, resize
+from ..core.sampling import (
+    injected_start,
+    output_shapes,
+    random_noise,
+    sample_seeds,
+    synthesize,
+    torch_generators,
+)
 from ..core.singan import SinGANModel
 
 
@@ -61,3 +69,46 @@ def check_start_scale(model: SinGANModel, start_scale: int, lowest: int = 1) -> 
         raise SinGANError(
             f"start scale must be between {lowest} and {model.num_trained - 1} for this model, got {start_scale}"
         )
+
+
+def regenerate_from(
+    model: SinGANModel,
+    image: np.ndarray,
+    start_scale: int,
+    what: str,
+    *,
+    num_samples: int = 1,
+    seed: int | None = 0,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Inject an input image below ``start_scale`` and regenerate it from there (§3, §4).
+
+    The input, given in the source image's pixels, is first brought to the
+    model's resolution (with a notice when its size is not the training
+    image's) and optionally transformed by ``prepare``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(num_samples, C, h, w)`` normalised output at the model's resolution.
+    """
+    check_start_scale(model, start_scale)
+    hw = spatial_shape(model, image)
+    work_hw = model_scale_shape(model, hw)
+    if (model.spec.height, model.spec.width) != tuple(hw):
+        notice(
+            f"the {what} ({hw[0]}x{hw[1]}) differs in size from the training image "
+            f"({model.spec.height}x{model.spec.width}); it is processed at {work_hw[0]}x{work_hw[1]} px"
+        )
+    x = resize(input_tensor(model, image, what), work_hw)  # (1, C, h, w)
+    if prepare is not None:
+        x = prepare(x)
+    shapes = output_shapes(model, size=work_hw)
+    return synthesize(
+        model,
+        seeded_noise(model, seed, num_samples),
+        batch=num_samples,
+        start=start_scale,
+        prev=injected_start(x, start_scale, shapes),
+        shapes=shapes,
+    )

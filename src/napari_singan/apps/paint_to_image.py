@@ -14,10 +14,9 @@ import numpy as np
 import torch
 
 from ..core.images import denormalize
-from ..core.pyramid import resize
-from ..core.sampling import SampleProgress, output_shapes, synthesize
+from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
-from ._shared import check_start_scale, input_tensor, model_scale_shape, notice, seeded_noise, spatial_shape
+from ._shared import regenerate_from
 
 
 def palette(model: SinGANModel, colors: int = 5, iterations: int = 20, seed: int = 0) -> torch.Tensor:
@@ -67,24 +66,9 @@ def paint_to_image(
         ``(num_samples, H, W[, C])`` in the model's dtype, ``H x W`` being the
         paint's size at the model's resolution.
     """
-    check_start_scale(model, start_scale)
-    hw = spatial_shape(model, paint)
-    work_hw = model_scale_shape(model, hw)
-    if work_hw != tuple(hw):
-        notice(
-            f"the paint ({hw[0]}x{hw[1]}) is processed at the model's resolution, {work_hw[0]}x{work_hw[1]} px"
-        )
-    x = resize(input_tensor(model, paint, "paint"), work_hw)
-    if quantize_colors:
-        x = quantize(x, palette(model, quantize_colors))
-    shapes = output_shapes(model, size=work_hw)
-    out = synthesize(
-        model,
-        seeded_noise(model, seed, num_samples),
-        batch=num_samples,
-        start=start_scale,
-        prev=resize(x, shapes[start_scale - 1]),
-        shapes=shapes,
+    prepare = (lambda x: quantize(x, palette(model, quantize_colors))) if quantize_colors else None
+    out = regenerate_from(
+        model, paint, start_scale, "paint", num_samples=num_samples, seed=seed, prepare=prepare
     )
     yield SampleProgress(num_samples, num_samples)
     return denormalize(out, model.spec)

@@ -138,9 +138,7 @@ def output_shapes(
     return scaled_shapes(list(model.trained_shapes), scale_h, scale_w)
 
 
-def injected_start(
-    model: SinGANModel, image: torch.Tensor, start: int, shapes: Sequence[Shape]
-) -> torch.Tensor:
+def injected_start(image: torch.Tensor, start: int, shapes: Sequence[Shape]) -> torch.Tensor:
     """Prepare ``image`` to enter stage ``start``: reduced to the coarser scale's size (§3)."""
     return resize(image, shapes[start - 1])
 
@@ -193,7 +191,7 @@ def generate(
     prev = None
     if start_scale > 0:
         source = model.image if injected is None else injected.to(model.device)
-        prev = injected_start(model, source, start_scale, shapes)
+        prev = injected_start(source, start_scale, shapes)
     h, w = shapes[-1]
     per_batch = max(1, min(num_samples, max_batch_pixels // (h * w)))
     gens = torch_generators(sample_seeds(seed, num_samples), model.device)
