@@ -146,13 +146,16 @@ def output_layer_kwargs(model: SinGANModel, leading: int = 1, native: tuple[int,
     layer = (model.metadata or {}).get("layer", {})
     rgb = layer.get("rgb", spec.is_rgb)
     native = native or model.trained_shapes[-1]
-    kwargs: dict[str, Any] = {
-        **placement(layer, (spec.height, spec.width), native, spec.channel_axis, rgb, leading),
-        "rgb": rgb,
-    }
-    if not rgb:
-        kwargs["colormap"] = layer.get("colormap", "gray")
-        limits = layer.get("contrast_limits")
-        if limits is not None and limits[1] > limits[0]:
-            kwargs["contrast_limits"] = limits
-    return kwargs
+    kwargs = placement(layer, (spec.height, spec.width), native, spec.channel_axis, rgb, leading)
+    return {**kwargs, **look(layer, rgb)}
+
+
+def look(layer: dict[str, Any], rgb: bool) -> dict[str, Any]:
+    """Display settings of a source layer (:func:`layer_metadata`) for an output layer."""
+    if rgb:
+        return {"rgb": True}
+    settings: dict[str, Any] = {"colormap": layer.get("colormap", "gray")}
+    limits = layer.get("contrast_limits")
+    if limits is not None and limits[1] > limits[0]:
+        settings["contrast_limits"] = limits
+    return settings

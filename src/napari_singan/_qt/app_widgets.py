@@ -1,4 +1,4 @@
-"""Dock widgets for SinGAN's applications (paper §4): one per application, one shared base.
+"""Dock widgets for SinGAN's applications (paper §4): one per application, on ``_common.ApplicationWidget``.
 
 Each runs the application's core generator in a thread worker (progress,
 Stop) and adds its result as a new layer named after the application and the
@@ -8,14 +8,14 @@ input, in the input's dtype, placed to overlay the input in world coordinates.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import CheckBox, Container, FloatSpinBox, PushButton, SpinBox, Widget
+from magicgui.widgets import CheckBox, FloatSpinBox, PushButton, SpinBox, Widget
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 
-from .._layers import layer_image, layer_metadata, output_layer_kwargs, placement, spatial_hw
+from .._layers import layer_image, output_layer_kwargs
 from .._models import MODELS
 from ..apps import (
     animate,
@@ -29,95 +29,12 @@ from ..apps import (
     super_resolve,
 )
 from ..apps._shared import model_scale_shape
-from ..core import Progress, SampleProgress
-from ._common import ModelPicker, StartScale, TaskRunner, layer_picker
+from ._common import ApplicationWidget, Input, layer_picker
 
 if TYPE_CHECKING:
     import napari
 
     from ..core import SinGANModel
-
-
-class ApplicationWidget(Container):
-    """Model picker, application inputs, start scale, seed and a Run/Stop row.
-
-    Subclasses set ``title`` and ``lowest_start`` (``None``: no start scale),
-    pass their own input widgets, and define ``work(model)`` returning the
-    core generator, the output layer's name and its ``add_image`` arguments.
-    """
-
-    title = ""
-    lowest_start: int | None = 1
-
-    def __init__(self, viewer: napari.viewer.Viewer, inputs: list[Widget]) -> None:
-        self._viewer = viewer
-        self.picker = ModelPicker()
-        self.start_scale = StartScale(self.picker, self.lowest_start or 0)
-        self.start_scale.visible = self.lowest_start is not None
-        self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
-        self.runner = TaskRunner("Run", self.run)
-        self.output_layer: Image | None = None
-        super().__init__(widgets=[self.picker, *inputs, self.start_scale, self.seed, self.runner])
-
-    def run(self) -> None:
-        """Start the application (the Run button)."""
-        model = self.picker.model
-        if model is None:
-            show_error("No model: train one with 'SinGAN: Train' or load a .singan file first.")
-            return
-        try:
-            work, name, kwargs = self.work(model)
-        except ValueError as exc:  # a missing input layer, said in the message
-            show_error(str(exc))
-            return
-        kwargs["metadata"] = {"singan_model": self.picker.model_name}
-        self.runner.start(
-            work,
-            f"SinGAN {self.title}",
-            _fraction,
-            lambda out: self._add(out, name, kwargs),
-            lambda: show_info(f"{self.title} stopped; no layer added"),
-        )
-
-    def _add(self, data: np.ndarray | None, name: str, kwargs: dict[str, Any]) -> None:
-        if data is None:
-            return
-        self.output_layer = self._viewer.add_image(data, name=name, **kwargs)
-        self.runner.status.value = f"added {name!r}: {data.shape} {data.dtype}"
-
-    def input_of(self, layer: Any, what: str, model: SinGANModel) -> _Input:
-        """The displayed 2-D slice of an image layer, with channels laid out as the model's."""
-        if layer is None:
-            raise ValueError(f"choose {what} first (add one to the viewer if the list is empty)")
-        axis = 0 if model.spec.channel_axis == 0 and not layer.rgb and layer.ndim >= 3 else None
-        image, axis, _ = layer_image(layer, self._viewer.dims.point, axis)
-        return _Input(layer, image, spatial_hw(image, axis), axis)
-
-    def overlay(self, src: _Input, native: tuple[int, int], leading: int = 0) -> dict[str, Any]:
-        """Placement and display settings that overlay an output of ``native`` size on the input."""
-        where = placement(layer_metadata(src.layer), src.hw, native, src.axis, src.layer.rgb, leading)
-        if src.layer.rgb:
-            return {**where, "rgb": True}
-        return {
-            **where,
-            "colormap": src.layer.colormap.name,
-            "contrast_limits": list(src.layer.contrast_limits),
-        }
-
-
-class _Input(NamedTuple):
-    layer: Image  # the input layer
-    image: np.ndarray  # its displayed slice, channels as the model's
-    hw: tuple[int, int]  # spatial size
-    axis: int | None  # channel axis of ``image``
-
-
-def _fraction(event: Any) -> float | None:
-    if isinstance(event, SampleProgress):
-        return event.done / event.total
-    if isinstance(event, Progress):  # fine-tuning before harmonization
-        return event.iteration / event.iters
-    return None
 
 
 class SuperResolutionWidget(ApplicationWidget):
@@ -184,7 +101,7 @@ class _MaskedWidget(ApplicationWidget):
         self.sigma = FloatSpinBox(label="feathering sigma (px)", min=0.0, max=100.0, value=self.app.SIGMA)
         super().__init__(viewer, [self.image, self.mask, self.radius, self.sigma, *(extra or [])])
 
-    def inputs(self, model: SinGANModel) -> tuple[_Input, np.ndarray]:
+    def inputs(self, model: SinGANModel) -> tuple[Input, np.ndarray]:
         """The image input and a 2-D mask (Labels: current slice; Shapes: rasterised on the image grid)."""
         src = self.input_of(self.image.value, "an image layer", model)
         layer = self.mask.value

@@ -9,7 +9,7 @@ from magicgui.widgets import ComboBox, Container, SpinBox
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
-from .._layers import channel_axis_choices, layer_image, layer_metadata, placement, spatial_hw
+from .._layers import channel_axis_choices, layer_image, layer_metadata, look, placement, spatial_hw
 from .._models import MODELS, timestamped
 from ..core import (
     PRESETS,
@@ -202,10 +202,8 @@ class TrainWidget(Container):
         where = placement(src.meta, src.hw, spatial_hw(image, src.axis), src.axis, src.rgb, leading=0)
         layer = self.preview_layer
         if layer is None or layer not in self._viewer.layers:
-            limits = {"contrast_limits": src.meta["contrast_limits"]} if "contrast_limits" in src.meta else {}
-            look = {} if src.rgb else {"colormap": src.meta.get("colormap", "gray"), **limits}
             self.preview_layer = self._viewer.add_image(
-                image, name=f"{src.name} SinGAN preview", rgb=src.rgb, **where, **look
+                image, name=f"{src.name} SinGAN preview", **where, **look(src.meta, src.rgb)
             )
             return
         layer.data = image
