@@ -179,7 +179,7 @@ class TaskRunner(Container):
         description: str,
         on_event: Callable[[Any], float | None],
         on_returned: Callable[[Any], None],
-        on_aborted: Callable[[], None] | None = None,
+        on_aborted: Callable[[], None],
     ) -> GeneratorWorker:
         """Run ``work`` in a thread worker.
 
@@ -207,7 +207,7 @@ class TaskRunner(Container):
             self._while_open(handle),
             self._while_open(on_returned),
             self._finished,
-            None if on_aborted is None else self._while_open(on_aborted),
+            self._while_open(on_aborted),
         )
         return self.worker
 

@@ -44,14 +44,13 @@ def start(
     on_event: Callable[[Any], None],
     on_returned: Callable[[Any], None],
     on_finished: Callable[[], None],
-    on_aborted: Callable[[], None] | None = None,
+    on_aborted: Callable[[], None],
 ) -> GeneratorWorker:
     """Start ``work`` in a napari thread worker; callbacks run in the GUI thread."""
     worker = create_worker(guarded, work, _start_thread=False)
     worker.yielded.connect(on_event)
     worker.returned.connect(on_returned)
     worker.finished.connect(on_finished)
-    if on_aborted is not None:
-        worker.aborted.connect(on_aborted)
+    worker.aborted.connect(on_aborted)
     worker.start()
     return worker
