@@ -90,7 +90,7 @@ def main() -> None:
     shot(viewer, "generate_widget.png")
 
     # The README picture: the training image (as the model sees it) beside samples of the same size.
-    from napari_singan._models import MODELS
+    from napari_singan._napari.models import MODELS
     from napari_singan.core import denormalize, sample
 
     model = MODELS.get(train.last_model_name)

@@ -12,7 +12,9 @@ def _modules_after(statement: str) -> set[str]:
 
 def test_core_never_imports_gui_toolkits():
     loaded = _modules_after(
-        "import napari_singan.core, napari_singan.apps, napari_singan.cli, napari_singan._layers"
+        "import napari_singan.core, napari_singan.apps, napari_singan.cli, "
+        "napari_singan._napari.layers, napari_singan._napari.models, napari_singan._napari.io, "
+        "napari_singan._napari.sample_data"
     )
     assert "torch" in loaded
     assert not loaded & set(GUI)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from napari.utils.notifications import notification_manager
 
-from napari_singan._models import MODELS
+from napari_singan._napari.models import MODELS
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_singan._models import MODELS
+from napari_singan._napari.models import MODELS
 from napari_singan.apps._masked import feathered_mask
 
 from ..conftest import make_texture

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from napari.layers import Image
 
-from napari_singan._models import MODELS
+from napari_singan._napari.models import MODELS
 
 from ..conftest import make_texture
 from .conftest import tiny_settings, wait_idle

@@ -12,8 +12,8 @@ from napari.layers import Image
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 
-from .._layers import layer_image, layer_metadata, look, placement, spatial_hw
-from .._models import MODELS
+from .._napari.layers import layer_image, layer_metadata, look, placement, spatial_hw
+from .._napari.models import MODELS
 from ..core import Progress, SampleProgress, SinGANError
 from . import _workers
 

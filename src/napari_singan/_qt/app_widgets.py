@@ -15,8 +15,8 @@ from magicgui.widgets import CheckBox, FloatSpinBox, PushButton, SpinBox, Widget
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 
-from .._layers import layer_image, output_layer_kwargs
-from .._models import MODELS
+from .._napari.layers import layer_image, output_layer_kwargs
+from .._napari.models import MODELS
 from ..apps import (
     animate,
     edit,

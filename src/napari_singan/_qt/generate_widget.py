@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import CheckBox, FloatSpinBox, SpinBox
 
-from .._layers import output_layer_kwargs
+from .._napari.layers import output_layer_kwargs
 from ..core import generate
 from ._common import ApplicationWidget
 

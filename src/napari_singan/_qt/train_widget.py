@@ -9,8 +9,8 @@ from magicgui.widgets import ComboBox, Container, SpinBox
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
-from .._layers import channel_axis_choices, layer_image, layer_metadata, look, placement, spatial_hw
-from .._models import MODELS, timestamped
+from .._napari.layers import channel_axis_choices, layer_image, layer_metadata, look, placement, spatial_hw
+from .._napari.models import MODELS, timestamped
 from ..core import (
     PRESETS,
     Preview,

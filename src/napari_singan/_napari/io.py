@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._models import MODELS
+from .models import MODELS
 
 SUFFIX = ".singan"
 
@@ -26,8 +26,8 @@ def get_reader(path: str | list[str]):
 
 def read_models(path: str | list[str]) -> list[tuple]:
     """Load model files into the model list; return their training images as layers."""
-    from ._layers import output_layer_kwargs
-    from .core import denormalize
+    from ..core import denormalize
+    from .layers import output_layer_kwargs
 
     paths = [path] if isinstance(path, str) else path
     layers = []
@@ -48,7 +48,7 @@ def read_models(path: str | list[str]) -> list[tuple]:
 
 def write_model(path: str, data: Any, meta: dict) -> list[str]:
     """Write the model behind an image layer to ``path`` (``.singan``)."""
-    from .core import SinGANError
+    from ..core import SinGANError
 
     name = (meta.get("metadata") or {}).get("singan_model")
     if name is None or name not in MODELS:

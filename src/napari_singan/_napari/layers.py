@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .core import SinGANModel
+    from ..core import SinGANModel
 
 
 def channel_axis_choices(layer: Any) -> list[tuple[str, int | None]]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from psygnal import Signal
 
 if TYPE_CHECKING:
-    from .core import SinGANModel
+    from ..core import SinGANModel
 
 
 class ModelStore:
@@ -55,14 +55,14 @@ class ModelStore:
 
     def load(self, path: str | os.PathLike) -> str:
         """Read a model file into the store; returns its name (the file's stem)."""
-        from .core import load_model, resolve_device
+        from ..core import load_model, resolve_device
 
         model = load_model(path, device=resolve_device("auto"))
         return self.add(model, Path(path).stem)
 
     def save(self, name: str, path: str | os.PathLike) -> Path:
         """Write the model ``name`` to ``path`` (atomically)."""
-        from .core import save_model
+        from ..core import save_model
 
         return save_model(self.get(name), path)
 
