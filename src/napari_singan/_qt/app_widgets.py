@@ -1,4 +1,4 @@
-"""Dock widgets for SinGAN's applications (paper §4): one per application, on ``_common.ApplicationWidget``.
+"""Dock widgets for SinGAN's applications (paper §4): one per application, on ``application.ApplicationWidget``.
 
 Each runs the application's core generator in a thread worker (progress,
 Stop) and adds its result as a new layer named after the application and the
@@ -29,7 +29,8 @@ from ..apps import (
     super_resolve,
 )
 from ..apps._shared import model_scale_shape
-from ._common import ApplicationWidget, Input, layer_picker
+from .application import ApplicationWidget, Input
+from .controls import layer_picker
 
 if TYPE_CHECKING:
     import napari

@@ -8,7 +8,7 @@ from magicgui.widgets import CheckBox, FloatSpinBox, SpinBox
 
 from .._napari.layers import output_layer_kwargs
 from ..core import generate
-from ._common import ApplicationWidget
+from .application import ApplicationWidget
 
 if TYPE_CHECKING:
     import napari

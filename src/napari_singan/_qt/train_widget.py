@@ -21,7 +21,7 @@ from ..core import (
     resume,
     train,
 )
-from ._common import TaskRunner
+from .controls import TaskRunner
 
 if TYPE_CHECKING:
     import napari

@@ -1,24 +1,20 @@
-"""Pieces the napari-singan dock widgets share: model picker, start-scale slider, run/stop/progress
-row, layer pickers, and ApplicationWidget, the base of Generate and every application widget."""
+"""Small controls the napari-singan dock widgets share: model picker, start-scale slider, layer
+picker, and the Run/Stop/progress row around a thread worker."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, Slider, SpinBox, Widget
-from napari.layers import Image
+from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, Slider
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 
-from .._napari.layers import layer_image, layer_metadata, look, placement, spatial_hw
 from .._napari.models import MODELS
-from ..core import Progress, SampleProgress, SinGANError
-from . import _workers
+from ..core import SinGANError
+from . import workers
 
 if TYPE_CHECKING:
-    import napari
     from napari.qt.threading import GeneratorWorker
 
     from ..core import SinGANModel
@@ -184,7 +180,7 @@ class TaskRunner(Container):
         """Run ``work`` in a thread worker.
 
         ``on_event`` handles each event in the GUI thread and returns the
-        fraction done (0..1) or ``None``; :class:`_workers.Failed` events are
+        fraction done (0..1) or ``None``; :class:`workers.Failed` events are
         shown as error notifications here.
         """
         self.bar.value = 0
@@ -192,7 +188,7 @@ class TaskRunner(Container):
         self._pbar = progress(total=STEPS, desc=description)
 
         def handle(event: Any) -> None:
-            if isinstance(event, _workers.Failed):
+            if isinstance(event, workers.Failed):
                 self.status.value = f"failed: {event.message}"
                 show_error(event.message)
                 return
@@ -202,7 +198,7 @@ class TaskRunner(Container):
 
         self.run_button.enabled = False
         self.stop_button.enabled = True
-        self.worker = _workers.start(
+        self.worker = workers.start(
             work,
             self._while_open(handle),
             self._while_open(on_returned),
@@ -247,85 +243,3 @@ class TaskRunner(Container):
         """The widget is being destroyed: stop the worker and touch no widget again."""
         self._closed = True
         self.stop()
-
-
-class ApplicationWidget(Container):
-    """Model picker, application inputs, start scale, seed and a Run/Stop row.
-
-    Subclasses set ``title`` and ``lowest_start`` (``None``: no start scale),
-    pass their own input widgets, and define ``work(model)`` returning the
-    core generator, the output layer's name and its ``add_image`` arguments.
-    """
-
-    title = ""
-    run_text = "Run"
-    lowest_start: int | None = 1
-
-    def __init__(self, viewer: napari.viewer.Viewer, inputs: list[Widget]) -> None:
-        self._viewer = viewer
-        self.picker = ModelPicker()
-        self.start_scale = StartScale(self.picker, self.lowest_start or 0)
-        self.start_scale.visible = self.lowest_start is not None
-        self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
-        self.runner = TaskRunner(self.run_text, self.run)
-        self.output_layer: Image | None = None
-        super().__init__(widgets=[self.picker, *inputs, self.start_scale, self.seed, self.runner])
-
-    def run(self) -> None:
-        """Start the application (the Run button)."""
-        model = self.picker.model
-        if model is None:
-            show_error("No model: train one with 'SinGAN: Train' or load a .singan file first.")
-            return
-        try:
-            work, name, kwargs = self.work(model)
-        except ValueError as exc:  # a missing input layer, said in the message
-            show_error(str(exc))
-            return
-        kwargs["metadata"] = {"singan_model": self.picker.model_name}
-        self.runner.start(
-            work,
-            f"SinGAN {self.title}",
-            _fraction,
-            lambda out: self._add(out, name, kwargs),
-            lambda: show_info(f"{self.title} stopped; no layer added"),
-        )
-
-    def _add(self, data: np.ndarray | None, name: str, kwargs: dict[str, Any]) -> None:
-        if data is None:
-            return
-        self.output_layer = self._viewer.add_image(data, name=name, **kwargs)
-        self.runner.status.value = f"added {name!r}: {data.shape} {data.dtype}"
-
-    def input_of(self, layer: Any, what: str, model: SinGANModel) -> Input:
-        """The displayed 2-D slice of an image layer, with channels laid out as the model's."""
-        if layer is None:
-            raise ValueError(f"choose {what} first (add one to the viewer if the list is empty)")
-        axis = 0 if model.spec.channel_axis == 0 and not layer.rgb and layer.ndim >= 3 else None
-        image, axis, _ = layer_image(layer, self._viewer.dims.point, axis)
-        return Input(layer, image, spatial_hw(image, axis), axis)
-
-    def overlay(self, src: Input, native: tuple[int, int], leading: int = 0) -> dict[str, Any]:
-        """Placement and display settings that overlay an output of ``native`` size on the input."""
-        meta = layer_metadata(src.layer)
-        return {
-            **placement(meta, src.hw, native, src.axis, src.layer.rgb, leading),
-            **look(meta, src.layer.rgb),
-        }
-
-
-class Input(NamedTuple):
-    """An application's input image layer, as the model sees it."""
-
-    layer: Image  # the input layer
-    image: np.ndarray  # its displayed slice, channels as the model's
-    hw: tuple[int, int]  # spatial size
-    axis: int | None  # channel axis of ``image``
-
-
-def _fraction(event: Any) -> float | None:
-    if isinstance(event, SampleProgress):
-        return event.done / event.total
-    if isinstance(event, Progress):  # fine-tuning before harmonization
-        return event.iteration / event.iters
-    return None
