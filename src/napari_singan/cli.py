@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from .core.config import PRESETS, ModelConfig, PyramidConfig, TrainConfig
-from .core.errors import SinGANError
+from .core.errors import OUT_OF_MEMORY_HINT, SinGANError, is_out_of_memory
 
 _PAPER_PYR, _PAPER_TRAIN = PyramidConfig(), TrainConfig()
 
@@ -227,7 +227,7 @@ def _training_progress(
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .core import resume, save_model, train
+    from .core import resume, save_model, source_metadata, train
     from .core.files import builtin_image, read_image
 
     if args.resume:
@@ -245,7 +245,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             channel_axis=args.channel_axis,
             device=args.device,
             seed=args.seed,
-            metadata={"source": source},
+            metadata=source_metadata(source),
         )
         first_scale = 0
     on_event = _training_progress(
@@ -341,20 +341,20 @@ def _cmd_paint(args: argparse.Namespace) -> int:
 
 
 def _cmd_masked(args: argparse.Namespace) -> int:
-    from .apps import edit, fine_tune, harmonize
+    from .apps import edit, harmonize
+    from .core import SampleProgress
     from .core.files import read_image
 
     model = _load(args)
     image, mask = read_image(args.image), read_image(args.mask)
-    if getattr(args, "fine_tune", 0):
-        model = _drive(
-            fine_tune(model, image, scales=1, iters=args.fine_tune),
-            args.quiet,
-            _training_progress(model.num_trained - 1, args.fine_tune),
-        )
-    app = harmonize if args.command == "harmonize" else edit
-    out = _run_app(
-        args, app(model, image, mask, args.start_scale, radius=args.radius, sigma=args.sigma, seed=args.seed)
+    blend = dict(radius=args.radius, sigma=args.sigma, seed=args.seed)
+    if args.command == "edit":
+        return _write_single(args, model, _run_app(args, edit(model, image, mask, args.start_scale, **blend)))
+    tuning = _training_progress(model.num_trained - 1, args.fine_tune)
+    out = _drive(
+        harmonize(model, image, mask, args.start_scale, fine_tune_iters=args.fine_tune, **blend),
+        args.quiet,
+        lambda event: (event.done, event.total) if isinstance(event, SampleProgress) else tuning(event),
     )
     return _write_single(args, model, out)
 
@@ -405,14 +405,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("napari-singan: interrupted", file=sys.stderr)
         return 130
     except (MemoryError, RuntimeError) as exc:  # torch's OutOfMemoryError is a RuntimeError
-        if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-            print(
-                "napari-singan: error: the device ran out of memory; use a smaller --max-size, "
-                "fewer/smaller samples, or --device cpu",
-                file=sys.stderr,
-            )
-            return 3
-        raise
+        if not is_out_of_memory(exc):
+            raise
+        print(f"napari-singan: error: {OUT_OF_MEMORY_HINT}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

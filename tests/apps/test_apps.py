@@ -16,10 +16,9 @@ from napari_singan.apps import (
     save_animation,
     super_resolve,
 )
-from napari_singan.apps._masked import feathered_mask
-from napari_singan.apps._shared import SinGANNotice
+from napari_singan.apps.masked import feathered_mask
 from napari_singan.apps.super_resolution import sr_steps
-from napari_singan.core import ImageInputError, SinGANError, denormalize, drain, sample
+from napari_singan.core import ImageInputError, SinGANError, SinGANNotice, denormalize, drain, sample
 
 
 def training_image(model):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_singan._napari.models import MODELS
-from napari_singan.apps._masked import feathered_mask
+from napari_singan.apps.masked import feathered_mask
 
 from ..conftest import make_texture
 from .conftest import wait_idle

@@ -7,7 +7,6 @@ input, in the input's dtype, placed to overlay the input in world coordinates.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,14 +20,13 @@ from ..apps import (
     animate,
     edit,
     editing,
-    fine_tune,
     harmonization,
     harmonize,
     paint_to_image,
     save_animation,
     super_resolve,
 )
-from ..apps._shared import model_scale_shape
+from ..apps.shared import model_scale_shape
 from .application import ApplicationWidget, Input
 from .controls import layer_picker
 
@@ -91,9 +89,14 @@ class PaintWidget(ApplicationWidget):
 
 
 class _MaskedWidget(ApplicationWidget):
-    """Shared by harmonization and editing: an image, a mask layer, dilation and feathering."""
+    """Shared by harmonization and editing: an image, a mask layer, dilation and feathering.
 
-    app: Any = None  # the application module (harmonization or editing)
+    Subclasses set ``app`` (the application's module, for its defaults) and
+    ``verb`` (the output layer's name prefix), and define ``apply``.
+    """
+
+    app: Any = None
+    verb = ""
 
     def __init__(self, viewer: napari.viewer.Viewer, extra: list[Widget] | None = None) -> None:
         self.image = layer_picker(viewer, "image", Image)
@@ -114,28 +117,29 @@ class _MaskedWidget(ApplicationWidget):
             return src, layer.to_labels(labels_shape=src.hw) > 0
         return src, layer_image(layer, self._viewer.dims.point)[0]
 
+    def work(self, model: SinGANModel):
+        src, mask = self.inputs(model)
+        blend = dict(radius=self.radius.value, sigma=self.sigma.value, seed=self.seed.value)
+        work = self.apply(model, src.image, mask, self.start_scale.value, **blend)
+        return work, f"{self.verb} {src.layer.name}", self.overlay(src, src.hw)
+
 
 class HarmonizeWidget(_MaskedWidget):
     """Make an object pasted into an image match it (§4.3), optionally fine-tuning first."""
 
     title = "harmonization"
     app = harmonization
+    verb = "harmonized"
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.fine_tune = CheckBox(text="fine-tune the finest scale on the composite first", value=False)
         self.tune_iters = SpinBox(label="fine-tuning iterations", min=1, max=10_000, value=300)
         super().__init__(viewer, [self.fine_tune, self.tune_iters])
 
-    def work(self, model: SinGANModel):
-        src, mask = self.inputs(model)
-        kwargs = dict(radius=self.radius.value, sigma=self.sigma.value, seed=self.seed.value)
-        start, tune, iters = self.start_scale.value, self.fine_tune.value, self.tune_iters.value
-
-        def run() -> Generator[Any, None, np.ndarray]:
-            tuned = (yield from fine_tune(model, src.image, 1, iters)) if tune else model
-            return (yield from harmonize(tuned, src.image, mask, start, **kwargs))
-
-        return run(), f"harmonized {src.layer.name}", self.overlay(src, src.hw)
+    def apply(self, model: SinGANModel, image: np.ndarray, mask: np.ndarray, start_scale: int, **blend):
+        """:func:`~napari_singan.apps.harmonize`, fine-tuning first if asked."""
+        iters = self.tune_iters.value if self.fine_tune.value else 0
+        return harmonize(model, image, mask, start_scale, fine_tune_iters=iters, **blend)
 
 
 class EditWidget(_MaskedWidget):
@@ -143,19 +147,11 @@ class EditWidget(_MaskedWidget):
 
     title = "editing"
     app = editing
+    verb = "edited"
 
-    def work(self, model: SinGANModel):
-        src, mask = self.inputs(model)
-        work = edit(
-            model,
-            src.image,
-            mask,
-            self.start_scale.value,
-            radius=self.radius.value,
-            sigma=self.sigma.value,
-            seed=self.seed.value,
-        )
-        return work, f"edited {src.layer.name}", self.overlay(src, src.hw)
+    def apply(self, model: SinGANModel, image: np.ndarray, mask: np.ndarray, start_scale: int, **blend):
+        """:func:`~napari_singan.apps.edit`."""
+        return edit(model, image, mask, start_scale, **blend)
 
 
 class AnimateWidget(ApplicationWidget):

@@ -14,9 +14,7 @@ from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
 
-from ..core import SinGANError
-
-OOM_HINT = "the device ran out of memory: use a smaller max size or output size, fewer samples, or the CPU"
+from ..core import OUT_OF_MEMORY_HINT, SinGANError, is_out_of_memory
 
 
 @dataclass(frozen=True)
@@ -28,14 +26,14 @@ class Failed:
 
 def guarded(work: Generator[Any, None, Any]) -> Generator[Any, None, Any]:
     """Re-yield ``work``'s events; turn expected errors into a :class:`Failed` event."""
-    import torch
-
     try:
         return (yield from work)
     except SinGANError as exc:
         yield Failed(str(exc))
-    except (torch.OutOfMemoryError, MemoryError):
-        yield Failed(OOM_HINT)
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        yield Failed(OUT_OF_MEMORY_HINT)
     return None
 
 

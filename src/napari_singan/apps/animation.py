@@ -21,6 +21,7 @@ from ..core.errors import SinGANError
 from ..core.images import denormalize
 from ..core.sampling import SampleProgress, synthesize
 from ..core.singan import SinGANModel
+from .shared import seeded_generators
 
 
 def _rec_noise(model: SinGANModel, scale: int) -> torch.Tensor:
@@ -41,14 +42,40 @@ def animate(
     beta: float = 0.9,
     seed: int | None = 0,
 ) -> Generator[SampleProgress, None, np.ndarray]:
-    """Render ``frames`` frames of a noise-space walk; returns ``(T, H, W[, C])`` in the model's dtype."""
+    """Render the frames of a smooth random walk in noise space around z* (§4.5).
+
+    Parameters
+    ----------
+    model
+        The trained model.
+    frames
+        Number of frames, at least 2.
+    start_scale
+        Scales below it keep the reconstruction's layout (z*); the walk moves
+        the noise at this scale and above.
+    alpha
+        Pull towards z*, in [0, 1].
+    beta
+        Momentum of the walk, in [0, 1].
+    seed
+        Same seed, same animation; ``None`` draws a random seed.
+
+    Yields
+    ------
+    SampleProgress
+        After each frame.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T, H, W[, C])`` in the model's dtype.
+    """
     if frames < 2:
         raise SinGANError(f"an animation needs at least 2 frames, got {frames}")
-    if not 0 <= start_scale < model.num_trained:
-        raise SinGANError(f"start scale must be between 0 and {model.num_trained - 1}, got {start_scale}")
+    model.check_start_scale(start_scale)
     if not (0.0 <= alpha <= 1.0 and 0.0 <= beta <= 1.0):
         raise SinGANError(f"alpha and beta must lie in [0, 1], got alpha={alpha}, beta={beta}")
-    gen = torch.Generator(device=model.device).manual_seed(int(np.random.SeedSequence(seed).entropy % 2**63))
+    (gen,) = seeded_generators(model, seed)
     walking = range(start_scale, model.num_trained)
     centre = {n: _rec_noise(model, n) for n in range(model.num_trained)}
 
@@ -75,13 +102,43 @@ def animate(
 
 
 def to_uint8(frames: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Map frames from ``[low, high]`` to uint8 for video formats."""
+    """Map frames to uint8 for video formats.
+
+    Parameters
+    ----------
+    frames
+        Frames of any dtype.
+    low, high
+        The values mapped to 0 and 255.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 frames, clipped.
+    """
     scaled = (frames.astype(np.float64) - low) / max(high - low, 1e-12)
     return np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)
 
 
 def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, model: SinGANModel) -> Path:
-    """Write frames as GIF or MP4 (8-bit, looping) or as a TIFF stack in the model's dtype."""
+    """Write frames as GIF or MP4 (8-bit, looping) or as a TIFF stack in the model's dtype.
+
+    Parameters
+    ----------
+    path
+        Output file; its suffix (``.gif``, ``.mp4``, ``.tif``/``.tiff``) picks the format.
+    frames
+        ``(T, H, W[, C])`` frames from :func:`animate`.
+    fps
+        Frames per second of GIF and MP4.
+    model
+        The model that rendered the frames (its intensity range and channel layout).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in {".tif", ".tiff"}:

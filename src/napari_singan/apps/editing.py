@@ -7,19 +7,62 @@ of the edit's own detail.
 
 from __future__ import annotations
 
-from ._masked import masked_application
+from collections.abc import Generator
+
+import numpy as np
+
+from ..core.sampling import SampleProgress
+from ..core.singan import SinGANModel
+from .masked import blend_weight, regenerate_and_blend
 
 #: Paper-style defaults: dilation radius and Gaussian sigma in pixels at the model's resolution.
 RADIUS = 20.0
 SIGMA = 5.0
 
-edit = masked_application(
-    RADIUS,
-    SIGMA,
-    "edited image",
-    """Blend the edited region ``mask`` of ``edited`` into the image.
 
-    Returns ``edited``'s shape and dtype; outside the feathered mask the pixels are ``edited``'s own.
-    Arguments: ``model, edited, mask, start_scale=1, *, radius=20, sigma=5, seed=0``.
-    """,
-)
+def edit(
+    model: SinGANModel,
+    edited: np.ndarray,
+    mask: np.ndarray,
+    start_scale: int = 1,
+    *,
+    radius: float = RADIUS,
+    sigma: float = SIGMA,
+    seed: int | None = 0,
+) -> Generator[SampleProgress, None, np.ndarray]:
+    """Blend the edited region ``mask`` of ``edited`` into the rest of the image.
+
+    Parameters
+    ----------
+    model
+        The model trained on the unedited image.
+    edited
+        The edited image, in the source image's pixels and channel layout.
+    mask
+        2-D mask of the edited region (non-zero inside), resized to ``edited``
+        when its size differs.
+    start_scale
+        1 .. N-1: the edited image is injected at the scale below; higher
+        keeps more of the edit's own detail.
+    radius
+        Dilation of the mask in pixels at the model's resolution.
+    sigma
+        Feathering of the mask in pixels at the model's resolution.
+    seed
+        Same seed, same output; ``None`` draws a random seed.
+
+    Yields
+    ------
+    SampleProgress
+        Once, when the output is ready.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``edited``'s shape and dtype; outside the feathered mask the pixels are
+        ``edited``'s own.
+    """
+    weight = blend_weight(model, edited, mask, radius, sigma)
+    return (
+        yield from regenerate_and_blend(model, edited, weight, start_scale, seed=seed, what="edited image")
+    )

@@ -16,26 +16,70 @@ import numpy as np
 from torch import nn
 
 from ..core.pyramid import resize
+from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
 from ..core.training import TrainEvent, resume
-from ._masked import masked_application
-from ._shared import input_tensor, model_scale_shape, spatial_shape
+from .masked import blend_weight, regenerate_and_blend
+from .shared import input_tensor, model_scale_shape, spatial_shape
 
 #: Paper-style defaults: dilation radius and Gaussian sigma in pixels at the model's resolution.
 RADIUS = 7.0
 SIGMA = 5.0
 
 
-harmonize = masked_application(
-    RADIUS,
-    SIGMA,
-    "composite",
-    """Harmonize the pasted region ``mask`` of ``composite``.
+def harmonize(
+    model: SinGANModel,
+    composite: np.ndarray,
+    mask: np.ndarray,
+    start_scale: int = 1,
+    *,
+    radius: float = RADIUS,
+    sigma: float = SIGMA,
+    seed: int | None = 0,
+    fine_tune_iters: int = 0,
+) -> Generator[TrainEvent | SampleProgress, None, np.ndarray]:
+    """Harmonize the object pasted into ``composite`` in the region ``mask``.
 
-    Returns ``composite``'s shape and dtype; outside the feathered mask the pixels are ``composite``'s own.
-    Arguments: ``model, composite, mask, start_scale=1, *, radius=7, sigma=5, seed=0``.
-    """,
-)
+    Parameters
+    ----------
+    model
+        The model trained on the background image.
+    composite
+        The naive composite, in the source image's pixels and channel layout.
+    mask
+        2-D mask of the pasted object (non-zero inside), resized to
+        ``composite`` when its size differs.
+    start_scale
+        1 .. N-1: the composite is injected at the scale below; higher keeps
+        more of the object's own detail.
+    radius
+        Dilation of the mask in pixels at the model's resolution.
+    sigma
+        Feathering of the mask in pixels at the model's resolution.
+    seed
+        Same seed, same output; ``None`` draws a random seed.
+    fine_tune_iters
+        If > 0, first retrain the finest scale on the composite for this many
+        iterations (:func:`fine_tune`) and harmonize with the tuned model.
+
+    Yields
+    ------
+    TrainEvent or SampleProgress
+        The fine-tuning's training events (if any), then sampling progress.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``composite``'s shape and dtype; outside the feathered mask the pixels
+        are ``composite``'s own.
+    """
+    model.check_start_scale(start_scale, lowest=1)  # bad inputs fail before any fine-tuning
+    weight = blend_weight(model, composite, mask, radius, sigma)
+    if fine_tune_iters > 0:
+        model = yield from fine_tune(model, composite, scales=1, iters=fine_tune_iters)
+    return (
+        yield from regenerate_and_blend(model, composite, weight, start_scale, seed=seed, what="composite")
+    )
 
 
 def fine_tune(
@@ -44,8 +88,28 @@ def fine_tune(
     """Retrain the ``scales`` finest scales on ``image`` (e.g. a composite); coarser scales are kept.
 
     Each retrained scale starts from the weights below it (paper initialisation
-    rule), so a few hundred iterations suffice. Returns a new model; ``model``
-    is unchanged.
+    rule), so a few hundred iterations suffice.
+
+    Parameters
+    ----------
+    model
+        The trained model; it is not changed.
+    image
+        The image to fine-tune on, in the source image's pixels and channel layout.
+    scales
+        Number of finest scales to retrain (at least the coarsest scale is kept).
+    iters
+        Iterations per retrained scale (default: the model's configuration).
+
+    Yields
+    ------
+    TrainEvent
+        Training events of the retrained scales.
+
+    Returns
+    -------
+    SinGANModel
+        A new model.
     """
     keep = max(1, model.num_trained - scales)
     hw = spatial_shape(model, image)

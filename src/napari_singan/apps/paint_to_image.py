@@ -16,13 +16,30 @@ import torch
 from ..core.images import denormalize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
-from ._shared import regenerate_from
+from .shared import regenerate_from, seeded_generators
 
 
 def palette(model: SinGANModel, colors: int = 5, iterations: int = 20, seed: int = 0) -> torch.Tensor:
-    """``colors`` k-means centres of the training image's pixels: (K, C) in model units."""
+    """The dominant colours of the training image: k-means centres of its pixels.
+
+    Parameters
+    ----------
+    model
+        The model whose training image is clustered.
+    colors
+        Number of centres K.
+    iterations
+        Lloyd iterations.
+    seed
+        Seed of the initial centres (random training pixels).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(K, C)`` centres in normalised model units.
+    """
     pixels = model.image[0].flatten(1).T  # (H*W, C)
-    gen = torch.Generator(device=pixels.device).manual_seed(seed)
+    (gen,) = seeded_generators(model, seed)
     centres = pixels[torch.randperm(len(pixels), generator=gen, device=pixels.device)[:colors]].clone()
     for _ in range(iterations):
         nearest = torch.cdist(pixels, centres).argmin(dim=1)
@@ -34,7 +51,20 @@ def palette(model: SinGANModel, colors: int = 5, iterations: int = 20, seed: int
 
 
 def quantize(image: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """Replace every pixel of ``image`` (1, C, H, W) by its nearest centre (K, C)."""
+    """Replace every pixel of an image by its nearest centre.
+
+    Parameters
+    ----------
+    image
+        ``(1, C, H, W)`` normalised image.
+    centres
+        ``(K, C)`` colours, e.g. from :func:`palette`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(1, C, H, W)`` with every pixel one of the centres.
+    """
     _, c, h, w = image.shape
     pixels = image[0].flatten(1).T  # (H*W, C)
     snapped = centres[torch.cdist(pixels, centres).argmin(dim=1)]
@@ -51,14 +81,27 @@ def paint_to_image(
     quantize_colors: int = 0,
     seed: int | None = 0,
 ) -> Generator[SampleProgress, None, np.ndarray]:
-    """Turn ``paint`` (same channels as the training image) into ``num_samples`` images.
+    """Turn a rough painting into ``num_samples`` realistic images.
 
     Parameters
     ----------
+    model
+        The trained model.
+    paint
+        The painting, in the source image's pixels and with the training image's channels.
     start_scale
         1 .. N-1; lower keeps less of the paint's detail (the paper uses a coarse scale).
+    num_samples
+        Number of outputs.
     quantize_colors
         If > 0, snap the paint to this many dominant colours of the training image first.
+    seed
+        Same seed, same outputs; ``None`` draws a random seed.
+
+    Yields
+    ------
+    SampleProgress
+        Once, when the outputs are ready.
 
     Returns
     -------

@@ -19,11 +19,22 @@ from ..core.images import denormalize
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
-from ._shared import input_tensor, seeded_noise, spatial_shape
+from .shared import input_tensor, seeded_noise, spatial_shape
 
 
 def model_ratio(model: SinGANModel) -> float:
-    """The pyramid's exact scale ratio r (< 1), from its shapes."""
+    """The pyramid's exact scale ratio, from its shapes.
+
+    Parameters
+    ----------
+    model
+        The trained model.
+
+    Returns
+    -------
+    float
+        r < 1 (the configured ratio for a one-scale model).
+    """
     if model.num_trained < 2:
         return model.config.pyramid.scale_factor
     short = [min(s) for s in model.trained_shapes]
@@ -31,7 +42,20 @@ def model_ratio(model: SinGANModel) -> float:
 
 
 def sr_steps(factor: float, ratio: float) -> list[float]:
-    """Per-step upscaling factors: as many steps of about 1/ratio as needed, product exactly ``factor``."""
+    """Per-step upscaling factors: as many steps of about ``1 / ratio`` as needed.
+
+    Parameters
+    ----------
+    factor
+        Total upscaling factor, above 1.
+    ratio
+        The model's scale ratio r < 1 (:func:`model_ratio`).
+
+    Returns
+    -------
+    list of float
+        Equal steps, each at most ``1 / ratio``, whose product is exactly ``factor``.
+    """
     if factor <= 1.0:
         raise SinGANError(f"the upscaling factor must be above 1, got {factor}")
     k = max(1, math.ceil(math.log(factor) / math.log(1.0 / ratio) - 1e-9))
@@ -42,7 +66,24 @@ def sr_steps(factor: float, ratio: float) -> list[float]:
 def super_resolve(
     model: SinGANModel, image: np.ndarray | None = None, factor: float = 4.0, *, seed: int | None = 0
 ) -> Generator[SampleProgress, None, np.ndarray]:
-    """Upscale ``image`` (default: the training image) by ``factor``.
+    """Upscale an image by ``factor`` with the finest generator (§4.1).
+
+    Parameters
+    ----------
+    model
+        A model trained with the ``super-resolution`` preset.
+    image
+        The image to upscale, laid out like the training image; ``None`` takes
+        the training image at the model's resolution.
+    factor
+        Upscaling factor, above 1.
+    seed
+        Same seed, same output; ``None`` draws a random seed.
+
+    Yields
+    ------
+    SampleProgress
+        After each upscaling step.
 
     Returns
     -------

@@ -5,16 +5,24 @@ Scripts, the CLI and the napari widgets all call these functions.
 
 from .config import PRESETS, ModelConfig, PyramidConfig, SinGANConfig, TrainConfig, preset
 from .device import available_devices, resolve_device
-from .errors import ImageInputError, ModelFileError, SinGANError
+from .errors import (
+    OUT_OF_MEMORY_HINT,
+    ImageInputError,
+    ModelFileError,
+    SinGANError,
+    SinGANNotice,
+    is_out_of_memory,
+)
 from .events import drain
 from .images import ImageSpec, denormalize, normalize_like, prepare_image
 from .persistence import load_model, save_model
 from .pyramid import pyramid_shapes
 from .sampling import SampleProgress, generate, sample, synthesize
-from .singan import SinGANModel
+from .singan import SinGANModel, source_metadata
 from .training import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent, resume, train
 
 __all__ = [
+    "OUT_OF_MEMORY_HINT",
     "PRESETS",
     "ImageInputError",
     "ImageSpec",
@@ -29,12 +37,14 @@ __all__ = [
     "SinGANConfig",
     "SinGANError",
     "SinGANModel",
+    "SinGANNotice",
     "TrainConfig",
     "TrainEvent",
     "available_devices",
     "denormalize",
     "drain",
     "generate",
+    "is_out_of_memory",
     "load_model",
     "normalize_like",
     "prepare_image",
@@ -44,6 +54,7 @@ __all__ = [
     "resume",
     "sample",
     "save_model",
+    "source_metadata",
     "synthesize",
     "train",
 ]

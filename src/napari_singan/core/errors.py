@@ -1,4 +1,9 @@
-"""Exceptions with messages meant for the person using the tool."""
+"""Exceptions and warnings with messages meant for the person using the tool."""
+
+#: What to do when a device (or the host) runs out of memory; the CLI and the widgets both say this.
+OUT_OF_MEMORY_HINT = (
+    "the device ran out of memory: use a smaller max size or output size, fewer samples, or the CPU"
+)
 
 
 class SinGANError(Exception):
@@ -11,3 +16,27 @@ class ImageInputError(SinGANError, ValueError):
 
 class ModelFileError(SinGANError, OSError):
     """A model file is missing, damaged or not a napari-singan model."""
+
+
+class SinGANNotice(UserWarning):
+    """Something the user should know about their input (e.g. it was resized)."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` means that memory ran out, on the host or on a device.
+
+    Parameters
+    ----------
+    exc
+        An exception raised by the work.
+
+    Returns
+    -------
+    bool
+        True for ``MemoryError``, torch's ``OutOfMemoryError`` (CUDA), and the
+        ``RuntimeError`` s of the MPS backend and of the CPU allocator.
+    """
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)

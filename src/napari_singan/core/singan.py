@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .config import SinGANConfig
+from .errors import SinGANError
 from .images import ImageSpec
 from .pyramid import Shape, resize
 
@@ -60,6 +61,28 @@ class SinGANModel:
         """Device holding the tensors and weights."""
         return self.image.device
 
+    def check_start_scale(self, start_scale: int, lowest: int = 0) -> None:
+        """Raise :class:`SinGANError` unless generation can start at ``start_scale``.
+
+        Parameters
+        ----------
+        start_scale
+            Scale at which generation starts (an input is injected below it).
+        lowest
+            Smallest start scale the caller accepts: 0 for sampling from pure
+            noise, 1 for applications that inject an image at the scale below.
+        """
+        highest = self.num_trained - 1
+        if highest < lowest:
+            raise SinGANError(
+                f"this model has {self.num_trained} trained scale(s); starting at scale {lowest} or above "
+                "needs more: train (or continue training) it further"
+            )
+        if not lowest <= start_scale <= highest:
+            raise SinGANError(
+                f"start scale must be between {lowest} and {highest} for this model, got {start_scale}"
+            )
+
     def real(self, scale: int) -> torch.Tensor:
         """The training image at ``scale``: (1, C, H_n, W_n)."""
         return resize(self.image, self.shapes[scale])
@@ -77,3 +100,30 @@ class SinGANModel:
             generators=copy.deepcopy(self.generators).to(device),
             discriminator_state=None if state is None else {k: v.to(device) for k, v in state.items()},
         )
+
+
+def source_metadata(source: str, *, note: str = "", layer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The metadata a newly trained model stores about its training image (CLI and widget alike).
+
+    Parameters
+    ----------
+    source
+        Where the image came from: a file path, ``sample:<name>`` or a layer name.
+    note
+        A sentence about how the image was taken from its source (e.g. which
+        2-D slice of a stack); left out when empty.
+    layer
+        The napari layer's properties (scale, translate, colormap, ...) when
+        trained from a layer; left out otherwise.
+
+    Returns
+    -------
+    dict
+        ``{"source": ..., ["note": ...,] ["layer": ...]}``, for :attr:`SinGANModel.metadata`.
+    """
+    meta: dict[str, Any] = {"source": source}
+    if note:
+        meta["note"] = note
+    if layer is not None:
+        meta["layer"] = layer
+    return meta

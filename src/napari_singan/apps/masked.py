@@ -1,11 +1,11 @@
-"""Inject an image at a scale, then blend the result back through a feathered mask (§4.3, §4.4).
+"""Regenerate an image from a scale, then blend the result back through a feathered mask (§4.3, §4.4).
 
-Shared by harmonization and editing, which differ only in their defaults.
+The mechanism of harmonization and editing, which differ only in their defaults.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch
@@ -15,13 +15,27 @@ from ..core.images import denormalize
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
-from ._shared import model_scale_shape, notice, regenerate_from, spatial_shape
+from .shared import model_scale_shape, notice, regenerate_from, spatial_shape
 
 
 def feathered_mask(mask: np.ndarray, radius: float, sigma: float) -> np.ndarray:
-    """Dilate ``mask`` by a disk of ``radius`` px, blur with ``sigma``, scale to [0, 1]: (H, W) float64.
+    """Dilate a mask by a disk, blur it, and scale it to [0, 1].
 
     The Gaussian is truncated at 4 sigma, so the weight is exactly 0 further out.
+
+    Parameters
+    ----------
+    mask
+        2-D array; non-zero pixels mark the region.
+    radius
+        Dilation radius in pixels.
+    sigma
+        Standard deviation of the Gaussian blur in pixels (0: no blur).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` float64 weights, 1 at the region's centre, 0 far from it.
     """
     from scipy.ndimage import distance_transform_edt, gaussian_filter
 
@@ -49,27 +63,73 @@ def _mask_2d(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return mask
 
 
+def blend_weight(
+    model: SinGANModel, image: np.ndarray, mask: np.ndarray, radius: float, sigma: float
+) -> np.ndarray:
+    """The feathered mask of an input, on the input's pixel grid.
+
+    Parameters
+    ----------
+    model
+        The model; ``radius`` and ``sigma`` are in pixels of its resolution.
+    image
+        The input the mask belongs to, laid out like the training image.
+    mask
+        2-D (or RGB) mask; non-zero marks the region. Resized to the input
+        (nearest neighbour, with a notice) when its size differs.
+    radius
+        Dilation radius in pixels at the model's resolution.
+    sigma
+        Feathering sigma in pixels at the model's resolution.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` float64 weights in [0, 1] (see :func:`feathered_mask`).
+    """
+    hw = spatial_shape(model, image)
+    per_model_px = hw[0] / model_scale_shape(model, hw)[0]
+    return feathered_mask(_mask_2d(mask, hw), radius * per_model_px, sigma * per_model_px)
+
+
 @torch.no_grad()
-def inject_and_blend(
+def regenerate_and_blend(
     model: SinGANModel,
     image: np.ndarray,
-    mask: np.ndarray,
+    weight: np.ndarray,
     start_scale: int,
     *,
-    radius: float,
-    sigma: float,
     seed: int | None,
     what: str,
 ) -> Generator[SampleProgress, None, np.ndarray]:
-    """Regenerate ``image`` from ``start_scale`` and keep the result only inside the feathered ``mask``.
+    """Regenerate ``image`` from ``start_scale`` and keep the result where ``weight`` > 0.
 
-    Returns ``image``'s shape and dtype; where the feathered mask is 0 the
-    output equals ``image`` exactly. ``radius`` and ``sigma`` are in pixels of
-    the model's resolution and scaled to the input's.
+    Parameters
+    ----------
+    model
+        The trained model.
+    image
+        The input, laid out like the training image.
+    weight
+        ``(H, W)`` blend weights from :func:`blend_weight`.
+    start_scale
+        1 .. N-1: the input is injected at the scale below.
+    seed
+        Same seed, same output; ``None`` draws a random seed.
+    what
+        What the input is, for notices and error messages.
+
+    Yields
+    ------
+    SampleProgress
+        Once, when the output is ready.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``image``'s shape and dtype; where ``weight`` is 0 the pixels are ``image``'s own.
     """
     hw = spatial_shape(model, image)
-    work_hw = model_scale_shape(model, hw)
-    weight = feathered_mask(_mask_2d(mask, hw), radius * hw[0] / work_hw[0], sigma * hw[0] / work_hw[0])
     out = regenerate_from(model, image, start_scale, what, seed=seed)
     generated = denormalize(resize(out, hw), model.spec)[0].astype(np.float64)  # input size, model range
     yield SampleProgress(1, 1)
@@ -80,29 +140,3 @@ def inject_and_blend(
         info = np.iinfo(original.dtype)
         blended = np.clip(np.rint(blended), info.min, info.max)
     return blended.astype(original.dtype)  # w == 0 gives back the input's own values exactly
-
-
-def masked_application(radius: float, sigma: float, what: str, doc: str) -> Callable[..., Generator]:
-    """An application that injects ``what`` at ``start_scale`` and blends it back through a mask.
-
-    ``radius`` and ``sigma`` become its defaults; ``doc`` its docstring.
-    """
-
-    def application(
-        model: SinGANModel,
-        image: np.ndarray,
-        mask: np.ndarray,
-        start_scale: int = 1,
-        *,
-        radius: float = radius,
-        sigma: float = sigma,
-        seed: int | None = 0,
-    ) -> Generator[SampleProgress, None, np.ndarray]:
-        return (
-            yield from inject_and_blend(
-                model, image, mask, start_scale, radius=radius, sigma=sigma, seed=seed, what=what
-            )
-        )
-
-    application.__doc__ = doc
-    return application

@@ -1,0 +1,204 @@
+"""Steps the applications share: inputs in model units, seeded randomness, notices, injection."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ..core.errors import SinGANError, SinGANNotice
+from ..core.images import channels_last, normalize_like
+from ..core.pyramid import Shape, resize
+from ..core.sampling import (
+    NoiseFn,
+    injected_start,
+    output_shapes,
+    random_noise,
+    sample_seeds,
+    synthesize,
+    torch_generators,
+)
+from ..core.singan import SinGANModel
+
+
+def notice(message: str) -> None:
+    """Tell the user something about their input (a warning in scripts, a notification in napari).
+
+    Parameters
+    ----------
+    message
+        One sentence, e.g. that an input was resized.
+    """
+    warnings.warn(message, SinGANNotice, stacklevel=3)
+
+
+def spatial_shape(model: SinGANModel, image: np.ndarray) -> Shape:
+    """Height and width of an input image laid out like the model's training image.
+
+    Parameters
+    ----------
+    model
+        The model whose channel layout the image follows.
+    image
+        A 2-D image, or 3-D with channels where the model has them.
+
+    Returns
+    -------
+    tuple of int
+        ``(H, W)``.
+    """
+    axis = model.spec.channel_axis if np.ndim(image) == 3 else None
+    hwc, _ = channels_last(image, axis)
+    return hwc.shape[0], hwc.shape[1]
+
+
+def model_scale_shape(model: SinGANModel, hw: Shape) -> Shape:
+    """Size of an input of ``hw`` pixels at the model's working resolution.
+
+    The model was trained on its source image shrunk to its finest scale; an
+    input is shrunk by the same factor so its content has the scale the
+    generators learned.
+
+    Parameters
+    ----------
+    model
+        The model.
+    hw
+        ``(H, W)`` of the input in the source image's pixels.
+
+    Returns
+    -------
+    tuple of int
+        ``(h, w)`` at the model's resolution, at least 1x1.
+    """
+    finest = model.trained_shapes[-1]
+    fy, fx = finest[0] / model.spec.height, finest[1] / model.spec.width
+    return max(1, round(hw[0] * fy)), max(1, round(hw[1] * fx))
+
+
+def input_tensor(model: SinGANModel, image: np.ndarray, what: str) -> torch.Tensor:
+    """Normalise an input with the model's intensity ranges.
+
+    Parameters
+    ----------
+    model
+        The model whose ranges and device are used.
+    image
+        The input, laid out like the training image.
+    what
+        What the input is ("paint", "composite", ...), prefixed to error messages.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(1, C, H, W)`` on the model's device.
+    """
+    try:
+        return normalize_like(image, model.spec, model.device)
+    except SinGANError as exc:
+        raise type(exc)(f"{what}: {exc}") from None
+
+
+def seeded_generators(model: SinGANModel, seed: int | None, count: int = 1) -> list[torch.Generator]:
+    """``count`` independent random streams drawn from one seed, on the model's device.
+
+    The one seed recipe of the applications: the same one as
+    :func:`napari_singan.core.generate` (stream ``i`` belongs to output ``i``).
+
+    Parameters
+    ----------
+    model
+        The model whose device the generators live on.
+    seed
+        Same seed, same streams; ``None`` draws a random seed.
+    count
+        Number of streams.
+
+    Returns
+    -------
+    list of torch.Generator
+        One seeded generator per stream.
+    """
+    return torch_generators(sample_seeds(seed, count), model.device)
+
+
+def seeded_noise(model: SinGANModel, seed: int | None, count: int = 1) -> NoiseFn:
+    """Noise source for a batch of ``count`` images drawn from ``seed``.
+
+    Parameters
+    ----------
+    model
+        The model whose noise amplitudes scale the noise.
+    seed
+        Same seed, same noise; ``None`` draws a random seed.
+    count
+        Batch size.
+
+    Returns
+    -------
+    NoiseFn
+        See :func:`napari_singan.core.sampling.random_noise`.
+    """
+    return random_noise(model, seeded_generators(model, seed, count))
+
+
+def regenerate_from(
+    model: SinGANModel,
+    image: np.ndarray,
+    start_scale: int,
+    what: str,
+    *,
+    num_samples: int = 1,
+    seed: int | None = 0,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Inject an input image below ``start_scale`` and regenerate it from there (§3, §4).
+
+    The input, given in the source image's pixels, is first brought to the
+    model's resolution (with a notice when its size is not the training
+    image's) and optionally transformed by ``prepare``.
+
+    Parameters
+    ----------
+    model
+        The trained model.
+    image
+        The input, laid out like the training image.
+    start_scale
+        1 .. N-1: the input enters at the scale below.
+    what
+        What the input is, for notices and error messages.
+    num_samples
+        Number of outputs regenerated from the same input.
+    seed
+        Same seed, same outputs; ``None`` draws a random seed.
+    prepare
+        Optional transformation of the normalised ``(1, C, h, w)`` input.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(num_samples, C, h, w)`` normalised output at the model's resolution.
+    """
+    model.check_start_scale(start_scale, lowest=1)
+    hw = spatial_shape(model, image)
+    work_hw = model_scale_shape(model, hw)
+    if (model.spec.height, model.spec.width) != tuple(hw):
+        notice(
+            f"the {what} ({hw[0]}x{hw[1]}) differs in size from the training image "
+            f"({model.spec.height}x{model.spec.width}); it is processed at {work_hw[0]}x{work_hw[1]} px"
+        )
+    x = resize(input_tensor(model, image, what), work_hw)  # (1, C, h, w)
+    if prepare is not None:
+        x = prepare(x)
+    shapes = output_shapes(model, size=work_hw)
+    return synthesize(
+        model,
+        seeded_noise(model, seed, num_samples),
+        batch=num_samples,
+        start=start_scale,
+        prev=injected_start(x, start_scale, shapes),
+        shapes=shapes,
+    )
