@@ -48,3 +48,29 @@ def test_dict_round_trip_and_presets():
     for cfg in PRESETS.values():
         assert SinGANConfig.from_dict(cfg.to_dict()) == cfg
     assert preset("super-resolution").train.rec_weight == 100.0
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"norm": "batch"}, "norm must be one of instance, none"),
+        ({"padding": "circular"}, "padding must be one of zero, reflect"),
+        ({"scale_factor": 1.2}, "scale factor must be between 0 and 1"),
+        ({"scale_factor": 0.0}, "scale factor must be between 0 and 1"),
+        ({"min_size": 300}, "min size .* must not exceed max size"),
+        ({"iters_per_scale": 0}, "iters per scale must be at least 1"),
+        ({"d_steps": 0}, "d steps must be at least 1"),
+        ({"gp_every": 0}, "gp every must be at least 1"),
+        ({"lr_g": 0.0}, "lr g must be positive"),
+        ({"lr_d": -1e-3}, "lr d must be positive"),
+        ({"rec_weight": -1.0}, "rec weight must not be negative"),
+        ({"lr_decay": 0.0}, "lr decay must be in"),
+        ({"base_width": 256}, "base width <= max width"),
+    ],
+)
+def test_every_field_is_validated_at_construction(override, message):
+    from napari_singan.core import ConfigError, SinGANError
+
+    with pytest.raises(ConfigError, match=message) as caught:
+        SinGANConfig().with_overrides(**override)
+    assert isinstance(caught.value, SinGANError) and "\n" not in str(caught.value)

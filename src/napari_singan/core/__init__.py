@@ -7,6 +7,7 @@ from .config import PRESETS, ModelConfig, PyramidConfig, SinGANConfig, TrainConf
 from .device import available_devices, resolve_device
 from .errors import (
     OUT_OF_MEMORY_HINT,
+    ConfigError,
     ImageInputError,
     ModelFileError,
     SinGANError,
@@ -24,6 +25,7 @@ from .training import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
 __all__ = [
     "OUT_OF_MEMORY_HINT",
     "PRESETS",
+    "ConfigError",
     "ImageInputError",
     "ImageSpec",
     "ModelConfig",

@@ -7,7 +7,17 @@ Nothing here is ever mutated: derive a variant with :func:`dataclasses.replace`
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal, get_args
+
+from .errors import ConfigError
+
+Norm = Literal["instance", "none"]
+Padding = Literal["zero", "reflect"]
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
 
 
 @dataclass(frozen=True)
@@ -17,6 +27,14 @@ class PyramidConfig:
     scale_factor: float = 0.75  # nominal ratio between consecutive scales; recomputed exactly from the sizes
     min_size: int = 25  # short side of the coarsest scale, in pixels
     max_size: int = 250  # long side of the finest scale; larger images are downsampled to this
+
+    def __post_init__(self) -> None:
+        _require(0.0 < self.scale_factor < 1.0, f"scale factor must be between 0 and 1, got {self.scale_factor}")
+        _require(self.min_size >= 1, f"min size must be at least 1 px, got {self.min_size}")
+        _require(
+            self.min_size <= self.max_size,
+            f"min size ({self.min_size} px) must not exceed max size ({self.max_size} px)",
+        )
 
 
 @dataclass(frozen=True)
@@ -28,7 +46,21 @@ class ModelConfig:
     max_width: int = 128  # cap on the width
     num_blocks: int = 5  # conv blocks per network (receptive field 2*num_blocks+1 = 11)
     leaky_slope: float = 0.2  # LeakyReLU negative slope
-    norm: str = "instance"  # "instance" (= BatchNorm with batch size 1, as trained in the paper) or "none"
+    norm: Norm = "instance"  # "instance" (= BatchNorm with batch size 1, as trained in the paper) or "none"
+    padding: Padding = "zero"  # how G pads its input: "zero" (paper) or "reflect" (no frame to anchor objects to)
+
+    def __post_init__(self) -> None:
+        _require(self.norm in get_args(Norm), f"norm must be one of {', '.join(get_args(Norm))}, got {self.norm!r}")
+        _require(
+            self.padding in get_args(Padding),
+            f"padding must be one of {', '.join(get_args(Padding))}, got {self.padding!r}",
+        )
+        _require(
+            1 <= self.base_width <= self.max_width,
+            f"widths must satisfy 1 <= base width <= max width, got {self.base_width} and {self.max_width}",
+        )
+        _require(self.double_every >= 1, f"double every must be at least 1, got {self.double_every}")
+        _require(self.num_blocks >= 2, f"networks need at least 2 conv blocks, got {self.num_blocks}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +82,18 @@ class TrainConfig:
     init_from_previous: bool = True  # copy the previous scale's weights when the widths match
     report_seconds: float = 0.25  # at most this long between progress events (also the Stop latency)
     preview_every: int = 500  # iterations between preview samples within a scale (0: only at scale ends)
+    gp_every: int = 1  # gradient penalty on every k-th D step only, weighted k x (lazy regularisation)
+
+    def __post_init__(self) -> None:
+        for name in ("iters_per_scale", "d_steps", "g_steps", "gp_every"):
+            _require(getattr(self, name) >= 1, f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr_g", "lr_d"):
+            _require(getattr(self, name) > 0, f"{name.replace('_', ' ')} must be positive, got {getattr(self, name)}")
+        _require(0.0 < self.beta1 < 1.0 and 0.0 < self.beta2 < 1.0, "Adam betas must be between 0 and 1")
+        _require(0.0 <= self.lr_decay_at <= 1.0, f"lr decay at must be in [0, 1], got {self.lr_decay_at}")
+        _require(0.0 < self.lr_decay <= 1.0, f"lr decay must be in (0, 1], got {self.lr_decay}")
+        for name in ("gp_weight", "rec_weight", "noise_amp_weight", "preview_every", "report_seconds"):
+            _require(getattr(self, name) >= 0, f"{name.replace('_', ' ')} must not be negative, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

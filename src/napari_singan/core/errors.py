@@ -40,3 +40,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+class ConfigError(SinGANError, ValueError):
+    """A configuration value is out of its valid range."""

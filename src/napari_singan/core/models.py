@@ -41,19 +41,22 @@ def init_weights(module: nn.Module, generator: torch.Generator) -> None:
 class GeneratorStage(nn.Module):
     """G_n: adds detail to the upsampled coarser image (residual, paper Fig. 5).
 
-    ``x_n = prev + tail(body(pad(noise + prev)))``; the input is zero-padded by
-    ``num_blocks`` px per side so the output has the size of ``prev``.
+    ``x_n = prev + tail(body(pad(noise + prev)))``; the input is padded by
+    ``num_blocks`` px per side so the output has the size of ``prev``: with
+    zeros as in the paper, or by reflection, which leaves the nets no constant
+    frame to anchor objects to the border with.
     """
 
     def __init__(self, channels: int, width: int, config: ModelConfig):
         super().__init__()
         self.pad = config.num_blocks  # each unpadded 3x3 conv removes 1 px per side
+        self.pad_mode = "constant" if config.padding == "zero" else config.padding
         self.body = _body(channels, width, config)
         self.tail = nn.Sequential(nn.Conv2d(width, channels, 3), nn.Tanh())
 
     def forward(self, noise: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """``noise``, ``prev``: (N, C, H, W) -> (N, C, H, W)."""
-        x = F.pad(noise + prev, (self.pad,) * 4)  # (N, C, H+10, W+10)
+        x = F.pad(noise + prev, (self.pad,) * 4, mode=self.pad_mode)  # (N, C, H+10, W+10)
         return prev + self.tail(self.body(x))
 
 

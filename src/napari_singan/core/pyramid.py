@@ -34,8 +34,6 @@ def pyramid_shapes(height: int, width: int, config: PyramidConfig) -> list[Shape
             f"short side is below the coarsest scale ({config.min_size} px). Use a larger image, a "
             f"larger max size, or a smaller min size (at least {short} would do)."
         )
-    if not 0.0 < config.scale_factor < 1.0:
-        raise ImageInputError(f"scale factor must be between 0 and 1, got {config.scale_factor}")
     steps = math.ceil(math.log(config.min_size / short) / math.log(config.scale_factor) - 1e-9)
     if steps == 0:
         return [finest]

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import SinGANConfig
+from .config import SinGANConfig, TrainConfig
 from .device import resolve_device
 from .errors import ImageInputError
 from .images import denormalize, prepare_image
@@ -164,21 +164,79 @@ def _fit(model: SinGANModel) -> Generator[TrainEvent, None, SinGANModel]:
     return model
 
 
-def _gradient_penalty(
-    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator
-) -> torch.Tensor:
-    """WGAN-GP term and the critic scores of real and fake, in one batched pass.
+def noise_amplitude(rec_prev: torch.Tensor, real: torch.Tensor, weight: float) -> float:
+    """sigma_n = weight x RMSE between the upsampled coarser reconstruction and x_n (§2.2, §3)."""
+    return weight * math.sqrt(F.mse_loss(rec_prev, real).item())
+
+
+def _critic_scores(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator, penalize: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Mean critic scores of real and fake and, with ``penalize``, the WGAN-GP term, in one batched pass.
 
     As in the SinGAN reference, the gradient norm is taken over channels at
     each pixel and averaged (the lambda = 0.1 default was tuned with it).
     """
+    if not penalize:
+        d_real, d_fake = critic(torch.cat([real, fake])).split(1)  # (2, 1, h, w)
+        return d_real.mean(), d_fake.mean(), None
     alpha = torch.rand(1, 1, 1, 1, generator=gen, device=real.device)
     interp = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     scores = critic(torch.cat([real, fake, interp]))  # (3, 1, h, w); norms are per sample
     d_real, d_fake, d_interp = scores.split(1)
     (grad,) = torch.autograd.grad(d_interp.sum(), interp, create_graph=True)
     penalty = ((grad.norm(2, dim=1) - 1) ** 2).mean()
-    return penalty, d_real.mean(), d_fake.mean()
+    return d_real.mean(), d_fake.mean(), penalty
+
+
+def discriminator_step(
+    netd: nn.Module,
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    gen: torch.Generator,
+    cfg: TrainConfig,
+    step: int,
+) -> torch.Tensor:
+    """One WGAN-GP critic update on ``real`` and ``fake`` (1, C, H, W) (§2.2): returns the loss.
+
+    With ``cfg.gp_every = k > 1`` the penalty is applied on every k-th step only,
+    weighted k x (lazy regularisation); the paper's k = 1 penalises every step.
+    """
+    opt_d.zero_grad(set_to_none=True)
+    penalize = step % cfg.gp_every == 0
+    d_real, d_fake, penalty = _critic_scores(netd, real, fake, gen, penalize)
+    d_loss = d_fake - d_real
+    if penalty is not None:
+        d_loss = d_loss + cfg.gp_weight * cfg.gp_every * penalty
+    d_loss.backward()
+    opt_d.step()
+    return d_loss
+
+
+def generator_step(
+    netg: nn.Module,
+    netd: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    inputs: tuple[torch.Tensor, torch.Tensor],
+    rec_inputs: tuple[torch.Tensor, torch.Tensor],
+    real: torch.Tensor,
+    cfg: TrainConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One G update: adversarial loss + alpha x reconstruction MSE (§2.2, Eq. 1).
+
+    ``inputs`` and ``rec_inputs`` are (noise, upsampled previous image) pairs for a
+    random sample and for the reconstruction path, each (1, C, H, W); they run as
+    one batch. Returns the loss, the reconstruction loss and the random sample.
+    """
+    opt_g.zero_grad(set_to_none=True)
+    out = netg(torch.cat([inputs[0], rec_inputs[0]]), torch.cat([inputs[1], rec_inputs[1]]))  # (2, C, H, W)
+    gen_fake, rec = out[:1], out[1:]
+    rec_loss = F.mse_loss(rec, real)
+    g_loss = -netd(gen_fake).mean() + cfg.rec_weight * rec_loss
+    g_loss.backward()
+    opt_g.step()
+    return g_loss, rec_loss, gen_fake
 
 
 def _train_scale(
@@ -209,7 +267,7 @@ def _train_scale(
         rec_noise = model.z_star.expand(shape)
     else:
         rec_prev = resize(reconstruct(model), shape[-2:])  # upsampled reconstruction from coarser scales
-        noise_amp = cfg_t.noise_amp_weight * math.sqrt(F.mse_loss(rec_prev, real).item())
+        noise_amp = noise_amplitude(rec_prev, real, cfg_t.noise_amp_weight)
         rec_noise = torch.zeros(shape, device=dev)
     amps = (*model.noise_amps, noise_amp)
     trained = replace(model, noise_amps=amps)  # noise source sees sigma_n of this scale too
@@ -235,23 +293,13 @@ def _train_scale(
             fake = netg(z, prev)
 
         netd.requires_grad_(True)
-        for _ in range(cfg_t.d_steps):
-            opt_d.zero_grad(set_to_none=True)
-            penalty, d_real, d_fake = _gradient_penalty(netd, real, fake, gen)
-            d_loss = d_fake - d_real + cfg_t.gp_weight * penalty
-            d_loss.backward()
-            opt_d.step()
-
+        for step in range(cfg_t.d_steps):
+            d_loss = discriminator_step(netd, opt_d, real, fake, gen, cfg_t, (it - 1) * cfg_t.d_steps + step)
         netd.requires_grad_(False)
         for _ in range(cfg_t.g_steps):
-            opt_g.zero_grad(set_to_none=True)
-            # Random sample and reconstruction in one batch: (2, C, H_n, W_n).
-            out = netg(torch.cat([z, noise_amp * rec_noise]), torch.cat([prev, rec_prev]))
-            gen_fake, rec = out[:1], out[1:]
-            rec_loss = F.mse_loss(rec, real)
-            g_loss = -netd(gen_fake).mean() + cfg_t.rec_weight * rec_loss
-            g_loss.backward()
-            opt_g.step()
+            g_loss, rec_loss, gen_fake = generator_step(
+                netg, netd, opt_g, (z, prev), (noise_amp * rec_noise, rec_prev), real, cfg_t
+            )
         sched_g.step()
         sched_d.step()
 

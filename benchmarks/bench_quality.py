@@ -1,0 +1,219 @@
+"""Quality against training time, side by side: presets x images x seeds in one run.
+
+Each (image, preset, seed) trains in its own subprocess (so peak memory is its
+own), one after the other, presets interleaved so that machine noise hits them
+alike. Every trained model is measured with :mod:`napari_singan.metrics`.
+Prints a markdown table (mean ± std over seeds) and writes JSON and a PNG plot.
+
+Examples
+--------
+python benchmarks/bench_quality.py --presets paper fast --max-size 48 --seeds 0 1
+python benchmarks/bench_quality.py --presets fast "fast-zero=fast,padding=zero" --images cell texture
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BUNDLED = ("cell", "immunohistochemistry", "texture")
+
+
+def texture(size: int = 256, seed: int = 1) -> np.ndarray:
+    """A synthetic stationary texture (blobs + grain, uint8): every crop has the same statistics."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    blobs = ndimage.gaussian_filter(rng.standard_normal((size, size)), 6) > 0
+    grain = ndimage.gaussian_filter(rng.standard_normal((size, size)), 2)
+    tex = 0.7 * blobs + 0.3 * grain
+    return (255 * (tex - tex.min()) / (tex.max() - tex.min())).astype(np.uint8)
+
+
+def load(name: str) -> np.ndarray:
+    """A bundled micrograph, the synthetic texture, or an image file."""
+    from napari_singan.core.files import BUILTIN_IMAGES, builtin_image, read_image
+
+    if name == "texture":
+        return texture()
+    return builtin_image(name) if name in BUILTIN_IMAGES else read_image(name)
+
+
+def config_of(variant: str, max_size: int | None, iters: int | None):
+    """``NAME`` (a preset) or ``LABEL=PRESET,field=value,...`` -> (label, config)."""
+    from napari_singan.core import preset
+
+    label, _, spec = variant.partition("=")
+    name, *pairs = (spec or label).split(",")
+    base = preset(name)
+    sections = (base.pyramid, base.model, base.train)
+    overrides = {}
+    for pair in pairs:
+        key, value = pair.split("=")
+        current = next(getattr(s, key) for s in sections if hasattr(s, key))
+        overrides[key] = value == "True" if isinstance(current, bool) else type(current)(value)
+    return label, base.with_overrides(max_size=max_size, iters_per_scale=iters, **overrides)
+
+
+def run_job(job: dict) -> dict:
+    """Train one model and measure it (runs inside the subprocess)."""
+    import torch
+
+    from napari_singan.core import ScaleFinished, drain, train
+    from napari_singan.metrics import evaluate_model
+
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    label, config = config_of(job["variant"], job["max_size"], job["iters"])
+    image = load(job["image"])
+    per_scale: list[float] = []
+
+    def on_event(event) -> None:
+        if isinstance(event, ScaleFinished):
+            per_scale.append(round(event.seconds, 2))
+
+    start = time.perf_counter()
+    model = drain(train(image, config, device=job["device"], seed=job["seed"]), on_event)
+    seconds = time.perf_counter() - start
+    report = evaluate_model(model, job["samples"], seed=1000 + job["seed"])
+    return {
+        "image": job["image"],
+        "preset": label,
+        "seed": job["seed"],
+        "shapes": [list(s) for s in model.shapes],
+        "train_seconds": round(seconds, 2),
+        "seconds_per_scale": per_scale,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "threads": torch.get_num_threads(),
+        **report.to_dict(),
+    }
+
+
+def summarize(records: list[dict], baseline: str) -> list[dict]:
+    """Mean and std over seeds per (image, preset), with the time ratio to ``baseline``."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["image"], r["preset"]), []).append(r)
+    rows = []
+    for (image, label), runs in groups.items():
+        row = {"image": image, "preset": label, "seeds": len(runs), "scales": len(runs[0]["shapes"])}
+        for key in ("train_seconds", "patch_swd", "diversity", "border_score", "copy_distance", "peak_rss_mb"):
+            values = [r[key] for r in runs]
+            row[key] = statistics.fmean(values)
+            row[key + "_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
+        base = groups.get((image, baseline))
+        if base:
+            row["time_vs_" + baseline] = row["train_seconds"] / statistics.fmean(r["train_seconds"] for r in base)
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict], baseline: str) -> str:
+    """The summary as a markdown table."""
+    head = (
+        f"| image | preset | scales | train s | × {baseline} time | patch-SWD ↓ | diversity | border score (1 = none) "
+        "| copy distance | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
+
+    def pm(row: dict, key: str, fmt: str) -> str:
+        return f"{row[key]:{fmt}} ± {row[key + '_std']:{fmt}}"
+
+    lines = [head]
+    for r in rows:
+        ratio = r.get("time_vs_" + baseline)
+        lines.append(
+            f"| {r['image']} | {r['preset']} | {r['scales']} | {pm(r, 'train_seconds', '.0f')} "
+            f"| {'' if ratio is None else f'{ratio:.2f}'} | {pm(r, 'patch_swd', '.3f')} | {pm(r, 'diversity', '.3f')} "
+            f"| {pm(r, 'border_score', '.2f')} | {pm(r, 'copy_distance', '.2f')} | {r['peak_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Patch-SWD against training seconds, one panel per image, one marker per preset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = list(dict.fromkeys(r["image"] for r in rows))
+    presets = list(dict.fromkeys(r["preset"] for r in rows))
+    fig, axes = plt.subplots(1, len(images), figsize=(4.2 * len(images), 3.6), squeeze=False)
+    for ax, image in zip(axes[0], images):
+        for k, label in enumerate(presets):
+            for r in rows:
+                if r["image"] == image and r["preset"] == label:
+                    ax.errorbar(
+                        r["train_seconds"], r["patch_swd"], xerr=r["train_seconds_std"], yerr=r["patch_swd_std"],
+                        fmt="os^vDP"[k % 6], color=f"C{k}", label=label, capsize=3,
+                    )
+        ax.set_xscale("log")
+        ax.set_title(image)
+        ax.set_xlabel("training seconds (log)")
+        ax.set_ylabel("patch-SWD (lower is better)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["paper", "fast"], help="presets or LABEL=PRESET,field=value")
+    parser.add_argument("--images", nargs="+", default=list(BUNDLED), help=f"{', '.join(BUNDLED)} or paths")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--max-size", type=int, default=None, help="same finest size for every preset")
+    parser.add_argument("--iters", type=int, default=None, help="override iterations per scale (smoke runs)")
+    parser.add_argument("--samples", type=int, default=25, help="samples measured per model")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--baseline", default="paper", help="preset the time ratio refers to")
+    parser.add_argument("--out", default="benchmarks/results/quality", help="path stem for .json and .png")
+    parser.add_argument("--job", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.job:
+        print(json.dumps(run_job(json.loads(args.job))))
+        return
+
+    records = []
+    for seed in args.seeds:
+        for image in args.images:
+            for variant in args.presets:
+                job = {
+                    "image": image, "variant": variant, "seed": seed, "max_size": args.max_size,
+                    "iters": args.iters, "samples": args.samples, "device": args.device, "threads": args.threads,
+                }
+                done = subprocess.run(
+                    [sys.executable, __file__, "--job", json.dumps(job)], capture_output=True, text=True
+                )
+                if done.returncode != 0:
+                    raise SystemExit(f"{image} / {variant} / seed {seed} failed:\n{done.stderr[-3000:]}")
+                record = json.loads(done.stdout.strip().splitlines()[-1])
+                records.append(record)
+                print(
+                    f"{image:>22} {record['preset']:>14} seed {seed}: {record['train_seconds']:7.1f} s  "
+                    f"swd {record['patch_swd']:.3f}  div {record['diversity']:.3f}  "
+                    f"border {record['border_score']:.2f}",
+                    flush=True,
+                )
+    rows = summarize(records, args.baseline)
+    table = markdown(rows, args.baseline)
+    print(table)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": records, "summary": rows}, indent=1))
+    out.with_suffix(".md").write_text(table + "\n")
+    plot(rows, out.with_suffix(".png"))
+    print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()
