@@ -53,11 +53,14 @@ class ModelStore:
         del self._models[name]
         self.changed.emit()
 
-    def load(self, path: str | os.PathLike) -> str:
-        """Read a model file into the store; returns its name (the file's stem)."""
+    def load(self, path: str | os.PathLike, device: str = "auto") -> str:
+        """Read a model file into the store; returns its name (the file's stem).
+
+        ``device`` is a name for ``resolve_device`` (``auto``, ``cpu``, ``cuda:N``, ``mps``).
+        """
         from ..core import load_model, resolve_device
 
-        model = load_model(path, device=resolve_device("auto"))
+        model = load_model(path, device=resolve_device(device))
         return self.add(model, Path(path).stem)
 
     def save(self, name: str, path: str | os.PathLike) -> Path:

@@ -10,8 +10,8 @@ from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
 from .._napari.layers import layer_image, layer_metadata, look, placement, spatial_hw
-from ..core import Progress, SampleProgress
-from .controls import ModelPicker, StartScale, TaskRunner
+from ..core import Progress, SampleProgress, SinGANError, resolve_device
+from .controls import ModelPicker, StartScale, TaskRunner, device_picker
 
 if TYPE_CHECKING:
     import napari
@@ -20,11 +20,12 @@ if TYPE_CHECKING:
 
 
 class ApplicationWidget(Container):
-    """Model picker, application inputs, start scale, seed and a Run/Stop row.
+    """Model picker, application inputs, start scale, seed, device and a Run/Stop row.
 
     Subclasses set ``title`` and ``lowest_start`` (``None``: no start scale),
     pass their own input widgets, and define ``work(model)`` returning the
     core generator, the output layer's name and its ``add_image`` arguments.
+    ``work`` receives the chosen model moved to the chosen device.
     """
 
     title = ""
@@ -33,13 +34,16 @@ class ApplicationWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer, inputs: list[Widget]) -> None:
         self._viewer = viewer
-        self.picker = ModelPicker()
+        self.device = device_picker()
+        self.picker = ModelPicker(self.device)
         self.start_scale = StartScale(self.picker, self.lowest_start or 0)
         self.start_scale.visible = self.lowest_start is not None
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
         self.runner = TaskRunner(self.run_text, self.run)
         self.output_layer: Image | None = None
-        super().__init__(widgets=[self.picker, *inputs, self.start_scale, self.seed, self.runner])
+        super().__init__(
+            widgets=[self.picker, *inputs, self.start_scale, self.seed, self.device, self.runner]
+        )
 
     def run(self) -> None:
         """Start the application (the Run button)."""
@@ -48,8 +52,8 @@ class ApplicationWidget(Container):
             show_error("No model: train one with 'SinGAN: Train' or load a .singan file first.")
             return
         try:
-            work, name, kwargs = self.work(model)
-        except ValueError as exc:  # a missing input layer, said in the message
+            work, name, kwargs = self.work(model.to(resolve_device(self.device.value)))
+        except (ValueError, SinGANError) as exc:  # a missing input layer, an unusable device
             show_error(str(exc))
             return
         kwargs["metadata"] = {"singan_model": self.picker.model_name}

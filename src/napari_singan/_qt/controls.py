@@ -1,5 +1,5 @@
-"""Small controls the napari-singan dock widgets share: model picker, start-scale slider, layer
-picker, and the Run/Stop/progress row around a thread worker."""
+"""Small controls the napari-singan dock widgets share: device selector, model picker, start-scale
+slider, layer picker, and the Run/Stop/progress row around a thread worker."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 
 from .._napari.models import MODELS
-from ..core import SinGANError
+from ..core import SinGANError, available_devices
 from . import workers
 
 if TYPE_CHECKING:
@@ -23,10 +23,29 @@ if TYPE_CHECKING:
 STEPS = 1000
 
 
-class ModelPicker(Container):
-    """Choose a model from the plugin-wide list; load one from / save one to a file."""
+def device_picker() -> ComboBox:
+    """The device selector of every widget; its value is a name for :func:`~napari_singan.core.resolve_device`.
 
-    def __init__(self) -> None:
+    Offers ``auto`` (CUDA, then MPS, then the CPU) and this machine's devices
+    (``cpu``, ``cuda``, ``cuda:N``, ``mps``): training runs there, models are
+    loaded there, and a model is moved there before it generates.
+    """
+    return ComboBox(
+        label="device",
+        choices=available_devices(),
+        value="auto",
+        tooltip="auto: CUDA, then MPS, then the CPU. The model is loaded on and moved to this device.",
+    )
+
+
+class ModelPicker(Container):
+    """Choose a model from the plugin-wide list; load one from / save one to a file.
+
+    Files are loaded onto the device chosen in ``device`` (a :func:`device_picker`).
+    """
+
+    def __init__(self, device: ComboBox) -> None:
+        self.device = device
         self.combo = ComboBox(label="model", choices=lambda _: MODELS.names(), nullable=True)
         self.load_button = PushButton(text="Load…")
         self.save_button = PushButton(text="Save…")
@@ -59,9 +78,9 @@ class ModelPicker(Container):
         self.combo.value = name
 
     def load(self, path: str) -> str | None:
-        """Load a model file into the list and choose it; errors become notifications."""
+        """Load a model file onto the chosen device into the list and choose it; errors become notifications."""
         try:
-            name = MODELS.load(path)
+            name = MODELS.load(path, self.device.value)
         except SinGANError as exc:
             show_error(str(exc))
             return None

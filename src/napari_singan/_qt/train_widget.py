@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, SpinBox
+from magicgui.widgets import ComboBox, Container, Label, SpinBox
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
@@ -17,11 +17,12 @@ from ..core import (
     Progress,
     ScaleFinished,
     ScaleStarted,
-    available_devices,
+    SinGANConfig,
     resume,
+    source_metadata,
     train,
 )
-from .controls import TaskRunner
+from .controls import TaskRunner, device_picker
 
 if TYPE_CHECKING:
     import napari
@@ -57,12 +58,15 @@ class TrainWidget(Container):
         self.layer = ComboBox(label="image", choices=self._image_layers, nullable=True)
         self.channels = ComboBox(label="channels", choices=self._channel_choices)
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value="paper")
+        self._preset_name = "paper"  # the preset the fields were last filled from
+        self.preset_note = Label(value="")
+        self.preset_note.native.setWordWrap(True)
         self.max_size = SpinBox(label="max size (px)", min=16, max=4096, value=paper.pyramid.max_size)
         self.min_size = SpinBox(label="min size (px)", min=12, max=1024, value=paper.pyramid.min_size)
         self.iters = SpinBox(
             label="iterations / scale", min=1, max=100_000, value=paper.train.iters_per_scale
         )
-        self.device = ComboBox(label="device", choices=available_devices(), value="auto")
+        self.device = device_picker()
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
         self.resume_from = ComboBox(
             label="continue model", choices=lambda _: _unfinished_models(), nullable=True, value=None
@@ -74,6 +78,7 @@ class TrainWidget(Container):
                 self.layer,
                 self.channels,
                 self.preset,
+                self.preset_note,
                 self.max_size,
                 self.min_size,
                 self.iters,
@@ -115,11 +120,36 @@ class TrainWidget(Container):
         elif self.layer.value is None and self._image_layers():
             self.layer.value = self._image_layers()[0][1]
 
+    def _preset_fields(self) -> dict[str, SpinBox]:
+        """Config field -> the widget field that overrides it."""
+        return {"max_size": self.max_size, "min_size": self.min_size, "iters_per_scale": self.iters}
+
     def _apply_preset(self, name: str) -> None:
-        cfg = PRESETS[name]
-        self.max_size.value = cfg.pyramid.max_size
-        self.min_size.value = cfg.pyramid.min_size
-        self.iters.value = cfg.train.iters_per_scale
+        """Switch presets without losing what the user typed, and say what changed.
+
+        A field still showing the previous preset's value follows the new
+        preset; a field the user edited keeps its value. ``preset_note`` lists
+        both, and the settings without a field that the preset changed.
+        """
+        old, new = _flat(PRESETS[self._preset_name]), _flat(PRESETS[name])
+        self._preset_name = name
+        fields = self._preset_fields()
+        changed, kept = [], []
+        for key, box in fields.items():
+            if new[key] == old[key] or box.value == new[key]:
+                continue
+            if box.value == old[key]:
+                box.value = new[key]
+                changed.append(f"{box.label} {old[key]} → {new[key]}")
+            else:
+                kept.append(f"{box.label} {box.value}")
+        changed += [
+            f"{key} {old[key]} → {new[key]}" for key in new if key not in fields and new[key] != old[key]
+        ]
+        note = [f"preset {name!r} changed: {', '.join(changed) or 'nothing'}"]
+        if kept:
+            note.append(f"kept your {', '.join(kept)}")
+        self.preset_note.value = "; ".join(note)
 
     # --- training -----------------------------------------------------------------------------
 
@@ -155,7 +185,7 @@ class TrainWidget(Container):
             channel_axis=axis,
             device=self.device.value,
             seed=self.seed.value,
-            metadata={"layer": meta, "note": note},
+            metadata=source_metadata(layer.name, note=note, layer=meta),
         )
         self.runner.start(
             work, f"SinGAN training on {layer.name}", self._on_event, self._on_returned, self._on_aborted
@@ -233,6 +263,11 @@ class TrainWidget(Container):
             f"stopped: model {name!r} keeps {model.num_trained} of {model.num_scales} scales"
         )
         show_info(f"training stopped; {name!r} keeps the {model.num_trained} finished scales")
+
+
+def _flat(config: SinGANConfig) -> dict[str, object]:
+    """Every field of a configuration by name (names are unique across its sections)."""
+    return {key: value for section in config.to_dict().values() for key, value in section.items()}
 
 
 def _unfinished_models() -> list[str]:

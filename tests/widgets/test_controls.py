@@ -1,0 +1,78 @@
+"""Widget controls in a real viewer: presets keep what the user typed; one device selector everywhere."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from napari_singan._napari.models import MODELS
+from napari_singan.core import SinGANModel, available_devices, save_model
+
+from ..conftest import make_texture
+from .conftest import wait_idle
+
+
+def _dock(viewer, name):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-singan", name)
+    return widget
+
+
+def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer):
+    viewer = make_napari_viewer()
+    train = _dock(viewer, "Train")
+    assert train.preset_note.value == ""
+    train.max_size.value = 128  # typed by the user
+    train.preset.value = "quick"
+    assert train.max_size.value == 128  # kept
+    assert train.iters.value == 200 and train.min_size.value == 25  # followed the preset
+    note = train.preset_note.value
+    assert "preset 'quick' changed" in note and "iterations / scale 2000 → 200" in note
+    assert "max_width 128 → 32" in note  # settings without a field are listed too
+    assert "kept your max size (px) 128" in note
+    config = train.config()
+    assert config.pyramid.max_size == 128 and config.train.iters_per_scale == 200
+    assert config.model.max_width == 32
+
+    train.preset.value = "super-resolution"
+    assert train.min_size.value == 18 and train.iters.value == 2000 and train.max_size.value == 128
+    assert "min size (px) 25 → 18" in train.preset_note.value
+    assert "rec_weight 10.0 → 100.0" in train.preset_note.value
+
+
+def test_one_device_selector_everywhere(make_napari_viewer, qtbot, tmp_path, tiny_model, monkeypatch):
+    viewer = make_napari_viewer()
+    widgets = [_dock(viewer, name) for name in ("Train", "Generate", "Super-resolution", "Animation")]
+    for widget in widgets:
+        assert list(widget.device.choices) == available_devices() and widget.device.value == "auto"
+
+    moved_to = []
+    original_to = SinGANModel.to
+
+    def spy(model, device):
+        moved_to.append(torch.device(device))
+        return original_to(model, device)
+
+    monkeypatch.setattr(SinGANModel, "to", spy)
+    gen = widgets[1]
+    gen.device.value = "cpu"
+    loaded = gen.picker.load(str(save_model(tiny_model, tmp_path / "m.singan")))
+    assert MODELS.get(loaded).device == torch.device("cpu")  # loaded on the chosen device
+    gen.num.value = 1
+    moved_to.clear()
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert moved_to == [torch.device("cpu")]  # the model runs on the chosen device
+    assert gen.output_layer.data.shape == (1, 32, 32)
+
+
+def test_train_widget_writes_the_shared_metadata(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(make_texture(40, 40, dtype=np.uint16), name="tex")
+    train = _dock(viewer, "Train")
+    train.max_size.value, train.min_size.value, train.iters.value = 32, 14, 1
+    train.device.value = "cpu"
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    meta = MODELS.get(train.last_model_name).metadata
+    assert meta["source"] == "tex" and set(meta) == {"source", "layer"}
+    assert meta["layer"]["source"] == "tex"
