@@ -219,3 +219,28 @@ def test_out_of_memory_is_a_hint_not_a_traceback(cli_model, tmp_path, capsys, mo
     assert main(["sample", str(model), "-o", str(tmp_path / "s.tif"), "--quiet"]) == 3
     err = capsys.readouterr().err
     assert "ran out of memory" in err and "Traceback" not in err
+
+
+def test_evaluate_prints_table_and_json(tmp_path, capsys, tiny_model):
+    import json
+
+    from napari_singan.core import save_model
+    from napari_singan.metrics import evaluate_model
+
+    path = tmp_path / "m.singan"
+    save_model(tiny_model, path)
+    assert main(["evaluate", str(path), "-n", "4", "--seed", "2", "--device", "cpu", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == {"model": str(path), "seed": 2, **evaluate_model(tiny_model, 4, seed=2).to_dict()}
+    assert main(["evaluate", str(path), "-n", "3"]) == 0
+    table = capsys.readouterr().out
+    assert "patch swd:" in table and "border score:" in table
+    assert main(["evaluate", str(path), "-n", "1"]) == 2
+    assert capsys.readouterr().err.strip() == "napari-singan: error: quality needs at least 2 samples, got -n 1"
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--norm", "batch"), ("--padding", "circular")])
+def test_config_flags_offer_only_valid_choices(flag, value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["train", "--sample", "cell", "-o", "m.singan", flag, value])
+    assert stop.value.code == 2 and "invalid choice" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Headless command line: ``napari-singan train | sample | info | sr | paint | harmonize | edit | animate``.
+"""Headless command line: ``napari-singan train | sample | evaluate | info | sr | paint | harmonize | edit | animate``.
 
 Every command is a thin front door onto :mod:`napari_singan.core`; the option
 defaults are the config dataclasses' (paper) values.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from typing import Any, get_args
 
-from .core.config import PRESETS, ModelConfig, PyramidConfig, TrainConfig
+from .core.config import PRESETS, ModelConfig, Norm, Padding, PyramidConfig, TrainConfig
 from .core.errors import OUT_OF_MEMORY_HINT, SinGANError, is_out_of_memory
 
 _PAPER_PYR, _PAPER_TRAIN = PyramidConfig(), TrainConfig()
@@ -28,8 +28,11 @@ CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
     "--iters": ("iters_per_scale", int, f"iterations per scale (paper: {_PAPER_TRAIN.iters_per_scale})"),
     "--rec-weight": ("rec_weight", float, f"reconstruction weight alpha (paper: {_PAPER_TRAIN.rec_weight})"),
     "--lr": (None, float, f"learning rate of G and D (paper: {_PAPER_TRAIN.lr_g})"),
-    "--norm": ("norm", str, f"normalisation layers: instance or none (paper: {ModelConfig().norm})"),
+    "--norm": ("norm", str, f"normalisation layers (paper: {ModelConfig().norm})"),
+    "--padding": ("padding", str, f"how each generator pads its input (paper: {ModelConfig().padding})"),
 }
+#: Flags whose values are a fixed set, taken from the config's types.
+CONFIG_CHOICES: dict[str, tuple[str, ...]] = {"--norm": get_args(Norm), "--padding": get_args(Padding)}
 
 
 def _add_device_seed(parser: argparse.ArgumentParser, seed_help: str) -> None:
@@ -61,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset", choices=list(PRESETS), default="paper", help="starting configuration (default: paper)"
     )
     for flag, (_, kind, text) in CONFIG_FLAGS.items():
-        tr.add_argument(flag, type=kind, default=None, help=text)
+        tr.add_argument(flag, type=kind, default=None, choices=CONFIG_CHOICES.get(flag), help=text)
     tr.add_argument(
         "--channel-axis", type=int, default=None, help="axis holding channels for non-RGB 3-D images"
     )
@@ -88,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_device_seed(sa, "random seed (same seed, same samples)")
     sa.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="measure the quality of a model's samples",
+        description="Draw samples at the training size and measure them against the training image: "
+        "patch-SWD (lower is better), diversity, copy distance (0 = a copy) and border score "
+        "(1 = no border anchoring). See napari_singan.metrics.",
+    )
+    ev.add_argument("model", help="model file")
+    ev.add_argument("-n", "--num", type=int, default=25, help="samples to measure, at least 2 (default: 25)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _add_device_seed(ev, "random seed (same seed, same numbers)")
 
     info = sub.add_parser("info", help="describe a model file", description="Print what a model file holds.")
     info.add_argument("model", help="model file")
@@ -195,18 +210,19 @@ def _drive(
     """Run a long-work generator under a tqdm bar; ``on_event`` maps an event to (done, total)."""
     from tqdm import tqdm
 
+    from .core import drain
+
     with tqdm(disable=quiet, unit="it", dynamic_ncols=True) as bar:
-        while True:
-            try:
-                event = next(work)
-            except StopIteration as stop:
-                return stop.value
+
+        def show(event: Any) -> None:
             step = on_event(event)
             if step is not None:
                 bar.total = step[1]
                 bar.update(step[0] - bar.n)
                 if hasattr(event, "num_scales"):
                     bar.set_description(f"scale {event.scale + 1}/{event.num_scales}")
+
+        return drain(work, show)
 
 
 def _training_progress(
@@ -279,6 +295,25 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     print(
         f"wrote {len(stack)} sample(s) of shape {stack.shape[1:]} {stack.dtype} to {', '.join(map(str, paths))}"
     )
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+    import math
+
+    from .metrics import evaluate_model
+
+    if args.num < 2:
+        raise SinGANError(f"quality needs at least 2 samples, got -n {args.num}")
+    report = evaluate_model(_load(args), args.num, seed=args.seed)
+    values = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in report.to_dict().items()}
+    if args.json:
+        print(json.dumps({"model": str(args.model), "seed": args.seed, **values}))
+        return 0
+    for key, value in values.items():
+        shown = "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else value
+        print(f"{key.replace('_', ' ') + ':':<16} {shown}")
     return 0
 
 
@@ -384,6 +419,7 @@ def _load(args: argparse.Namespace, path: str | None = None):
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": _cmd_train,
     "sample": _cmd_sample,
+    "evaluate": _cmd_evaluate,
     "info": _cmd_info,
     "sr": _cmd_sr,
     "paint": _cmd_paint,
