@@ -47,7 +47,7 @@ def animate(
     Parameters
     ----------
     model
-        The trained model.
+        The model whose reconstruction the walk circles.
     frames
         Number of frames, at least 2.
     start_scale

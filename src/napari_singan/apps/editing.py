@@ -44,17 +44,14 @@ def edit(
     start_scale
         1 .. N-1: the edited image is injected at the scale below; higher
         keeps more of the edit's own detail.
-    radius
-        Dilation of the mask in pixels at the model's resolution.
-    sigma
-        Feathering of the mask in pixels at the model's resolution.
-    seed
-        Same seed, same output; ``None`` draws a random seed.
+    radius, sigma, seed
+        As in :func:`~napari_singan.apps.harmonize`; the wider default dilation
+        re-renders the seams around the edit too.
 
     Yields
     ------
     SampleProgress
-        Once, when the output is ready.
+        One event, when the blend is done.
 
     Returns
     -------

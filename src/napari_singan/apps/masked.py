@@ -106,23 +106,17 @@ def regenerate_and_blend(
 
     Parameters
     ----------
-    model
-        The trained model.
-    image
-        The input, laid out like the training image.
+    model, image
+        As in :func:`~napari_singan.apps.shared.regenerate_from`.
     weight
         ``(H, W)`` blend weights from :func:`blend_weight`.
-    start_scale
-        1 .. N-1: the input is injected at the scale below.
-    seed
-        Same seed, same output; ``None`` draws a random seed.
-    what
-        What the input is, for notices and error messages.
+    start_scale, seed, what
+        As in :func:`~napari_singan.apps.shared.regenerate_from`.
 
     Yields
     ------
     SampleProgress
-        Once, when the output is ready.
+        ``(1, 1)`` once the regenerated image is ready, before blending.
 
     Returns
     -------

@@ -86,7 +86,7 @@ def paint_to_image(
     Parameters
     ----------
     model
-        The trained model.
+        The model whose learned texture the paint takes on.
     paint
         The painting, in the source image's pixels and with the training image's channels.
     start_scale

@@ -129,12 +129,9 @@ def seeded_noise(model: SinGANModel, seed: int | None, count: int = 1) -> NoiseF
 
     Parameters
     ----------
-    model
-        The model whose noise amplitudes scale the noise.
-    seed
-        Same seed, same noise; ``None`` draws a random seed.
-    count
-        Batch size.
+    model, seed, count
+        As in :func:`seeded_generators`; the noise is scaled by the model's
+        noise amplitudes, and sample ``i`` of the batch draws from stream ``i``.
 
     Returns
     -------
