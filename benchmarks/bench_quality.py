@@ -60,7 +60,7 @@ def config_of(variant: str, max_size: int | None, iters: int | None):
         key, value = pair.split("=")
         current = next(getattr(s, key) for s in sections if hasattr(s, key))
         overrides[key] = value == "True" if isinstance(current, bool) else type(current)(value)
-    return label, base.with_overrides(max_size=max_size, iters_per_scale=iters, **overrides)
+    return label, base.with_overrides(**overrides).with_overrides(max_size=max_size, iters_per_scale=iters)
 
 
 def run_job(job: dict) -> dict:
