@@ -18,12 +18,14 @@ the same data score alike.
   the interior (1 = borders vary as much as the rest; near 0 = border anchoring,
   objects stuck at the same border position in every sample).
 
-:func:`evaluate` computes all four; :func:`evaluate_model` draws the samples first.
+:func:`evaluate` computes all four; :func:`measure_model` (a long-work generator) and
+:func:`evaluate_model` draw the samples from a model first.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +34,7 @@ import numpy as np
 from .core.errors import ImageInputError
 
 if TYPE_CHECKING:
-    from .core import SinGANModel
+    from .core import SampleProgress, SinGANModel
 
 #: Patch side of the sliced-Wasserstein distance (a bit smaller than the 11 px receptive field).
 PATCH = 7
@@ -292,8 +294,12 @@ def training_image(model: SinGANModel) -> np.ndarray:
     return denormalize(model.real(model.num_trained - 1), model.spec)[0]
 
 
-def evaluate_model(model: SinGANModel, num_samples: int = 25, *, seed: int = 0) -> QualityReport:
+def measure_model(
+    model: SinGANModel, num_samples: int = 25, *, seed: int = 0
+) -> Generator[SampleProgress, None, QualityReport]:
     """Draw ``num_samples`` random samples at the training size and :func:`evaluate` them.
+
+    A long-work generator: yields the sampling's progress, returns the report.
 
     Parameters
     ----------
@@ -304,9 +310,26 @@ def evaluate_model(model: SinGANModel, num_samples: int = 25, *, seed: int = 0) 
     seed
         Seeds the samples and the projections: same seed, same report.
     """
-    from .core import sample
+    from .core import generate
 
     if num_samples < 2:
         raise ImageInputError(f"quality needs at least 2 samples, got {num_samples}")
-    samples = sample(model, num_samples, seed=seed)
+    samples = yield from generate(model, num_samples, seed=seed)
     return evaluate(samples, training_image(model), channel_axis=model.spec.channel_axis, seed=seed)
+
+
+def evaluate_model(model: SinGANModel, num_samples: int = 25, *, seed: int = 0) -> QualityReport:
+    """:func:`measure_model` without progress events; same arguments."""
+    from .core import drain
+
+    return drain(measure_model(model, num_samples, seed=seed))
+
+
+def summary(report: QualityReport) -> str:
+    """One line a person can read: the four numbers and which way is good."""
+    border = "n/a" if math.isnan(report.border_score) else f"{report.border_score:.2f}"
+    return (
+        f"patch-SWD {report.patch_swd:.3f} ± {report.patch_swd_std:.3f} (lower is better) · "
+        f"diversity {report.diversity:.2f} · border {border} (1 = no anchoring) · "
+        f"copies {report.copies}/{report.num_samples}"
+    )

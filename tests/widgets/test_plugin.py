@@ -222,3 +222,21 @@ def test_reader_and_writer(make_napari_viewer, qtbot, tmp_path, tiny_model):
     viewer.layers.selection.select_only(viewer.layers["plain"])
     with pytest.raises(SinGANError, match="does not come from a SinGAN model"):
         viewer.layers.save(str(tmp_path / "x.singan"), selected=True, plugin="napari-singan")
+
+
+def test_generate_widget_measures_quality(make_napari_viewer, qtbot, tiny_model, notes):
+    from napari_singan.metrics import evaluate_model
+
+    viewer = make_napari_viewer()
+    gen = _generate_widget(viewer)
+    gen.measure_button.clicked.emit()  # no model yet: a notification, no worker
+    assert not gen.runner.is_running and any("No model" in n for n in notes)
+    MODELS.add(tiny_model, "tiny")
+    gen.picker.combo.value = "tiny"
+    gen.quality_samples.value, gen.seed.value, gen.device.value = 5, 3, "cpu"
+    layers = len(viewer.layers)
+    gen.measure_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert gen.report == evaluate_model(tiny_model, 5, seed=3)
+    assert gen.quality.value.startswith("tiny: patch-SWD") and "copies" in gen.quality.value
+    assert len(viewer.layers) == layers  # measuring adds no layer

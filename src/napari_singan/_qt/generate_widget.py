@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import CheckBox, FloatSpinBox, SpinBox
+from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label, PushButton, SpinBox
+from napari.utils.notifications import show_error, show_info
 
 from .._napari.layers import output_layer_kwargs
-from ..core import generate
+from ..core import SampleProgress, generate, resolve_device
+from ..metrics import QualityReport, measure_model, summary
 from .application import ApplicationWidget
 
 if TYPE_CHECKING:
@@ -22,6 +24,10 @@ class GenerateWidget(ApplicationWidget):
     Output size is given by factors of the training size (any aspect ratio)
     or in exact pixels. Start scale 0 draws everything from noise; a higher
     start scale keeps the training image's layout up to that scale.
+
+    "Measure quality" draws random samples at the training size in the same
+    worker slot (same progress bar and Stop) and shows the
+    :mod:`napari_singan.metrics` numbers below the button.
     """
 
     title = "generation"
@@ -38,6 +44,14 @@ class GenerateWidget(ApplicationWidget):
         super().__init__(
             viewer, [self.num, self.scale_h, self.scale_w, self.exact, self.out_height, self.out_width]
         )
+        self.quality_samples = SpinBox(label="quality samples", min=2, max=1000, value=25)
+        self.measure_button = PushButton(text="Measure quality")
+        self.quality = Label(value="")
+        self.quality.native.setWordWrap(True)
+        self.append(Container(widgets=[self.quality_samples, self.measure_button], layout="horizontal"))
+        self.append(self.quality)
+        self.report: QualityReport | None = None
+        self.measure_button.changed.connect(self.measure)
         self.exact.changed.connect(self._toggle_exact)
         self.picker.combo.changed.connect(self._model_changed)
         self._model_changed()
@@ -63,3 +77,31 @@ class GenerateWidget(ApplicationWidget):
             seed=self.seed.value,
         )
         return work, f"{self.picker.model_name} samples", output_layer_kwargs(model, leading=1)
+
+    def measure(self) -> None:
+        """Measure the chosen model's sample quality in a worker (the Measure quality button)."""
+        model = self.picker.model
+        if model is None:
+            show_error("No model: train one with 'SinGAN: Train' or load a .singan file first.")
+            return
+        if self.runner.is_running:
+            show_info("Wait for the running task to finish (or Stop it) before measuring.")
+            return
+        self.quality.value = ""
+        work = measure_model(
+            model.to(resolve_device(self.device.value)), self.quality_samples.value, seed=self.seed.value
+        )
+        self.runner.start(
+            work,
+            "SinGAN quality",
+            lambda event: event.done / event.total if isinstance(event, SampleProgress) else None,
+            self._show_report,
+            lambda: show_info("quality measurement stopped"),
+        )
+
+    def _show_report(self, report: QualityReport | None) -> None:
+        if report is None:
+            return
+        self.report = report
+        self.quality.value = f"{self.picker.model_name}: {summary(report)}"
+        self.runner.status.value = "quality measured"
