@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from napari_singan.core import ScaleFinished, preset, resolve_device, train
+from napari_singan.core import ScaleFinished, drain, preset, resolve_device, train
 from napari_singan.core.files import BUILTIN_IMAGES, builtin_image, read_image
 
 
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument(
         "--image", default="cell", help=f"image file or bundled sample ({', '.join(BUILTIN_IMAGES)})"
     )
-    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--preset", default="paper", help="fast, paper or super-resolution")
     parser.add_argument("--max-size", type=int, default=None)
     parser.add_argument("--iters", type=int, default=None)
     parser.add_argument("--device", default="auto")
@@ -40,14 +40,8 @@ def main() -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     scales = []
-    start = time.perf_counter()
-    work = train(image, config, device=device, seed=args.seed)
-    while True:
-        try:
-            event = next(work)
-        except StopIteration as stop:
-            model = stop.value
-            break
+
+    def on_event(event) -> None:
         if isinstance(event, ScaleFinished):
             h, w = event.model.shapes[event.scale]
             scales.append(
@@ -59,6 +53,9 @@ def main() -> None:
                     "rec_rmse": round(event.rec_rmse, 5),
                 }
             )
+
+    start = time.perf_counter()
+    model = drain(train(image, config, device=device, seed=args.seed), on_event)
     total = time.perf_counter() - start
     peak = (
         torch.cuda.max_memory_allocated(device)

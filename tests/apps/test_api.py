@@ -99,12 +99,7 @@ def test_harmonize_with_fine_tuning_is_fine_tune_then_harmonize(tiny_model):
     mask[10:20, 10:20] = 1
     events = []
     work = harmonize(tiny_model, composite, mask, 2, radius=1, sigma=1, seed=3, fine_tune_iters=2)
-    while True:
-        try:
-            events.append(next(work))
-        except StopIteration as stop:
-            composed = stop.value
-            break
+    composed = drain(work, events.append)
     assert {type(e).__name__ for e in events} >= {"Progress", "ScaleFinished", "SampleProgress"}
     tuned = drain(fine_tune(tiny_model, composite, scales=1, iters=2))
     by_hand = drain(harmonize(tuned, composite, mask, 2, radius=1, sigma=1, seed=3))

@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from napari_singan.core import SampleProgress, SinGANError, denormalize, generate, normalize_like, sample
+from napari_singan.core import (
+    SampleProgress,
+    SinGANError,
+    denormalize,
+    drain,
+    generate,
+    normalize_like,
+    sample,
+)
 from napari_singan.core.sampling import reconstruct
 
 
@@ -41,12 +49,8 @@ def test_start_scale_keeps_layout(tiny_model):
 def test_progress_events_and_bounded_batches(tiny_model):
     work = generate(tiny_model, 5, seed=0, max_batch_pixels=2 * 32 * 32)
     events = []
-    while True:
-        try:
-            events.append(next(work))
-        except StopIteration as stop:
-            stack = stop.value
-            break
+    stack = drain(work, events.append)
+    assert [e.fraction for e in events] == [0.4, 0.8, 1.0]
     assert events == [SampleProgress(2, 5), SampleProgress(4, 5), SampleProgress(5, 5)]
     assert stack.shape == (5, 32, 32)
 

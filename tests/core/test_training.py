@@ -59,11 +59,9 @@ def test_reconstruction_error_falls_with_training():
 
 
 def _events(work):
-    while True:
-        try:
-            yield next(work)
-        except StopIteration:
-            return
+    events = []
+    drain(work, events.append)
+    return events
 
 
 def test_same_seed_same_weights_other_seed_differs(tiny_model):

@@ -99,7 +99,7 @@ class Input(NamedTuple):
 
 def _fraction(event: Any) -> float | None:
     if isinstance(event, SampleProgress):
-        return event.done / event.total
+        return event.fraction
     if isinstance(event, Progress):  # fine-tuning before harmonization
         return event.iteration / event.iters
     return None

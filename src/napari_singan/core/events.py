@@ -1,12 +1,89 @@
-"""Long work is a generator that yields small typed events and returns its result."""
+"""Long work is a generator that yields small typed events and returns its result.
+
+The events of every long-work generator live here; :func:`drain` is the one
+driver that runs such a generator (CLI progress bars, benchmarks and tests
+pass a callback; napari widgets run the same generator in a thread worker).
+Events with progress carry their own ``fraction`` of the work done.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .singan import SinGANModel
 
 E = TypeVar("E")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ScaleStarted:
+    """A scale begins training."""
+
+    scale: int  # coarse-to-fine index
+    num_scales: int  # scales in the pyramid
+    shape: tuple[int, int]  # (H, W) of this scale
+    width: int  # conv filters at this scale
+    noise_amp: float  # sigma_n used at this scale
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Losses at an iteration (emitted at most every ``report_seconds``)."""
+
+    scale: int  # coarse-to-fine index
+    num_scales: int  # scales in the pyramid
+    iteration: int  # iterations done at this scale
+    iters: int  # iterations per scale
+    d_loss: float  # discriminator loss (WGAN-GP)
+    g_loss: float  # adversarial + alpha * reconstruction loss
+    rec_loss: float  # reconstruction MSE
+
+    @property
+    def fraction(self) -> float:
+        """Share of the whole training done, 0..1."""
+        return (self.scale + self.iteration / self.iters) / self.num_scales
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A random sample at the current scale, in the training image's dtype and layout."""
+
+    scale: int  # coarse-to-fine index
+    iteration: int  # iterations done at this scale
+    image: np.ndarray  # (H_n, W_n[, C])
+
+
+@dataclass(frozen=True)
+class ScaleFinished:
+    """A scale finished; ``model`` holds every scale trained so far."""
+
+    scale: int  # coarse-to-fine index
+    num_scales: int  # scales in the pyramid
+    seconds: float  # wall time spent on this scale
+    rec_rmse: float  # RMSE of the reconstruction at this scale, in normalised units
+    model: SinGANModel  # usable model with scales 0..scale
+
+
+TrainEvent = ScaleStarted | Progress | Preview | ScaleFinished
+
+
+@dataclass(frozen=True)
+class SampleProgress:
+    """Emitted after each batch of generated samples."""
+
+    done: int  # samples finished so far
+    total: int  # samples requested
+
+    @property
+    def fraction(self) -> float:
+        """Share of the work done, 0..1."""
+        return self.done / self.total
 
 
 def drain(work: Generator[E, None, R], on_event: Callable[[E], object] | None = None) -> R:

@@ -9,13 +9,12 @@ sigma_n.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .errors import SinGANError
-from .events import drain
+from .events import SampleProgress, drain
 from .images import denormalize
 from .pyramid import Shape, resize, scaled_shapes
 from .singan import SinGANModel
@@ -117,14 +116,6 @@ def torch_generators(seeds: Sequence[int], device: torch.device) -> list[torch.G
     return [torch.Generator(device=device).manual_seed(s) for s in seeds]
 
 
-@dataclass(frozen=True)
-class SampleProgress:
-    """Emitted after each batch of generated samples."""
-
-    done: int  # samples finished so far
-    total: int  # samples requested
-
-
 def output_shapes(
     model: SinGANModel, scale_h: float = 1.0, scale_w: float = 1.0, size: Shape | None = None
 ) -> list[Shape]:
@@ -185,8 +176,7 @@ def generate(
     """
     if num_samples < 1:
         raise SinGANError(f"number of samples must be at least 1, got {num_samples}")
-    if not 0 <= start_scale < model.num_trained:
-        raise SinGANError(f"start scale must be between 0 and {model.num_trained - 1}, got {start_scale}")
+    model.check_start_scale(start_scale)
     shapes = output_shapes(model, scale_h, scale_w, size)
     prev = None
     if start_scale > 0:

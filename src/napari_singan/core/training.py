@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -21,63 +21,12 @@ from torch import nn
 from .config import SinGANConfig, TrainConfig
 from .device import resolve_device
 from .errors import ImageInputError
+from .events import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
 from .images import denormalize, prepare_image
 from .models import Discriminator, GeneratorStage, init_weights, scale_width
 from .pyramid import build_pyramid, pyramid_shapes, resize
 from .sampling import random_noise, reconstruct, synthesize
 from .singan import SinGANModel
-
-
-@dataclass(frozen=True)
-class ScaleStarted:
-    """A scale begins training."""
-
-    scale: int  # coarse-to-fine index
-    num_scales: int  # scales in the pyramid
-    shape: tuple[int, int]  # (H, W) of this scale
-    width: int  # conv filters at this scale
-    noise_amp: float  # sigma_n used at this scale
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Losses at an iteration (emitted at most every ``report_seconds``)."""
-
-    scale: int  # coarse-to-fine index
-    num_scales: int  # scales in the pyramid
-    iteration: int  # iterations done at this scale
-    iters: int  # iterations per scale
-    d_loss: float  # discriminator loss (WGAN-GP)
-    g_loss: float  # adversarial + alpha * reconstruction loss
-    rec_loss: float  # reconstruction MSE
-
-    @property
-    def fraction(self) -> float:
-        """Share of the whole training done, 0..1."""
-        return (self.scale + self.iteration / self.iters) / self.num_scales
-
-
-@dataclass(frozen=True)
-class Preview:
-    """A random sample at the current scale, in the training image's dtype and layout."""
-
-    scale: int  # coarse-to-fine index
-    iteration: int  # iterations done at this scale
-    image: np.ndarray  # (H_n, W_n[, C])
-
-
-@dataclass(frozen=True)
-class ScaleFinished:
-    """A scale finished; ``model`` holds every scale trained so far."""
-
-    scale: int  # coarse-to-fine index
-    num_scales: int  # scales in the pyramid
-    seconds: float  # wall time spent on this scale
-    rec_rmse: float  # RMSE of the reconstruction at this scale, in normalised units
-    model: SinGANModel  # usable model with scales 0..scale
-
-
-TrainEvent = ScaleStarted | Progress | Preview | ScaleFinished
 
 
 def _scale_seed(seed: int, scale: int) -> int:
