@@ -66,7 +66,7 @@ def main() -> None:
     viewer.window.resize(1500, 900)
     viewer.open_sample("napari-singan", "cell")
     train_dock, train = viewer.window.add_plugin_dock_widget("napari-singan", "Train")
-    train.preset.value = "quick"
+    train.preset.value = "fast"
     train.max_size.value = args.max_size
     train.iters.value = args.iters
     train.runner.run_button.clicked.emit()

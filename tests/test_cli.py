@@ -236,7 +236,9 @@ def test_evaluate_prints_table_and_json(tmp_path, capsys, tiny_model):
     table = capsys.readouterr().out
     assert "patch swd:" in table and "border score:" in table
     assert main(["evaluate", str(path), "-n", "1"]) == 2
-    assert capsys.readouterr().err.strip() == "napari-singan: error: quality needs at least 2 samples, got -n 1"
+    assert (
+        capsys.readouterr().err.strip() == "napari-singan: error: quality needs at least 2 samples, got -n 1"
+    )
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--norm", "batch"), ("--padding", "circular")])

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, get_args
 
-from .core.config import PRESETS, ModelConfig, Norm, Padding, PyramidConfig, TrainConfig
+from .core.config import DEFAULT_PRESET, PRESETS, ModelConfig, Norm, Padding, PyramidConfig, TrainConfig
 from .core.errors import OUT_OF_MEMORY_HINT, SinGANError, is_out_of_memory
 
 _PAPER_PYR, _PAPER_TRAIN = PyramidConfig(), TrainConfig()
@@ -61,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--resume", metavar="MODEL", help="continue training a stopped model at its next scale")
     tr.add_argument("-o", "--output", required=True, help="model file to write (e.g. cell.singan)")
     tr.add_argument(
-        "--preset", choices=list(PRESETS), default="paper", help="starting configuration (default: paper)"
+        "--preset",
+        choices=list(PRESETS),
+        default=DEFAULT_PRESET,
+        help=f"starting configuration (default: {DEFAULT_PRESET}; paper: the published settings)",
     )
     for flag, (_, kind, text) in CONFIG_FLAGS.items():
         tr.add_argument(flag, type=kind, default=None, choices=CONFIG_CHOICES.get(flag), help=text)

@@ -22,16 +22,17 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     train = _dock(viewer, "Train")
     assert train.preset_note.value == ""
     train.max_size.value = 128  # typed by the user
-    train.preset.value = "quick"
+    assert train.preset.value == "fast" and train.iters.value == 55  # the default preset
+    train.preset.value = "paper"
     assert train.max_size.value == 128  # kept
-    assert train.iters.value == 200 and train.min_size.value == 25  # followed the preset
+    assert train.iters.value == 2000 and train.min_size.value == 25  # followed the preset
     note = train.preset_note.value
-    assert "preset 'quick' changed" in note and "iterations / scale 2000 → 200" in note
-    assert "max_width 128 → 32" in note  # settings without a field are listed too
+    assert "preset 'paper' changed" in note and "iterations / scale 55 → 2000" in note
+    assert "max_width 32 → 128" in note and "padding reflect → zero" in note  # settings without a field
     assert "kept your max size (px) 128" in note
     config = train.config()
-    assert config.pyramid.max_size == 128 and config.train.iters_per_scale == 200
-    assert config.model.max_width == 32
+    assert config.pyramid.max_size == 128 and config.train.iters_per_scale == 2000
+    assert config.model.max_width == 128
 
     train.preset.value = "super-resolution"
     assert train.min_size.value == 18 and train.iters.value == 2000 and train.max_size.value == 128

@@ -94,7 +94,7 @@ class GenerateWidget(ApplicationWidget):
         self.runner.start(
             work,
             "SinGAN quality",
-            lambda event: event.done / event.total if isinstance(event, SampleProgress) else None,
+            lambda event: event.fraction if isinstance(event, SampleProgress) else None,
             self._show_report,
             lambda: show_info("quality measurement stopped"),
         )

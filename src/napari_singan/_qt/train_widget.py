@@ -12,6 +12,7 @@ from napari.utils.notifications import show_error, show_info
 from .._napari.layers import channel_axis_choices, layer_image, layer_metadata, look, placement, spatial_hw
 from .._napari.models import MODELS, timestamped
 from ..core import (
+    DEFAULT_PRESET,
     PRESETS,
     Preview,
     Progress,
@@ -54,17 +55,17 @@ class TrainWidget(Container):
         self.last_model_name: str | None = None
         self.preview_layer: Image | None = None
         self._source: _Source | None = None
-        paper = PRESETS["paper"]
+        default = PRESETS[DEFAULT_PRESET]
         self.layer = ComboBox(label="image", choices=self._image_layers, nullable=True)
         self.channels = ComboBox(label="channels", choices=self._channel_choices)
-        self.preset = ComboBox(label="preset", choices=list(PRESETS), value="paper")
-        self._preset_name = "paper"  # the preset the fields were last filled from
+        self.preset = ComboBox(label="preset", choices=list(PRESETS), value=DEFAULT_PRESET)
+        self._preset_name = DEFAULT_PRESET  # the preset the fields were last filled from
         self.preset_note = Label(value="")
         self.preset_note.native.setWordWrap(True)
-        self.max_size = SpinBox(label="max size (px)", min=16, max=4096, value=paper.pyramid.max_size)
-        self.min_size = SpinBox(label="min size (px)", min=12, max=1024, value=paper.pyramid.min_size)
+        self.max_size = SpinBox(label="max size (px)", min=16, max=4096, value=default.pyramid.max_size)
+        self.min_size = SpinBox(label="min size (px)", min=12, max=1024, value=default.pyramid.min_size)
         self.iters = SpinBox(
-            label="iterations / scale", min=1, max=100_000, value=paper.train.iters_per_scale
+            label="iterations / scale", min=1, max=100_000, value=default.train.iters_per_scale
         )
         self.device = device_picker()
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)

@@ -3,7 +3,7 @@
 Scripts, the CLI and the napari widgets all call these functions.
 """
 
-from .config import PRESETS, ModelConfig, PyramidConfig, SinGANConfig, TrainConfig, preset
+from .config import DEFAULT_PRESET, PRESETS, ModelConfig, PyramidConfig, SinGANConfig, TrainConfig, preset
 from .device import available_devices, resolve_device
 from .errors import (
     OUT_OF_MEMORY_HINT,
@@ -23,6 +23,7 @@ from .singan import SinGANModel, source_metadata
 from .training import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent, resume, train
 
 __all__ = [
+    "DEFAULT_PRESET",
     "OUT_OF_MEMORY_HINT",
     "PRESETS",
     "ConfigError",

@@ -29,7 +29,9 @@ class PyramidConfig:
     max_size: int = 250  # long side of the finest scale; larger images are downsampled to this
 
     def __post_init__(self) -> None:
-        _require(0.0 < self.scale_factor < 1.0, f"scale factor must be between 0 and 1, got {self.scale_factor}")
+        _require(
+            0.0 < self.scale_factor < 1.0, f"scale factor must be between 0 and 1, got {self.scale_factor}"
+        )
         _require(self.min_size >= 1, f"min size must be at least 1 px, got {self.min_size}")
         _require(
             self.min_size <= self.max_size,
@@ -47,10 +49,14 @@ class ModelConfig:
     num_blocks: int = 5  # conv blocks per network (receptive field 2*num_blocks+1 = 11)
     leaky_slope: float = 0.2  # LeakyReLU negative slope
     norm: Norm = "instance"  # "instance" (= BatchNorm with batch size 1, as trained in the paper) or "none"
-    padding: Padding = "zero"  # how G pads its input: "zero" (paper) or "reflect" (no frame to anchor objects to)
+    padding: Padding = (
+        "zero"  # how G pads its input: "zero" (paper) or "reflect" (no frame to anchor objects to)
+    )
 
     def __post_init__(self) -> None:
-        _require(self.norm in get_args(Norm), f"norm must be one of {', '.join(get_args(Norm))}, got {self.norm!r}")
+        _require(
+            self.norm in get_args(Norm), f"norm must be one of {', '.join(get_args(Norm))}, got {self.norm!r}"
+        )
         _require(
             self.padding in get_args(Padding),
             f"padding must be one of {', '.join(get_args(Padding))}, got {self.padding!r}",
@@ -86,14 +92,23 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("iters_per_scale", "d_steps", "g_steps", "gp_every"):
-            _require(getattr(self, name) >= 1, f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}")
+            _require(
+                getattr(self, name) >= 1,
+                f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}",
+            )
         for name in ("lr_g", "lr_d"):
-            _require(getattr(self, name) > 0, f"{name.replace('_', ' ')} must be positive, got {getattr(self, name)}")
+            _require(
+                getattr(self, name) > 0,
+                f"{name.replace('_', ' ')} must be positive, got {getattr(self, name)}",
+            )
         _require(0.0 < self.beta1 < 1.0 and 0.0 < self.beta2 < 1.0, "Adam betas must be between 0 and 1")
         _require(0.0 <= self.lr_decay_at <= 1.0, f"lr decay at must be in [0, 1], got {self.lr_decay_at}")
         _require(0.0 < self.lr_decay <= 1.0, f"lr decay must be in (0, 1], got {self.lr_decay}")
         for name in ("gp_weight", "rec_weight", "noise_amp_weight", "preview_every", "report_seconds"):
-            _require(getattr(self, name) >= 0, f"{name.replace('_', ' ')} must not be negative, got {getattr(self, name)}")
+            _require(
+                getattr(self, name) >= 0,
+                f"{name.replace('_', ' ')} must not be negative, got {getattr(self, name)}",
+            )
 
 
 @dataclass(frozen=True)
@@ -140,21 +155,25 @@ def _field_names(obj: Any) -> set[str]:
 
 
 PRESETS: dict[str, SinGANConfig] = {
+    # The paper's pyramid with a short schedule, chosen by measurement (benchmarks/bench_quality.py,
+    # docs/performance.md): 55 iterations per scale instead of 2000, 32-filter nets, and reflection
+    # padding, which leaves the nets no frame to anchor objects to (more diverse borders).
+    "fast": SinGANConfig(
+        model=ModelConfig(max_width=32, padding="reflect"),
+        train=TrainConfig(iters_per_scale=55, preview_every=25),
+    ),
     # The published defaults.
     "paper": SinGANConfig(),
     # Super-resolution (paper §4.1): stronger reconstruction, smaller coarsest scale.
     "super-resolution": SinGANConfig(pyramid=PyramidConfig(min_size=18), train=TrainConfig(rec_weight=100.0)),
-    # A first look in a few minutes on a laptop CPU: smaller image, 32-filter nets, fewer iterations.
-    "quick": SinGANConfig(
-        pyramid=PyramidConfig(max_size=80),
-        model=ModelConfig(max_width=32),
-        train=TrainConfig(iters_per_scale=200, preview_every=50),
-    ),
 }
+
+#: The preset of the README's main job, the Train widget and ``napari-singan train``.
+DEFAULT_PRESET = "fast"
 
 
 def preset(name: str) -> SinGANConfig:
-    """Return a named preset (``paper``, ``super-resolution`` or ``quick``)."""
+    """Return a named preset (``fast``, ``paper`` or ``super-resolution``)."""
     try:
         return PRESETS[name]
     except KeyError:
