@@ -105,13 +105,22 @@ def summarize(records: list[dict], baseline: str) -> list[dict]:
     rows = []
     for (image, label), runs in groups.items():
         row = {"image": image, "preset": label, "seeds": len(runs), "scales": len(runs[0]["shapes"])}
-        for key in ("train_seconds", "patch_swd", "diversity", "border_score", "copy_distance", "peak_rss_mb"):
+        for key in (
+            "train_seconds",
+            "patch_swd",
+            "diversity",
+            "border_score",
+            "copy_distance",
+            "peak_rss_mb",
+        ):
             values = [r[key] for r in runs]
             row[key] = statistics.fmean(values)
             row[key + "_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
         base = groups.get((image, baseline))
         if base:
-            row["time_vs_" + baseline] = row["train_seconds"] / statistics.fmean(r["train_seconds"] for r in base)
+            row["time_vs_" + baseline] = row["train_seconds"] / statistics.fmean(
+                r["train_seconds"] for r in base
+            )
         rows.append(row)
     return rows
 
@@ -152,8 +161,14 @@ def plot(rows: list[dict], path: Path) -> None:
             for r in rows:
                 if r["image"] == image and r["preset"] == label:
                     ax.errorbar(
-                        r["train_seconds"], r["patch_swd"], xerr=r["train_seconds_std"], yerr=r["patch_swd_std"],
-                        fmt="os^vDP"[k % 6], color=f"C{k}", label=label, capsize=3,
+                        r["train_seconds"],
+                        r["patch_swd"],
+                        xerr=r["train_seconds_std"],
+                        yerr=r["patch_swd_std"],
+                        fmt="os^vDP"[k % 6],
+                        color=f"C{k}",
+                        label=label,
+                        capsize=3,
                     )
         ax.set_xscale("log")
         ax.set_title(image)
@@ -166,8 +181,12 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", nargs="+", default=["paper", "fast"], help="presets or LABEL=PRESET,field=value")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--presets", nargs="+", default=["paper", "fast"], help="presets or LABEL=PRESET,field=value"
+    )
     parser.add_argument("--images", nargs="+", default=list(BUNDLED), help=f"{', '.join(BUNDLED)} or paths")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--max-size", type=int, default=None, help="same finest size for every preset")
@@ -188,8 +207,14 @@ def main() -> None:
         for image in args.images:
             for variant in args.presets:
                 job = {
-                    "image": image, "variant": variant, "seed": seed, "max_size": args.max_size,
-                    "iters": args.iters, "samples": args.samples, "device": args.device, "threads": args.threads,
+                    "image": image,
+                    "variant": variant,
+                    "seed": seed,
+                    "max_size": args.max_size,
+                    "iters": args.iters,
+                    "samples": args.samples,
+                    "device": args.device,
+                    "threads": args.threads,
                 }
                 done = subprocess.run(
                     [sys.executable, __file__, "--job", json.dumps(job)], capture_output=True, text=True
@@ -209,7 +234,9 @@ def main() -> None:
     print(table)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": records, "summary": rows}, indent=1))
+    out.with_suffix(".json").write_text(
+        json.dumps({"args": vars(args), "runs": records, "summary": rows}, indent=1)
+    )
     out.with_suffix(".md").write_text(table + "\n")
     plot(rows, out.with_suffix(".png"))
     print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")

@@ -44,6 +44,8 @@ LEVELS = 3
 PROJECTIONS = 128
 #: At most this many patches per image and level enter the distance.
 MAX_PATCHES = 4096
+#: Samples larger than this (px) are halved before the copy search, which bounds its cost.
+COPY_SIZE = 256
 #: A sample closer than this to the training image (in its standard deviations) counts as a copy.
 COPY_THRESHOLD = 0.1
 
@@ -84,7 +86,9 @@ def _as_nhwc(images: np.ndarray, channel_axis: int | None, stack: bool) -> np.nd
     if not stack:
         array = array[None]
     if array.ndim != 4:
-        raise ImageInputError(f"expected {'a stack of ' if stack else ''}2-D images, got shape {np.shape(images)}")
+        raise ImageInputError(
+            f"expected {'a stack of ' if stack else ''}2-D images, got shape {np.shape(images)}"
+        )
     return array.astype(np.float64)
 
 
@@ -239,6 +243,8 @@ def copy_distance(samples: np.ndarray, image: np.ndarray, *, channel_axis: int |
     Each sample is compared with the image on their common top-left region,
     at every shift of up to 3% of the image size (at least 2 px), and the
     smallest root-mean-square difference is kept, in units of the image's std.
+    Samples larger than :data:`COPY_SIZE` are compared at half resolution
+    (repeatedly), so the search costs the same for any size.
 
     Returns
     -------
@@ -247,6 +253,8 @@ def copy_distance(samples: np.ndarray, image: np.ndarray, *, channel_axis: int |
         about 1.4 means it is as far as an independent image.
     """
     x, ref = _standardize(samples, image, channel_axis)
+    while max(x.shape[1:3]) > COPY_SIZE:  # bounded cost: halve large images first
+        x, ref = _halve(x), _halve(ref)
     h, w = min(x.shape[1], ref.shape[1]), min(x.shape[2], ref.shape[2])
     reach = max(2, round(0.03 * max(h, w)))
     best = np.full(len(x), np.inf)

@@ -90,7 +90,10 @@ def test_border_anchored_set_scores_low(sets):
     band = 6
     for c in anchored:  # every sample has the same pixels in a 6 px band
         c[:band], c[-band:], c[:, :band], c[:, -band:] = (
-            image[:band], image[-band:], image[:, :band], image[:, -band:]
+            image[:band],
+            image[-band:],
+            image[:, :band],
+            image[:, -band:],
         )
     free = metrics.border_score(crops, band=band)
     stuck = metrics.border_score(anchored, band=band)
@@ -118,3 +121,14 @@ def test_evaluate_model_reports_a_trained_model(tiny_model):
     assert report.patch_swd > 0 and report.diversity > 0
     assert report.copies < 6  # random samples of a trained model are not all copies
     assert metrics.training_image(tiny_model).shape == tiny_model.trained_shapes[-1]
+
+
+def test_copy_search_of_large_samples_is_bounded():
+    import time
+
+    big = stationary_texture(600, 600, seed=2)
+    stack = np.stack([big, np.roll(big, 3, axis=1), stationary_texture(600, 600, seed=3)])
+    start = time.perf_counter()
+    dist = metrics.copy_distance(stack, big)
+    assert time.perf_counter() - start < 20  # halved to <= 256 px: ~80 shifts, not ~1300
+    assert dist[0] == 0.0 and dist[1] < metrics.COPY_THRESHOLD and dist[2] > 0.8
