@@ -180,6 +180,18 @@ def plot(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def save(records: list[dict], args: argparse.Namespace) -> None:
+    """Write the runs so far and their summary as JSON, a markdown table and the plot."""
+    rows = summarize(records, args.baseline)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(
+        json.dumps({"args": vars(args), "runs": records, "summary": rows}, indent=1)
+    )
+    out.with_suffix(".md").write_text(markdown(rows, args.baseline) + "\n")
+    plot(rows, out.with_suffix(".png"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -229,17 +241,10 @@ def main() -> None:
                     f"border {record['border_score']:.2f}",
                     flush=True,
                 )
-    rows = summarize(records, args.baseline)
-    table = markdown(rows, args.baseline)
-    print(table)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(
-        json.dumps({"args": vars(args), "runs": records, "summary": rows}, indent=1)
-    )
-    out.with_suffix(".md").write_text(table + "\n")
-    plot(rows, out.with_suffix(".png"))
-    print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")
+                save(records, args)  # after every job: a run cut short keeps what it measured
+    print(markdown(summarize(records, args.baseline), args.baseline))
+    stem = Path(args.out)
+    print(f"wrote {stem.with_suffix('.json')}, {stem.with_suffix('.md')} and {stem.with_suffix('.png')}")
 
 
 if __name__ == "__main__":

@@ -44,8 +44,9 @@ LEVELS = 3
 PROJECTIONS = 128
 #: At most this many patches per image and level enter the distance.
 MAX_PATCHES = 4096
-#: Samples larger than this (px) are halved before the copy search, which bounds its cost.
+#: The copy search looks at most at this central window (px) and shifts of up to COPY_REACH px.
 COPY_SIZE = 256
+COPY_REACH = 8
 #: A sample closer than this to the training image (in its standard deviations) counts as a copy.
 COPY_THRESHOLD = 0.1
 
@@ -240,11 +241,11 @@ def border_score(samples: np.ndarray, *, band: int | None = None, channel_axis: 
 def copy_distance(samples: np.ndarray, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
     """Distance of each sample to the training image at the best small shift.
 
-    Each sample is compared with the image on their common top-left region,
-    at every shift of up to 3% of the image size (at least 2 px), and the
-    smallest root-mean-square difference is kept, in units of the image's std.
-    Samples larger than :data:`COPY_SIZE` are compared at half resolution
-    (repeatedly), so the search costs the same for any size.
+    Each sample is compared with the image on their common top-left region
+    (its central :data:`COPY_SIZE` px window for large images, so the cost is
+    bounded), at every shift of up to 3% of the image size (at least 2, at
+    most :data:`COPY_REACH` px), and the smallest root-mean-square difference
+    is kept, in units of the image's std.
 
     Returns
     -------
@@ -253,10 +254,12 @@ def copy_distance(samples: np.ndarray, image: np.ndarray, *, channel_axis: int |
         about 1.4 means it is as far as an independent image.
     """
     x, ref = _standardize(samples, image, channel_axis)
-    while max(x.shape[1:3]) > COPY_SIZE:  # bounded cost: halve large images first
-        x, ref = _halve(x), _halve(ref)
     h, w = min(x.shape[1], ref.shape[1]), min(x.shape[2], ref.shape[2])
-    reach = max(2, round(0.03 * max(h, w)))
+    reach = min(COPY_REACH, max(2, round(0.03 * max(h, w))))
+    # Bounded cost: the central COPY_SIZE x COPY_SIZE window of the common region, at full resolution.
+    top, left = max(0, (h - COPY_SIZE) // 2), max(0, (w - COPY_SIZE) // 2)
+    h, w = min(h, COPY_SIZE), min(w, COPY_SIZE)
+    x, ref = x[:, top : top + h, left : left + w], ref[:, top : top + h, left : left + w]
     best = np.full(len(x), np.inf)
     for dy in range(-reach, reach + 1):
         for dx in range(-reach, reach + 1):
