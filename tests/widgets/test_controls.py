@@ -21,21 +21,21 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     viewer = make_napari_viewer()
     train = _dock(viewer, "Train")
     assert train.preset_note.value == ""
-    train.max_size.value = 128  # typed by the user
     assert train.preset.value == "fast" and train.iters.value == 55  # the default preset
+    train.iters.value = 300  # typed by the user
     train.preset.value = "paper"
-    assert train.max_size.value == 128  # kept
-    assert train.iters.value == 2000 and train.min_size.value == 25  # followed the preset
+    assert train.iters.value == 300  # kept
+    assert train.max_size.value == 250 and train.min_size.value == 25  # the preset's (unchanged)
     note = train.preset_note.value
-    assert "preset 'paper' changed" in note and "iterations / scale 55 → 2000" in note
+    assert "preset 'paper' changed" in note
     assert "max_width 32 → 128" in note and "padding reflect → zero" in note  # settings without a field
-    assert "kept your max size (px) 128" in note
+    assert "kept your iterations / scale 300" in note
     config = train.config()
-    assert config.pyramid.max_size == 128 and config.train.iters_per_scale == 2000
-    assert config.model.max_width == 128
+    assert config.train.iters_per_scale == 300 and config.model.max_width == 128
+    assert config.model.padding == "zero"
 
     train.preset.value = "super-resolution"
-    assert train.min_size.value == 18 and train.iters.value == 2000 and train.max_size.value == 128
+    assert train.min_size.value == 18 and train.iters.value == 300 and train.max_size.value == 250
     assert "min size (px) 25 → 18" in train.preset_note.value
     assert "rec_weight 10.0 → 100.0" in train.preset_note.value
 
