@@ -64,7 +64,7 @@ def test_rgb_png_and_resume(tmp_path):
 
 def test_builtin_sample_is_available(tmp_path):
     args = build_parser().parse_args(["train", "--sample", "cell", "-o", "x"])
-    assert args.sample == "cell" and args.preset == "fast" and args.iters is None  # DEFAULT_PRESET
+    assert args.sample == "cell" and args.preset == "paper" and args.iters is None
 
 
 @pytest.mark.parametrize(

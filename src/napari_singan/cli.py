@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, get_args
 
-from .core.config import DEFAULT_PRESET, PRESETS, ModelConfig, Norm, Padding, PyramidConfig, TrainConfig
+from .core.config import PRESETS, ModelConfig, Norm, Padding, PyramidConfig, TrainConfig
 from .core.errors import OUT_OF_MEMORY_HINT, SinGANError, is_out_of_memory
 
 _PAPER_PYR, _PAPER_TRAIN = PyramidConfig(), TrainConfig()
@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--preset",
         choices=list(PRESETS),
-        default=DEFAULT_PRESET,
-        help=f"starting configuration (default: {DEFAULT_PRESET}; paper: the published settings)",
+        default="paper",
+        help="starting configuration (default: paper, the published settings; fast: a short schedule, "
+        "see docs/performance.md)",
     )
     for flag, (_, kind, text) in CONFIG_FLAGS.items():
         tr.add_argument(flag, type=kind, default=None, choices=CONFIG_CHOICES.get(flag), help=text)

@@ -168,7 +168,7 @@ PRESETS: dict[str, SinGANConfig] = {
     "super-resolution": SinGANConfig(pyramid=PyramidConfig(min_size=18), train=TrainConfig(rec_weight=100.0)),
 }
 
-#: The preset of the README's main job, the Train widget and ``napari-singan train``.
+#: The preset of the README's main job and the Train widget (``napari-singan train`` keeps ``paper``).
 DEFAULT_PRESET = "fast"
 
 
