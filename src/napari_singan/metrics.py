@@ -247,6 +247,15 @@ def copy_distance(samples: np.ndarray, image: np.ndarray, *, channel_axis: int |
     most :data:`COPY_REACH` px), and the smallest root-mean-square difference
     is kept, in units of the image's std.
 
+    Parameters
+    ----------
+    samples
+        ``(N, H, W[, C])`` stack.
+    image
+        ``(H0, W0[, C])`` training image.
+    channel_axis
+        As in :func:`patch_swd`.
+
     Returns
     -------
     numpy.ndarray
