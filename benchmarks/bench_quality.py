@@ -58,7 +58,10 @@ def config_of(variant: str, max_size: int | None, iters: int | None):
     overrides = {}
     for pair in pairs:
         key, value = pair.split("=")
-        current = next(getattr(s, key) for s in sections if hasattr(s, key))
+        owner = next((s for s in sections if hasattr(s, key)), None)
+        if owner is None:
+            raise SystemExit(f"unknown config field {key!r} in {variant!r}")
+        current = getattr(owner, key)
         overrides[key] = value == "True" if isinstance(current, bool) else type(current)(value)
     return label, base.with_overrides(**overrides).with_overrides(max_size=max_size, iters_per_scale=iters)
 
