@@ -60,7 +60,7 @@ class ApplicationWidget(Container):
         self.runner.start(
             work,
             f"SinGAN {self.title}",
-            _fraction,
+            progress_fraction,
             lambda out: self._add(out, name, kwargs),
             lambda: show_info(f"{self.title} stopped; no layer added"),
         )
@@ -97,7 +97,8 @@ class Input(NamedTuple):
     axis: int | None  # channel axis of ``image``
 
 
-def _fraction(event: Any) -> float | None:
+def progress_fraction(event: Any) -> float | None:
+    """Fraction done of an application's (or a quality measurement's) event, ``None`` if it has none."""
     if isinstance(event, SampleProgress):
         return event.fraction
     if isinstance(event, Progress):  # fine-tuning before harmonization

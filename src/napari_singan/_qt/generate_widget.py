@@ -8,9 +8,9 @@ from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label, PushButto
 from napari.utils.notifications import show_error, show_info
 
 from .._napari.layers import output_layer_kwargs
-from ..core import SampleProgress, generate, resolve_device
+from ..core import generate, resolve_device
 from ..metrics import QualityReport, measure_model, summary
-from .application import ApplicationWidget
+from .application import ApplicationWidget, progress_fraction
 
 if TYPE_CHECKING:
     import napari
@@ -94,7 +94,7 @@ class GenerateWidget(ApplicationWidget):
         self.runner.start(
             work,
             "SinGAN quality",
-            lambda event: event.fraction if isinstance(event, SampleProgress) else None,
+            progress_fraction,
             self._show_report,
             lambda: show_info("quality measurement stopped"),
         )
