@@ -4,6 +4,7 @@ Examples
 --------
 CPU smoke run:   python benchmarks/bench_train.py --max-size 64 --iters 50
 Paper preset:    python benchmarks/bench_train.py --device cuda   (250 px, 2000 iterations per scale)
+Without graphs:  python benchmarks/bench_train.py --device cuda --preset eager=paper,cuda_graphs=False --iters 100
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import resource
 import time
 
 import torch
+from bench_quality import config_of
 
-from napari_singan.core import ScaleFinished, drain, preset, resolve_device, train
+from napari_singan.core import ScaleFinished, drain, resolve_device, train
 from napari_singan.core.files import BUILTIN_IMAGES, builtin_image, read_image
 
 
@@ -27,7 +29,9 @@ def main() -> None:
     parser.add_argument(
         "--image", default="cell", help=f"image file or bundled sample ({', '.join(BUILTIN_IMAGES)})"
     )
-    parser.add_argument("--preset", default="paper", help="fast, paper or super-resolution")
+    parser.add_argument(
+        "--preset", default="paper", help="fast, paper, super-resolution or LABEL=PRESET,field=value,..."
+    )
     parser.add_argument("--max-size", type=int, default=None)
     parser.add_argument("--iters", type=int, default=None)
     parser.add_argument("--device", default="auto")
@@ -35,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
 
     image = builtin_image(args.image) if args.image in BUILTIN_IMAGES else read_image(args.image)
-    config = preset(args.preset).with_overrides(max_size=args.max_size, iters_per_scale=args.iters)
+    label, config = config_of(args.preset, args.max_size, args.iters)
     device = resolve_device(args.device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -71,7 +75,8 @@ def main() -> None:
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
                 "image": args.image,
-                "preset": args.preset,
+                "preset": label,
+                "cuda_graphs": config.train.cuda_graphs,
                 "max_size": config.pyramid.max_size,
                 "iters_per_scale": config.train.iters_per_scale,
                 "num_scales": model.num_scales,

@@ -135,3 +135,30 @@ def test_lazy_gradient_penalty_only_on_every_kth_step():
     assert discriminator_step(netd, opt, real, fake, gen, lazy, 1).item() == pytest.approx(plain, abs=1e-6)
     penalized = discriminator_step(netd, opt, real, fake, gen, lazy, 2).item()
     assert penalized > plain + 1e-4  # the penalty (weighted 2x) is added on even steps
+
+
+def test_penalty_conv_gives_the_builtin_gradients_of_the_penalised_critic_loss():
+    from napari_singan.core.models import PenaltyConv2d
+    from napari_singan.core.training import discriminator_step
+
+    grads = {}
+    for conv in (torch.nn.Conv2d, PenaltyConv2d):
+        torch.manual_seed(0)
+        netd = Discriminator(3, 8, SinGANConfig().model, conv).double()
+        real, fake = torch.rand(1, 3, 21, 18, dtype=torch.double), torch.rand(1, 3, 21, 18, dtype=torch.double)
+        opt = torch.optim.SGD(netd.parameters(), lr=0.0)
+        discriminator_step(netd, opt, real, fake, torch.Generator().manual_seed(1), SinGANConfig().train, 0)
+        grads[conv] = [p.grad for p in netd.parameters()]
+    pairs = list(zip(*grads.values()))
+    assert len(pairs) == 5 * 2 + 4 * 2  # 5 convs (weight, bias) and 4 instance norms (weight, bias)
+    assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in pairs)
+    assert all(a.abs().sum() > 0 for a, _ in pairs)
+
+
+def test_penalty_conv_trains_and_is_saved_with_the_config(tmp_path):
+    from napari_singan.core import load_model, save_model
+
+    cfg = TINY.with_overrides(penalty_conv=True)
+    model = drain(train(make_texture(), cfg, device="cpu", seed=0))
+    save_model(model, tmp_path / "m.singan")
+    assert load_model(tmp_path / "m.singan").config.train.penalty_conv

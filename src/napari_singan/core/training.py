@@ -22,8 +22,9 @@ from .config import SinGANConfig, TrainConfig
 from .device import resolve_device
 from .errors import ImageInputError
 from .events import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
+from .graphs import GraphedWork
 from .images import denormalize, prepare_image
-from .models import Discriminator, GeneratorStage, init_weights, scale_width
+from .models import Discriminator, GeneratorStage, PenaltyConv2d, init_weights, scale_width
 from .pyramid import build_pyramid, pyramid_shapes, resize
 from .sampling import random_noise, reconstruct, synthesize
 from .singan import SinGANModel
@@ -113,6 +114,15 @@ def _fit(model: SinGANModel) -> Generator[TrainEvent, None, SinGANModel]:
     return model
 
 
+def use_cuda_graphs(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether a scale's iterations run as one replayed CUDA graph on ``device``.
+
+    Only on CUDA, when ``cfg.cuda_graphs`` allows it and every iteration applies
+    the gradient penalty on the same critic steps (``d_steps`` a multiple of ``gp_every``).
+    """
+    return device.type == "cuda" and cfg.cuda_graphs and cfg.d_steps % cfg.gp_every == 0
+
+
 def noise_amplitude(rec_prev: torch.Tensor, real: torch.Tensor, weight: float) -> float:
     """sigma_n = weight x RMSE between the upsampled coarser reconstruction and x_n (§2.2, §3)."""
     return weight * math.sqrt(F.mse_loss(rec_prev, real).item())
@@ -131,8 +141,8 @@ def _critic_scores(
         return d_real.mean(), d_fake.mean(), None
     alpha = torch.rand(1, 1, 1, 1, generator=gen, device=real.device)
     interp = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    scores = critic(torch.cat([real, fake, interp]))  # (3, 1, h, w); norms are per sample
-    d_real, d_fake, d_interp = scores.split(1)
+    d_real, d_fake = critic(torch.cat([real, fake])).split(1)  # (2, 1, h, w); norms are per sample
+    d_interp = critic(interp)  # apart, so the penalty's gradients run on one image, not three
     (grad,) = torch.autograd.grad(d_interp.sum(), interp, create_graph=True)
     penalty = ((grad.norm(2, dim=1) - 1) ** 2).mean()
     return d_real.mean(), d_fake.mean(), penalty
@@ -201,7 +211,7 @@ def _train_scale(
     channels = model.spec.channels
     width = scale_width(scale, cfg_m)
     netg = GeneratorStage(channels, width, cfg_m).to(dev)
-    netd = Discriminator(channels, width, cfg_m).to(dev)
+    netd = Discriminator(channels, width, cfg_m, PenaltyConv2d if cfg_t.penalty_conv else nn.Conv2d).to(dev)
     init_weights(netg, gen)
     init_weights(netd, gen)
     if cfg_t.init_from_previous and scale > 0 and width == scale_width(scale - 1, cfg_m):
@@ -222,15 +232,18 @@ def _train_scale(
     trained = replace(model, noise_amps=amps)  # noise source sees sigma_n of this scale too
     yield ScaleStarted(scale, model.num_scales, shape[-2:], width, noise_amp)
 
-    opt_g = torch.optim.Adam(netg.parameters(), lr=cfg_t.lr_g, betas=(cfg_t.beta1, cfg_t.beta2))
-    opt_d = torch.optim.Adam(netd.parameters(), lr=cfg_t.lr_d, betas=(cfg_t.beta1, cfg_t.beta2))
+    graphed = use_cuda_graphs(cfg_t, dev)
+    adam = {"betas": (cfg_t.beta1, cfg_t.beta2), "capturable": graphed}
+    opt_g = torch.optim.Adam(netg.parameters(), lr=cfg_t.lr_g, **adam)
+    opt_d = torch.optim.Adam(netd.parameters(), lr=cfg_t.lr_d, **adam)
     milestone = [int(cfg_t.lr_decay_at * cfg_t.iters_per_scale)]
     sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestone, cfg_t.lr_decay)
     sched_d = torch.optim.lr_scheduler.MultiStepLR(opt_d, milestone, cfg_t.lr_decay)
     noise = random_noise(trained, [gen])
-    last_report = time.perf_counter()
-    iters = cfg_t.iters_per_scale
-    for it in range(1, iters + 1):
+    first_d_step = 0  # index of the iteration's first critic step (for gp_every)
+
+    def iteration() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One adversarial iteration: d_steps critic updates, then g_steps generator updates."""
         with torch.no_grad():
             # A random image from the frozen coarser stages, upsampled: (1, C, H_n, W_n).
             prev = (
@@ -240,17 +253,29 @@ def _train_scale(
             )
             z = noise(scale, shape)
             fake = netg(z, prev)
-
         netd.requires_grad_(True)
         for step in range(cfg_t.d_steps):
-            d_loss = discriminator_step(netd, opt_d, real, fake, gen, cfg_t, (it - 1) * cfg_t.d_steps + step)
+            d_loss = discriminator_step(netd, opt_d, real, fake, gen, cfg_t, first_d_step + step)
         netd.requires_grad_(False)
         for _ in range(cfg_t.g_steps):
             g_loss, rec_loss, gen_fake = generator_step(
                 netg, netd, opt_g, (z, prev), (noise_amp * rec_noise, rec_prev), real, cfg_t
             )
+        return d_loss, g_loss, rec_loss, gen_fake
+
+    # On CUDA the iteration is captured once and replayed; the penalty pattern of every
+    # iteration is then the first one's, which use_cuda_graphs guarantees is the right one.
+    run = GraphedWork(iteration, gen) if graphed else iteration
+    last_report = time.perf_counter()
+    iters = cfg_t.iters_per_scale
+    for it in range(1, iters + 1):
+        first_d_step = (it - 1) * cfg_t.d_steps
+        d_loss, g_loss, rec_loss, gen_fake = run()
+        lr = opt_g.param_groups[0]["lr"]
         sched_g.step()
         sched_d.step()
+        if graphed and opt_g.param_groups[0]["lr"] != lr:
+            run.recapture()  # the learning rates are baked into the captured optimiser steps
 
         now = time.perf_counter()
         if now - last_report >= cfg_t.report_seconds or it == iters:
@@ -259,6 +284,9 @@ def _train_scale(
         if it == iters or (cfg_t.preview_every and it % cfg_t.preview_every == 0):
             yield Preview(scale, it, denormalize(gen_fake.detach(), model.spec)[0])
 
+    del run  # frees a captured graph's memory pool
+    netg.zero_grad(set_to_none=True)
+    netd.zero_grad(set_to_none=True)
     netg.requires_grad_(False)
     finished = replace(
         trained,
