@@ -167,9 +167,17 @@ def denormalize(batch: torch.Tensor, spec: ImageSpec) -> np.ndarray:
     """Map ``(N, C, H, W)`` generator output back to the training image's dtype and range.
 
     The result is ``(N, H, W)`` for grayscale, otherwise ``(N, ...)`` with the
-    channels where the input had them (e.g. ``(N, H, W, 3)`` for RGB).
+    channels where the input had them (e.g. ``(N, H, W, 3)`` for RGB). Channels
+    after the image's (labels, see :mod:`napari_singan.core.labels`) are left out.
     """
-    array = batch.detach().clamp(-1.0, 1.0).permute(0, 2, 3, 1).to("cpu", torch.float64).numpy()
+    array = (
+        batch[:, : spec.channels]
+        .detach()
+        .clamp(-1.0, 1.0)
+        .permute(0, 2, 3, 1)
+        .to("cpu", torch.float64)
+        .numpy()
+    )
     low = np.asarray(spec.low)
     high = np.asarray(spec.high)
     values = low + (array + 1.0) / 2.0 * (high - low)

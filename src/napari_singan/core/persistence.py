@@ -18,11 +18,12 @@ from torch import nn
 from .config import SinGANConfig
 from .errors import ModelFileError
 from .images import ImageSpec
+from .labels import LabelSpec
 from .models import GeneratorStage, scale_width
 from .singan import SinGANModel
 
 FORMAT = "napari-singan-model"
-VERSION = 1
+VERSION = 2  # 2 added label channels; files of models without labels are still written as 1
 #: Suggested file extension.
 SUFFIX = ".singan"
 
@@ -32,7 +33,7 @@ def model_to_dict(model: SinGANModel) -> dict[str, Any]:
     state = model.discriminator_state
     return {
         "format": FORMAT,
-        "version": VERSION,
+        "version": VERSION if model.labels else 1,  # readers of format 1 can read them
         "config": model.config.to_dict(),
         "spec": model.spec.to_dict(),
         "shapes": [list(s) for s in model.shapes],
@@ -43,6 +44,7 @@ def model_to_dict(model: SinGANModel) -> dict[str, Any]:
         "generators": [{k: v.cpu() for k, v in g.state_dict().items()} for g in model.generators],
         "discriminator": None if state is None else {k: v.cpu() for k, v in state.items()},
         "metadata": model.metadata or {},
+        "labels": None if model.labels is None else model.labels.to_dict(),
     }
 
 
@@ -50,9 +52,11 @@ def model_from_dict(data: dict[str, Any], device: torch.device | str = "cpu") ->
     """Inverse of :func:`model_to_dict`."""
     config = SinGANConfig.from_dict(data["config"])
     spec = ImageSpec.from_dict(data["spec"])
+    labels = LabelSpec.from_dict(data["labels"]) if data.get("labels") else None
+    channels = spec.channels + (labels.channels if labels else 0)
     generators = nn.ModuleList()
     for scale, state in enumerate(data["generators"]):
-        stage = GeneratorStage(spec.channels, scale_width(scale, config.model), config.model)
+        stage = GeneratorStage(channels, scale_width(scale, config.model), config.model)
         stage.load_state_dict(state)
         generators.append(stage.requires_grad_(False))
     disc = data["discriminator"]
@@ -67,6 +71,7 @@ def model_from_dict(data: dict[str, Any], device: torch.device | str = "cpu") ->
         noise_amps=tuple(data["noise_amps"]),
         discriminator_state=disc,
         metadata=data["metadata"] or None,
+        labels=labels,
     )
     return model.to(device)
 

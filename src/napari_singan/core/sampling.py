@@ -16,6 +16,7 @@ import torch
 from .errors import SinGANError
 from .events import SampleProgress, drain
 from .images import denormalize
+from .labels import decode_labels
 from .pyramid import Shape, resize, scaled_shapes
 from .singan import SinGANModel
 
@@ -88,7 +89,7 @@ def synthesize(
     """
     shapes = list(shapes or model.trained_shapes)
     stop = model.num_trained if stop is None else stop
-    channels = model.spec.channels
+    channels = model.channels
     if prev is None:
         if start != 0:
             raise SinGANError("an injected image is needed to start above the coarsest scale")
@@ -144,8 +145,10 @@ def generate(
     scale_w: float = 1.0,
     size: Shape | None = None,
     seed: int | None = None,
+    seeds: Sequence[int] | None = None,
+    with_labels: bool = False,
     max_batch_pixels: int = MAX_BATCH_PIXELS,
-) -> Generator[SampleProgress, None, np.ndarray]:
+) -> Generator[SampleProgress, None, np.ndarray | tuple[np.ndarray, np.ndarray]]:
     """Generate ``num_samples`` images; yields progress, returns the stack.
 
     Parameters
@@ -165,35 +168,54 @@ def generate(
     size
         Exact output ``(H, W)`` in pixels; overrides the factors.
     seed
-        Same seed, same samples (sample ``i`` does not depend on the batching).
+        Same seed, same samples (sample ``i`` does not depend on the batching,
+        nor on ``num_samples``: it is the ``i``-th of :func:`sample_seeds`).
+    seeds
+        One seed per sample instead of ``seed`` (regenerates chosen samples of
+        a larger set); ``num_samples`` is then ``len(seeds)``.
+    with_labels
+        Also return the label images of a model trained with labels.
     max_batch_pixels
         Bound on ``batch x H x W`` processed at once, which bounds memory.
 
     Returns
     -------
-    numpy.ndarray
-        ``(N, H, W[, C])`` in the training image's dtype and range.
+    numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+        ``(N, H, W[, C])`` in the training image's dtype and range; with
+        ``with_labels`` also ``(N, H, W)`` integer label images: the input
+        labels' values (class mode) or objects numbered 1..n in each image
+        (instance mode), see :mod:`napari_singan.core.labels`.
     """
+    if seeds is not None:
+        num_samples = len(seeds)
     if num_samples < 1:
         raise SinGANError(f"number of samples must be at least 1, got {num_samples}")
+    if with_labels and model.labels is None:
+        raise SinGANError("this model was trained without labels: train it with a label image to get pairs")
     model.check_start_scale(start_scale)
     shapes = output_shapes(model, scale_h, scale_w, size)
     prev = None
     if start_scale > 0:
         source = model.image if injected is None else injected.to(model.device)
+        if source.shape[1] != model.channels:
+            raise SinGANError(
+                f"the injected image has {source.shape[1]} channel(s) but the model works on {model.channels}"
+            )
         prev = injected_start(source, start_scale, shapes)
     h, w = shapes[-1]
     per_batch = max(1, min(num_samples, max_batch_pixels // (h * w)))
-    gens = torch_generators(sample_seeds(seed, num_samples), model.device)
-    chunks = []
+    gens = torch_generators(sample_seeds(seed, num_samples) if seeds is None else seeds, model.device)
+    images, labels = [], []
     for first in range(0, num_samples, per_batch):
         group = gens[first : first + per_batch]
         out = synthesize(
             model, random_noise(model, group), batch=len(group), start=start_scale, prev=prev, shapes=shapes
         )
-        chunks.append(denormalize(out, model.spec))
+        images.append(denormalize(out, model.spec))
+        if with_labels:
+            labels.append(decode_labels(out, model.labels))
         yield SampleProgress(first + len(group), num_samples)
-    return np.concatenate(chunks)
+    return (np.concatenate(images), np.concatenate(labels)) if with_labels else np.concatenate(images)
 
 
 def sample(model: SinGANModel, num_samples: int = 1, **kwargs) -> np.ndarray:

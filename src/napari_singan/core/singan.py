@@ -12,6 +12,7 @@ from torch import nn
 from .config import SinGANConfig
 from .errors import SinGANError
 from .images import ImageSpec
+from .labels import LabelSpec
 from .pyramid import Shape, resize
 
 
@@ -28,13 +29,21 @@ class SinGANModel:
     config: SinGANConfig  # the configuration it was trained with
     spec: ImageSpec  # dtype, channel layout and intensity range of the training image
     shapes: tuple[Shape, ...]  # (H, W) of every planned scale, coarse to fine
-    image: torch.Tensor  # (1, C, H, W) normalised training image at the finest planned scale
+    image: (
+        torch.Tensor
+    )  # (1, C, H, W) normalised training image (+ label channels) at the finest planned scale
     z_star: torch.Tensor  # (1, 1, H0, W0) fixed reconstruction noise at the coarsest scale (§2.2)
     seed: int  # training seed; scale n draws its randomness from (seed, n)
     generators: nn.ModuleList  # one frozen GeneratorStage per trained scale
     noise_amps: tuple[float, ...] = ()  # sigma_n per trained scale; 1.0 at the coarsest
     discriminator_state: dict[str, torch.Tensor] | None = None  # last trained D (to resume training)
     metadata: dict[str, Any] | None = None  # free-form facts about the source (napari layer scale, ...)
+    labels: LabelSpec | None = None  # label channels after the image channels, when trained with labels
+
+    @property
+    def channels(self) -> int:
+        """Channels the networks work on: the image's, then the labels' (if any)."""
+        return self.spec.channels + (self.labels.channels if self.labels else 0)
 
     @property
     def num_scales(self) -> int:

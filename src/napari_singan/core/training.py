@@ -24,6 +24,7 @@ from .errors import ImageInputError
 from .events import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
 from .graphs import GraphedWork
 from .images import denormalize, prepare_image
+from .labels import LabelMode, check_labels, encode_labels, reduce_labels
 from .models import Discriminator, GeneratorStage, PenaltyConv2d, init_weights, scale_width
 from .pyramid import build_pyramid, pyramid_shapes, resize
 from .sampling import random_noise, reconstruct, synthesize
@@ -39,12 +40,14 @@ def train(
     image: np.ndarray,
     config: SinGANConfig | None = None,
     *,
+    labels: np.ndarray | None = None,
+    label_mode: LabelMode = "auto",
     channel_axis: int | None = None,
     device: str | torch.device = "auto",
     seed: int = 0,
     metadata: dict | None = None,
 ) -> Generator[TrainEvent, None, SinGANModel]:
-    """Train a SinGAN on one image.
+    """Train a SinGAN on one image (and, optionally, its label image).
 
     Parameters
     ----------
@@ -53,6 +56,12 @@ def train(
         any integer or float dtype.
     config
         Training configuration (default: the paper's).
+    labels
+        Optional ``(H, W)`` integer label image of ``image`` (a napari Labels
+        layer): learned as extra channels, so that every sample comes with its
+        labels (:func:`~napari_singan.core.generate_pairs`).
+    label_mode
+        ``"classes"``, ``"instances"`` or ``"auto"``; see :mod:`napari_singan.core.labels`.
     channel_axis
         Axis holding channels, or ``None`` (2-D = grayscale, ``(H, W, 3|4)`` = RGB).
     device
@@ -75,6 +84,11 @@ def train(
     config = config or SinGANConfig()
     dev = resolve_device(device)
     tensor, spec = prepare_image(image, channel_axis, dev)
+    label_spec = None
+    if labels is not None:
+        label_spec = replace(
+            check_labels(labels, (spec.height, spec.width), label_mode), first_channel=spec.channels
+        )
     shapes = pyramid_shapes(spec.height, spec.width, config.pyramid)
     receptive = 2 * config.model.num_blocks + 1
     if min(shapes[0]) <= receptive:
@@ -82,11 +96,16 @@ def train(
             f"the coarsest scale ({shapes[0][0]}x{shapes[0][1]} px) must be larger than the "
             f"networks' {receptive}x{receptive} receptive field; raise the min size"
         )
+    finest = resize(tensor, shapes[-1])  # (1, C, H, W)
+    if label_spec is not None:  # label channels made at the working size, so thin boundaries survive
+        coded = encode_labels(reduce_labels(np.asarray(labels), shapes[-1]), label_spec, dev)
+        finest = torch.cat([finest, coded], dim=1)  # (1, C + K, H, W)
     model = SinGANModel(
         config=config,
         spec=spec,
+        labels=label_spec,
         shapes=tuple(shapes),
-        image=resize(tensor, shapes[-1]),
+        image=finest,
         z_star=torch.zeros(1, 1, *shapes[0], device=dev),  # drawn when scale 0 trains
         seed=seed,
         generators=nn.ModuleList(),
@@ -208,7 +227,7 @@ def _train_scale(
     gen = torch.Generator(device=dev).manual_seed(_scale_seed(model.seed, scale))
     if scale == 0:  # z*: one fixed noise channel at the coarsest scale (§2.2)
         model = replace(model, z_star=torch.randn(model.z_star.shape, generator=gen, device=dev))
-    channels = model.spec.channels
+    channels = model.channels
     width = scale_width(scale, cfg_m)
     netg = GeneratorStage(channels, width, cfg_m).to(dev)
     netd = Discriminator(channels, width, cfg_m, PenaltyConv2d if cfg_t.penalty_conv else nn.Conv2d).to(dev)

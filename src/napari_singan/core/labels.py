@@ -1,0 +1,158 @@
+"""Label images that ride along as extra channels, so every sample comes with its mask.
+
+A label image (a napari Labels layer: integer class ids or instance ids) is
+encoded as channels in ``[-1, 1]`` after the image channels; the networks learn
+image and labels jointly, and a generated tensor is split back into an image
+and a label image.
+
+Encodings (chosen by what a segmentation dataset needs):
+
+- **classes**: one channel per label value, background included (+1 where the
+  pixel has that value, -1 elsewhere); decoded by argmax, so every output
+  pixel gets exactly one of the input's values.
+- **instances**: objects that each carry their own id (nuclei 1..n) become
+  three channels: background, foreground and object boundary. Generated
+  objects have new shapes and a new count, so ids cannot be carried over;
+  decoding takes the foreground minus the boundaries, numbers its connected
+  parts 1..n and grows them back over the boundary pixels, so touching objects
+  stay separate. One-hot ids would not work: the networks cannot invent new ids.
+
+The encoding is computed at the model's working resolution from a
+nearest-neighbour reduced label image, so a one-pixel boundary survives the
+reduction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from skimage.measure import label as connected_components
+from skimage.segmentation import expand_labels, find_boundaries
+from skimage.transform import resize as resize_array
+
+from .errors import ImageInputError
+
+LabelMode = Literal["auto", "classes", "instances"]
+
+#: More distinct values than this in "classes" mode is refused (one channel each).
+MAX_CLASSES = 32
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """How the label channels of a model map back to a label image."""
+
+    dtype: str  # numpy dtype name of the input label image, e.g. "uint16"
+    classes: tuple[int, ...]  # label value of each class channel (background first); (0, 1) for instances
+    instances: bool  # True: channels are background, foreground, boundary; outputs are renumbered objects
+    first_channel: int  # index of the first label channel in the model's tensors (= image channels)
+
+    @property
+    def channels(self) -> int:
+        """Number of label channels."""
+        return len(self.classes) + (1 if self.instances else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for the model file)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabelSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**data, "classes": tuple(data["classes"])})
+
+
+def is_instance_image(labels: np.ndarray) -> bool:
+    """True when at least two objects exist and every nonzero id is one connected object."""
+    ids = np.unique(labels[labels != 0])
+    if ids.size < 2:
+        return False
+    return int(connected_components(labels, background=0, connectivity=2).max()) == ids.size
+
+
+def check_labels(labels: np.ndarray, shape: tuple[int, int], mode: LabelMode = "auto") -> LabelSpec:
+    """Validate a label image for an image of ``shape`` (H, W) and choose its encoding.
+
+    Parameters
+    ----------
+    labels
+        2-D integer (or boolean) array of class or instance ids.
+    shape
+        ``(H, W)`` of the training image.
+    mode
+        ``"classes"``, ``"instances"`` or ``"auto"`` (instances when at least two
+        objects exist and each id is one connected object).
+
+    Returns
+    -------
+    LabelSpec
+        With ``first_channel`` 0; :func:`encode_labels` callers set it.
+
+    Raises
+    ------
+    ImageInputError
+        Wrong shape or dtype, a single value, or too many classes.
+    """
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "biu":
+        raise ImageInputError(f"labels must be integer ids (a napari Labels layer), got dtype {labels.dtype}")
+    if labels.shape != tuple(shape):
+        raise ImageInputError(
+            f"the labels are {'x'.join(map(str, labels.shape))} but the image is "
+            f"{shape[0]}x{shape[1]}: annotate the image itself (same height and width)"
+        )
+    if mode not in ("auto", "classes", "instances"):
+        raise ImageInputError(f"label mode must be auto, classes or instances, got {mode!r}")
+    values = np.unique(labels)
+    if values.size < 2:
+        raise ImageInputError("the labels hold a single value: annotate at least one object")
+    instances = is_instance_image(labels) if mode == "auto" else mode == "instances"
+    if instances:
+        return LabelSpec(str(labels.dtype), (0, 1), True, 0)
+    if values.size > MAX_CLASSES:
+        raise ImageInputError(
+            f"the labels hold {values.size} values; as classes that is more than {MAX_CLASSES} channels. "
+            "If they are object ids, train with label mode 'instances'"
+        )
+    return LabelSpec(str(labels.dtype), tuple(int(v) for v in values), False, 0)
+
+
+def reduce_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a label image to ``shape`` (no new values appear)."""
+    if labels.shape == tuple(shape):
+        return labels
+    return resize_array(labels, shape, order=0, preserve_range=True, anti_aliasing=False).astype(labels.dtype)
+
+
+def encode_labels(labels: np.ndarray, spec: LabelSpec, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Label image ``(H, W)`` -> ``(1, spec.channels, H, W)`` float32 channels in [-1, 1]."""
+    labels = np.asarray(labels)
+    if spec.instances:
+        planes = [labels == 0, labels != 0, find_boundaries(labels, connectivity=1, mode="inner")]
+    else:
+        planes = [labels == value for value in spec.classes]
+    stack = np.stack(planes).astype(np.float32) * 2.0 - 1.0  # (K, H, W)
+    return torch.from_numpy(stack)[None].to(device)
+
+
+def decode_labels(batch: torch.Tensor, spec: LabelSpec) -> np.ndarray:
+    """Label channels of a generated ``(N, C, H, W)`` batch -> ``(N, H, W)`` label images.
+
+    In class mode every pixel gets the value of its strongest class channel; in
+    instance mode objects are numbered 1..n in each image (see the module docstring).
+    """
+    planes = batch[:, spec.first_channel : spec.first_channel + spec.channels].detach()
+    winner = planes[:, : len(spec.classes)].argmax(dim=1).cpu().numpy()  # (N, H, W) class index
+    dtype = np.dtype(spec.dtype)
+    if not spec.instances:
+        return np.asarray(spec.classes, dtype=np.int64)[winner].astype(dtype)
+    boundary = (planes[:, 2] > 0).cpu().numpy()
+    out = np.zeros(winner.shape, dtype=np.int64)
+    for k, (foreground, edge) in enumerate(zip(winner == 1, boundary)):
+        cores = connected_components(foreground & ~edge, connectivity=1)  # objects 1..n, boundaries cut
+        out[k] = expand_labels(cores, distance=2) * foreground  # grown back over the boundary pixels
+    fits = dtype.kind in "iu" and out.max() <= np.iinfo(dtype).max
+    return out.astype(dtype if fits else np.int32)

@@ -1,0 +1,133 @@
+"""Image + label pairs: label validation, encodings, training with labels, paired samples."""
+
+import numpy as np
+import pytest
+import torch
+from skimage.draw import disk
+
+from napari_singan.core import (
+    ImageInputError,
+    SinGANConfig,
+    SinGANError,
+    drain,
+    generate,
+    load_model,
+    save_model,
+    train,
+)
+from napari_singan.core.labels import (
+    check_labels,
+    decode_labels,
+    encode_labels,
+    is_instance_image,
+    reduce_labels,
+)
+
+from ..conftest import TINY, make_texture
+
+PAIRS = SinGANConfig().with_overrides(max_size=32, min_size=14, iters_per_scale=12, preview_every=0)
+
+
+def nuclei(size: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Bright disks on a noisy background (uint16) and their instance labels, two of them touching."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(1000, 60, (size, size))
+    labels = np.zeros((size, size), np.uint16)
+    centres = [(8, 8), (8, 17), (25, 10), (28, 28), (12, 31)]  # the first two touch
+    for k, centre in enumerate(centres, start=1):
+        rr, cc = disk(centre, 4.5, shape=labels.shape)
+        labels[rr, cc] = k
+        image[rr, cc] += 2500
+    return np.clip(image, 0, 65535).astype(np.uint16), labels
+
+
+def semantic(image: np.ndarray) -> np.ndarray:
+    return (image > np.median(image)).astype(np.uint8) * 3  # classes 0 and 3
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (np.zeros((40, 41), np.uint8), "annotate the image itself"),
+        (np.zeros((40, 40), np.float32), "integer ids"),
+        (np.full((40, 40), 2, np.uint8), "single value"),
+        (np.random.default_rng(0).integers(0, 40, (40, 40)), "more than 32"),
+    ],
+)
+def test_bad_labels_are_refused_with_a_clear_message(labels, match):
+    with pytest.raises(ImageInputError, match=match):
+        check_labels(labels, (40, 40))
+    with pytest.raises(ImageInputError, match=match):
+        drain(train(make_texture(), TINY, labels=labels, device="cpu"))
+
+
+def test_auto_mode_tells_instances_from_classes():
+    image, instances = nuclei()
+    assert is_instance_image(instances) and check_labels(instances, image.shape).instances
+    assert not check_labels(semantic(image), image.shape).instances
+    assert check_labels(semantic(image), image.shape).classes == (0, 3)
+    assert not check_labels(instances, image.shape, mode="classes").instances
+
+
+def test_class_encoding_round_trips_and_nearest_reduction_adds_no_values():
+    labels = semantic(make_texture())
+    spec = check_labels(labels, labels.shape)
+    coded = encode_labels(labels, spec)
+    assert coded.shape == (1, 2, 40, 40) and coded.min() == -1 and coded.max() == 1
+    assert np.array_equal(decode_labels(coded, spec)[0], labels)
+    assert set(np.unique(reduce_labels(labels, (17, 23)))) <= {0, 3}
+
+
+def test_instance_encoding_keeps_touching_objects_apart():
+    _, labels = nuclei()
+    spec = check_labels(labels, labels.shape)
+    decoded = decode_labels(encode_labels(labels, spec), spec)[0]
+    assert decoded.max() == 5  # five objects, the touching pair included
+    assert np.array_equal(decoded > 0, labels > 0)  # boundary pixels are given back to their objects
+    assert decoded.dtype == np.uint16
+
+
+def test_training_with_class_labels_gives_aligned_pairs(tmp_path):
+    image = make_texture()
+    labels = semantic(image)
+    model = drain(train(image, PAIRS, labels=labels, device="cpu", seed=0))
+    assert model.channels == 1 + 2 and model.labels.first_channel == 1
+    images, masks = drain(generate(model, 8, seed=1, with_labels=True))
+    assert images.shape == masks.shape == (8, 32, 32)
+    assert images.dtype == np.uint8 and masks.dtype == np.uint8
+    assert set(np.unique(masks)) <= {0, 3}  # no value the input lacked
+    assert abs((masks == 3).mean() - (labels == 3).mean()) < 0.15  # class area fraction kept
+    gap = image[labels == 3].mean() - image[labels == 0].mean()  # brighter inside class 3
+    assert images[masks == 3].mean() - images[masks == 0].mean() > 0.2 * gap  # labels follow the image
+    assert np.array_equal(drain(generate(model, 8, seed=1)), images)  # image-only sampling still works
+    again = load_model(save_model(model, tmp_path / "pairs.singan"))
+    pair = drain(generate(again, 8, seed=1, with_labels=True))
+    assert np.array_equal(pair[0], images) and np.array_equal(pair[1], masks)
+
+
+def test_training_with_instance_labels_gives_numbered_objects_on_bright_spots():
+    image, labels = nuclei()
+    model = drain(train(image, PAIRS, labels=labels, device="cpu", seed=0))
+    assert model.labels.instances and model.channels == 1 + 3
+    images, objects = drain(generate(model, 6, seed=2, with_labels=True))
+    assert images.dtype == np.uint16 and objects.dtype == np.uint16
+    for obj in objects:
+        assert np.array_equal(np.unique(obj), np.arange(obj.max() + 1))  # numbered 1..n, no gaps
+    found = objects > 0
+    assert found.any() and images[found].mean() > images[~found].mean() + 500
+
+
+def test_pairs_need_a_label_model_and_label_models_need_matching_injections(tiny_model):
+    with pytest.raises(SinGANError, match="without labels"):
+        drain(generate(tiny_model, 2, with_labels=True))
+    model = drain(train(make_texture(), PAIRS, labels=semantic(make_texture()), device="cpu", seed=0))
+    with pytest.raises(SinGANError, match="channel"):
+        drain(generate(model, 1, start_scale=1, injected=torch.zeros(1, 1, 32, 32)))
+
+
+def test_seeds_regenerate_chosen_samples_of_a_larger_set(tiny_model):
+    from napari_singan.core.sampling import sample_seeds
+
+    full = drain(generate(tiny_model, 5, seed=9))
+    seeds = sample_seeds(9, 5)
+    assert np.array_equal(drain(generate(tiny_model, seeds=[seeds[3], seeds[1]])), full[[3, 1]])
