@@ -35,6 +35,14 @@ CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
 CONFIG_CHOICES: dict[str, tuple[str, ...]] = {"--norm": get_args(Norm), "--padding": get_args(Padding)}
 
 
+def _add_force(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="generate even if the estimated memory exceeds what is available",
+    )
+
+
 def _add_device_seed(parser: argparse.ArgumentParser, seed_help: str) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps"
@@ -59,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample", choices=_builtin_names(), help="use a bundled sample micrograph instead of a file"
     )
     src.add_argument("--resume", metavar="MODEL", help="continue training a stopped model at its next scale")
-    tr.add_argument("-o", "--output", required=True, help="model file to write (e.g. cell.singan)")
+    tr.add_argument(
+        "-o", "--output", help="model file to write (e.g. cell.singan; with --resume: the resumed file)"
+    )
     tr.add_argument(
         "--preset",
         choices=list(PRESETS),
@@ -94,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="0: from pure noise; n>0: keep the training image's layout above n",
     )
     _add_device_seed(sa, "random seed (same seed, same samples)")
+    _add_force(sa)
     sa.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ev = sub.add_parser(
@@ -124,6 +135,7 @@ def _app_parser(sub, name: str, help_text: str, inputs: Sequence[tuple[str, str]
         "-o", "--output", required=True, help="output image (.tif keeps the dtype; .png for 8/16-bit)"
     )
     _add_device_seed(p, "random seed (same seed, same output)")
+    _add_force(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -248,8 +260,13 @@ def _training_progress(
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .core import resume, save_model, source_metadata, train
-    from .core.files import builtin_image, read_image
+    from .core.files import builtin_image, check_output_path, read_image
+    from .core.persistence import SUFFIX
 
+    output = args.output or args.resume
+    if output is None:
+        raise SinGANError("give the model file to write with -o (e.g. -o cell.singan)")
+    check_output_path(output, (SUFFIX,))
     if args.resume:
         start = _load(args, args.resume)
         work = resume(start)
@@ -269,22 +286,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         first_scale = 0
     on_event = _training_progress(
-        first_scale, config.train.iters_per_scale, lambda model: save_model(model, args.output)
-    )  # Ctrl-C keeps finished scales
+        first_scale, config.train.iters_per_scale, lambda model: save_model(model, output)
+    )  # Ctrl-C, running out of memory or any failure keeps the finished scales
     model = _drive(work, args.quiet, on_event)
-    save_model(model, args.output)
-    print(f"trained {model.num_trained} scales {list(model.shapes)}; model written to {args.output}")
+    save_model(model, output)
+    print(f"trained {model.num_trained} scales {list(model.shapes)}; model written to {output}")
     return 0
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .core import generate
     from .core.files import write_stack
+    from .core.memory import sampling_bytes
 
     if (args.height is None) != (args.width is None):
         raise SinGANError("give both --height and --width, or neither")
-    model = _load(args)
+    model = _load_for_output(args)
     size = (args.height, args.width) if args.height is not None else None
+    _check_memory(args, model, sampling_bytes(model, args.num, args.scale_h, args.scale_w, size))
     work = generate(
         model,
         args.num,
@@ -350,24 +369,32 @@ def _write_single(args: argparse.Namespace, model, image) -> int:
 
 def _cmd_sr(args: argparse.Namespace) -> int:
     from .apps import super_resolve
+    from .apps.shared import spatial_shape
     from .core.files import read_image
+    from .core.memory import generation_bytes
 
-    model = _load(args)
+    model = _load_for_output(args)
+    image = read_image(args.image)
+    target = tuple(max(1, round(args.factor * side)) for side in spatial_shape(model, image))
+    _check_memory(args, model, generation_bytes(model, target))
     return _write_single(
-        args, model, _run_app(args, super_resolve(model, read_image(args.image), args.factor, seed=args.seed))
+        args, model, _run_app(args, super_resolve(model, image, args.factor, seed=args.seed))
     )
 
 
 def _cmd_paint(args: argparse.Namespace) -> int:
     from .apps import paint_to_image
     from .core.files import read_image, write_stack
+    from .core.memory import generation_bytes
 
-    model = _load(args)
+    model = _load_for_output(args)
+    paint = read_image(args.paint)
+    _check_memory(args, model, generation_bytes(model, _working_size(model, paint), args.num, args.num))
     out = _run_app(
         args,
         paint_to_image(
             model,
-            read_image(args.paint),
+            paint,
             args.start_scale,
             num_samples=args.num,
             quantize_colors=args.quantize,
@@ -383,9 +410,11 @@ def _cmd_masked(args: argparse.Namespace) -> int:
     from .apps import edit, harmonize
     from .core import SampleProgress
     from .core.files import read_image
+    from .core.memory import generation_bytes
 
-    model = _load(args)
+    model = _load_for_output(args)
     image, mask = read_image(args.image), read_image(args.mask)
+    _check_memory(args, model, generation_bytes(model, _working_size(model, image)))
     blend = dict(radius=args.radius, sigma=args.sigma, seed=args.seed)
     if args.command == "edit":
         return _write_single(args, model, _run_app(args, edit(model, image, mask, args.start_scale, **blend)))
@@ -400,8 +429,11 @@ def _cmd_masked(args: argparse.Namespace) -> int:
 
 def _cmd_animate(args: argparse.Namespace) -> int:
     from .apps import animate, save_animation
+    from .core.files import ANIMATION_SUFFIXES
+    from .core.memory import generation_bytes
 
-    model = _load(args)
+    model = _load_for_output(args, ANIMATION_SUFFIXES)
+    _check_memory(args, model, generation_bytes(model, model.trained_shapes[-1], outputs=max(args.frames, 1)))
     frames = _run_app(
         args,
         animate(
@@ -418,6 +450,31 @@ def _load(args: argparse.Namespace, path: str | None = None):
     from .core import load_model, resolve_device
 
     return load_model(path or args.model, device=resolve_device(args.device))
+
+
+def _load_for_output(args: argparse.Namespace, suffixes: Sequence[str] | None = None):
+    """Check the -o path (before any work), load the MODEL, and check that the output format holds its images."""
+    from .core.files import IMAGE_SUFFIXES, check_output_format, check_output_path
+
+    check_output_path(args.output, suffixes or IMAGE_SUFFIXES)
+    model = _load(args)
+    check_output_format(args.output, model.spec)
+    return model
+
+
+def _working_size(model, image) -> tuple[int, int]:
+    """Size at which an application processes an input image (the model's resolution)."""
+    from .apps.shared import model_scale_shape, spatial_shape
+
+    return model_scale_shape(model, spatial_shape(model, image))
+
+
+def _check_memory(args: argparse.Namespace, model, needed: int) -> None:
+    """Refuse work estimated to need more memory than the model's device has, unless --force."""
+    from .core.memory import check_memory
+
+    if not args.force:
+        check_memory(needed, model.device, force_flag="--force")
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

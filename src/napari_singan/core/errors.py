@@ -18,6 +18,14 @@ class ModelFileError(SinGANError, OSError):
     """A model file is missing, damaged or not a napari-singan model."""
 
 
+class OutputPathError(SinGANError, OSError):
+    """An output file cannot be written where or in the format asked for."""
+
+
+class MemoryEstimateError(SinGANError):
+    """A request needs more memory than the device has available (checked before any work)."""
+
+
 class SinGANNotice(UserWarning):
     """Something the user should know about their input (e.g. it was resized)."""
 

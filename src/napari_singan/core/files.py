@@ -1,13 +1,18 @@
-"""Image files in and out (PNG, JPEG, TIFF incl. 16-bit and float) and the bundled sample images."""
+"""Image files in and out (PNG, JPEG, TIFF incl. 16-bit and float), output path checks and the bundled sample images."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .errors import ImageInputError
+from .errors import ImageInputError, OutputPathError
+
+if TYPE_CHECKING:
+    from .images import ImageSpec
 
 #: Bundled micrographs (shipped inside scikit-image's wheel; nothing is downloaded).
 BUILTIN_IMAGES = {
@@ -15,7 +20,14 @@ BUILTIN_IMAGES = {
     "immunohistochemistry": "immunohistochemistry",  # 512x512 RGB IHC staining
 }
 
-_TIFF = {".tif", ".tiff"}
+_TIFF = (".tif", ".tiff")
+#: Extensions :func:`write_image` and :func:`write_stack` write; TIFF keeps any dtype and channel count.
+IMAGE_SUFFIXES = (*_TIFF, ".png", ".jpg", ".jpeg")
+#: Extensions of animations: 8-bit GIF or MP4 video, or a TIFF stack in the model's dtype.
+ANIMATION_SUFFIXES = (".gif", ".mp4", *_TIFF)
+
+#: How an image's channels are laid out, as far as a file format cares.
+Layout = Literal["grayscale", "colour", "multichannel"]
 
 
 def builtin_image(name: str) -> np.ndarray:
@@ -28,7 +40,24 @@ def builtin_image(name: str) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read a PNG/JPEG/TIFF (any bit depth) as a numpy array, keeping its dtype."""
+    """Read a PNG/JPEG/TIFF (any bit depth) as a numpy array, keeping its dtype.
+
+    Parameters
+    ----------
+    path
+        The image file.
+
+    Returns
+    -------
+    numpy.ndarray
+        The image as stored, e.g. ``(H, W)`` or ``(H, W, 3)``.
+
+    Raises
+    ------
+    ImageInputError
+        If there is no file, or it is not an image that can be read; the
+        message is one line (never the readers' lists of plugins to install).
+    """
     path = Path(path)
     if not path.is_file():
         raise ImageInputError(f"no image file at {path}")
@@ -40,8 +69,86 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         import imageio.v3 as iio
 
         return np.asarray(iio.imread(path))
-    except Exception as exc:  # readers raise many types for unreadable files
-        raise ImageInputError(f"cannot read {path} as an image: {exc}") from None
+    except Exception:  # readers raise many types for unreadable files, with pages of advice
+        raise ImageInputError(
+            f"{path} is not an image napari-singan can read (PNG, JPEG or TIFF), or it is damaged; "
+            "open it in an image program and save it as .tif or .png"
+        ) from None
+
+
+def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> Path:
+    """Check, before any work, that an output file can be written at ``path``.
+
+    Parameters
+    ----------
+    path
+        The output file.
+    suffixes
+        The extensions (lower case, with the dot) the output may have, e.g.
+        :data:`IMAGE_SUFFIXES`.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OutputPathError
+        If the extension is not one of ``suffixes``, the folder does not exist
+        (it is not created), ``path`` is a folder, or the folder or an existing
+        file at ``path`` cannot be written.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        given = f"the extension {path.suffix!r}" if path.suffix else "no extension"
+        raise OutputPathError(f"{path} has {given}; name the output with one of {', '.join(suffixes)}")
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise OutputPathError(f"the output folder {folder} {what}; create it or choose another output path")
+    if path.is_dir():
+        raise OutputPathError(f"{path} is a folder; give the output a file name")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OutputPathError(f"cannot write {path}: permission denied; choose a folder you can write to")
+    return path
+
+
+def check_output_format(path: str | os.PathLike, spec: ImageSpec) -> None:
+    """Check that the format of ``path``'s extension holds a model's images, before generating them.
+
+    Parameters
+    ----------
+    path
+        The output file; TIFF holds everything, PNG 8-bit images and 16-bit
+        grayscale, JPEG 8-bit, GIF/MP4 grayscale or colour frames.
+    spec
+        The layout and dtype of the model's images.
+
+    Raises
+    ------
+    OutputPathError
+        If the format cannot hold them (the message names a format that can).
+    """
+    layout: Layout = "grayscale" if spec.channel_axis is None else "colour" if spec.is_rgb else "multichannel"
+    problem = _format_problem(Path(path).suffix.lower(), np.dtype(spec.dtype), layout)
+    if problem is not None:
+        raise OutputPathError(problem)
+
+
+def _format_problem(suffix: str, dtype: np.dtype, layout: Layout) -> str | None:
+    """Why a ``suffix`` file cannot hold ``dtype`` images of ``layout`` (None when it can)."""
+    if suffix in _TIFF:
+        return None
+    if layout == "multichannel":
+        return f"{suffix} cannot hold multichannel images; write a .tif instead"
+    if suffix in ANIMATION_SUFFIXES:  # video frames are mapped to 8 bits
+        return None
+    if dtype.kind == "f":
+        return f"{suffix} cannot hold float images; write a .tif instead"
+    if dtype in (np.uint8, np.bool_) or (suffix == ".png" and dtype == np.uint16 and layout == "grayscale"):
+        return None
+    return f"{suffix} cannot hold {layout} {dtype} images; write a .tif instead"
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, rgb: bool = False) -> Path:
@@ -53,8 +160,11 @@ def write_image(path: str | os.PathLike, image: np.ndarray, rgb: bool = False) -
 
         tifffile.imwrite(path, image, photometric="rgb" if rgb else "minisblack")
         return path
-    if image.dtype.kind == "f":
-        raise ImageInputError(f"{path.suffix} cannot hold float images; write a .tif instead")
+    channels = 1 if image.ndim == 2 else image.shape[-1]
+    layout: Layout = "grayscale" if channels == 1 else "colour" if channels in (3, 4) else "multichannel"
+    problem = _format_problem(path.suffix.lower(), image.dtype, layout)
+    if problem is not None:
+        raise ImageInputError(problem)
     import imageio.v3 as iio
 
     iio.imwrite(path, image)

@@ -103,28 +103,63 @@ def _umask() -> int:
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> SinGANModel:
     """Read a model written by :func:`save_model`.
 
+    Parameters
+    ----------
+    path
+        The model file.
+    device
+        Where the model's tensors and weights are put.
+
+    Returns
+    -------
+    SinGANModel
+        The (possibly partly) trained model.
+
     Raises
     ------
     ModelFileError
         If the file is missing, truncated, damaged, of another program or of a
-        newer format version.
+        newer format version; the message is one line and never suggests
+        loading the file in an unsafe way.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"no model file at {path}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged archives
-        raise ModelFileError(
-            f"{path} is not a readable napari-singan model (damaged, truncated or another format): {exc}"
-        ) from None
+    except PermissionError:
+        raise ModelFileError(f"cannot read {path}: permission denied; check the file's permissions") from None
+    except (
+        Exception
+    ):  # damaged archives raise many types; torch's advice in them (weights_only=False) is unsafe
+        raise ModelFileError(_not_a_model(path, "it cannot be read as one")) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a napari-singan model file")
-    if data.get("version", 0) > VERSION:
+        raise ModelFileError(_not_a_model(path, "it holds other data"))
+    version = data.get("version", 0)
+    if not isinstance(version, int):
+        raise ModelFileError(_not_a_model(path, f"its format version {version!r} is not a number"))
+    if version > VERSION:
         raise ModelFileError(
-            f"{path} was written by a newer napari-singan (format {data['version']}); upgrade to read it"
+            f"{path} was written by a newer napari-singan (format {version}); upgrade to read it"
         )
     try:
         return model_from_dict(data, device)
-    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-        raise ModelFileError(f"{path} is an incomplete or inconsistent model file: {exc}") from None
+    except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError) as exc:
+        raise ModelFileError(
+            f"{path} is an incomplete or inconsistent model file ({_first_line(exc)}); "
+            "save the model again or train it again"
+        ) from None
+
+
+def _not_a_model(path: Path, reason: str) -> str:
+    """The one-line message for a file that is not (or no longer) a napari-singan model."""
+    return (
+        f"{path} is not a napari-singan model file (or is damaged): {reason}; "
+        "choose a .singan file saved by napari-singan, or train the model again"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].rstrip(":") if lines else type(exc).__name__
