@@ -1,0 +1,194 @@
+"""Synthetic training data on disk: numbered image (+ label) TIFF pairs and a manifest.
+
+The manifest records what regenerates every sample exactly: the model's
+fingerprint, the output size, the start scale and each sample's own seed.
+Writing is resumable: samples whose files and manifest entries exist are
+skipped, so an interrupted export continues where it stopped, and a larger
+``num_samples`` extends a dataset with the same first samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import OutputPathError, SinGANError
+from ..core.events import SampleProgress, drain
+from ..core.files import write_image
+from ..core.pyramid import Shape
+from ..core.sampling import generate, output_shapes, sample_seeds
+from ..core.singan import SinGANModel
+
+MANIFEST = "manifest.json"
+FORMAT = "napari-singan-dataset"
+VERSION = 1
+#: Samples written between manifest updates (an interrupted export loses at most these).
+MANIFEST_EVERY = 16
+
+
+def model_fingerprint(model: SinGANModel) -> str:
+    """SHA-256 of everything that determines a model's samples (weights, noise, geometry, config)."""
+    digest = hashlib.sha256()
+    facts = {
+        "config": model.config.to_dict(),
+        "shapes": model.shapes,
+        "amps": model.noise_amps,
+        "spec": model.spec.to_dict(),
+    }
+    facts["labels"] = model.labels.to_dict() if model.labels else None
+    digest.update(json.dumps(facts, sort_keys=True).encode())
+    for tensor in (model.image, model.z_star):
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    for stage in model.generators:
+        for name, value in stage.state_dict().items():
+            digest.update(name.encode())
+            digest.update(value.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def augment(
+    model: SinGANModel,
+    num_samples: int,
+    folder: str | os.PathLike,
+    *,
+    size: Shape | None = None,
+    start_scale: int = 0,
+    seed: int = 0,
+) -> Generator[SampleProgress, None, Path]:
+    """Write ``num_samples`` generated images (and label images) to ``folder``.
+
+    Parameters
+    ----------
+    model
+        Trained model; with labels (see :mod:`napari_singan.core.labels`) every
+        image gets its label image.
+    num_samples
+        Size of the dataset.
+    folder
+        Output folder: ``images/00000.tif``, ``labels/00000.tif`` (label
+        models), ``manifest.json``. Created if missing; a folder holding a
+        dataset of another model or other settings is refused.
+    size
+        Output ``(H, W)`` in pixels (default: the model's training size).
+    start_scale
+        Generation starts at this scale (0: most diverse; higher keeps the
+        training image's layout).
+    seed
+        Sample ``i`` is the ``i``-th of :func:`~napari_singan.core.sampling.sample_seeds`.
+
+    Yields
+    ------
+    SampleProgress
+        Samples present so far (written now or before) out of ``num_samples``.
+
+    Returns
+    -------
+    pathlib.Path
+        The manifest.
+    """
+    if num_samples < 1:
+        raise SinGANError(f"number of samples must be at least 1, got {num_samples}")
+    model.check_start_scale(start_scale)
+    height, width = output_shapes(model, size=size)[-1] if size else model.trained_shapes[-1]
+    folder = Path(folder)
+    settings = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_sha256": model_fingerprint(model),
+        "size": [height, width],
+        "start_scale": start_scale,
+        "seed": seed,
+        "labels": model.labels is not None,
+        "dtype": model.spec.dtype,
+    }
+    entries = _existing_entries(folder, settings)
+    for sub in ("images", "labels") if model.labels else ("images",):
+        _make_folder(folder / sub)
+    seeds = sample_seeds(seed, num_samples)
+    todo = [i for i in range(num_samples) if i not in entries]
+    yield SampleProgress(num_samples - len(todo), num_samples)
+    for count, index in enumerate(todo, start=1):
+        # One sample per call: conv arithmetic depends on the batch size, and alone a sample
+        # regenerates bit-exactly from its seed (generate(model, seeds=[seed], ...)).
+        out = drain(
+            generate(
+                model,
+                seeds=[seeds[index]],
+                size=(height, width),
+                start_scale=start_scale,
+                with_labels=model.labels is not None,
+            )
+        )
+        image, labels = (out[0][0], out[1][0]) if model.labels else (out[0], None)
+        entry = {"index": index, "seed": seeds[index], "image": f"images/{index:05d}.tif"}
+        write_image(folder / entry["image"], image, rgb=model.spec.is_rgb)
+        if labels is not None:
+            entry["labels"] = f"labels/{index:05d}.tif"
+            write_image(folder / entry["labels"], labels)
+        entries[index] = entry
+        if count % MANIFEST_EVERY == 0:
+            _write_manifest(folder, settings, entries)
+        yield SampleProgress(num_samples - len(todo) + count, num_samples)
+    return _write_manifest(folder, settings, entries)
+
+
+def _existing_entries(folder: Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Entries of an earlier export with the same settings whose files still exist."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        old = json.loads(path.read_text())
+        same = all(old.get(key) == value for key, value in settings.items())
+        samples = old["samples"]
+    except (ValueError, KeyError, TypeError):
+        raise OutputPathError(
+            f"{path} is not a napari-singan dataset manifest: choose another folder"
+        ) from None
+    if not same:
+        raise OutputPathError(
+            f"{folder} holds a dataset of another model or other settings: choose an empty folder"
+        )
+    files = ("image", "labels") if settings["labels"] else ("image",)
+    return {e["index"]: e for e in samples if all((folder / e.get(f, "")).is_file() for f in files)}
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"cannot create the folder {path}: {exc.strerror}") from None
+
+
+def _write_manifest(folder: Path, settings: dict[str, Any], entries: dict[int, dict[str, Any]]) -> Path:
+    """Write the manifest atomically (a crash leaves the old one or the new one)."""
+    path = folder / MANIFEST
+    text = json.dumps({**settings, "samples": [entries[i] for i in sorted(entries)]}, indent=1)
+    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=folder)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of a dataset written by :func:`augment`."""
+    return json.loads((Path(folder) / MANIFEST).read_text())
+
+
+def load_pair(folder: str | os.PathLike, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Image and label image (``None`` for image-only datasets) of sample ``index``."""
+    from ..core.files import read_image
+
+    entry = next(e for e in read_manifest(folder)["samples"] if e["index"] == index)
+    labels = entry.get("labels")
+    return read_image(Path(folder) / entry["image"]), None if labels is None else read_image(
+        Path(folder) / labels
+    )

@@ -1,0 +1,72 @@
+"""Datasets on disk: numbered image/label pairs, manifest, exact regeneration, resuming."""
+
+import numpy as np
+import pytest
+
+from napari_singan.apps.augment import augment, load_pair, model_fingerprint, read_manifest
+from napari_singan.core import SinGANConfig, SinGANError, drain, generate, train
+from napari_singan.core.errors import OutputPathError
+from napari_singan.core.files import read_image
+
+from ..conftest import make_texture
+
+PAIRS = SinGANConfig().with_overrides(max_size=32, min_size=14, iters_per_scale=8, preview_every=0)
+
+
+@pytest.fixture(scope="module")
+def label_model():
+    image = make_texture(dtype=np.uint16)
+    labels = (image > np.median(image)).astype(np.uint8) * 2
+    return drain(train(image, PAIRS, labels=labels, device="cpu", seed=0))
+
+
+def test_dataset_pairs_regenerate_exactly_from_the_manifest(label_model, tmp_path):
+    progress = []
+    manifest = drain(augment(label_model, 5, tmp_path / "ds", size=(24, 40), seed=3), progress.append)
+    assert progress[0].done == 0 and progress[-1].done == progress[-1].total == 5
+    meta = read_manifest(tmp_path / "ds")
+    assert manifest == tmp_path / "ds" / "manifest.json"
+    assert meta["model_sha256"] == model_fingerprint(label_model) and meta["size"] == [24, 40]
+    assert [e["index"] for e in meta["samples"]] == list(range(5))
+    image, labels = load_pair(tmp_path / "ds", 3)
+    assert image.shape == labels.shape == (24, 40)
+    assert image.dtype == np.uint16 and labels.dtype == np.uint8 and set(np.unique(labels)) <= {0, 2}
+    seed3 = meta["samples"][3]["seed"]
+    again, again_labels = drain(generate(label_model, seeds=[seed3], size=(24, 40), with_labels=True))
+    assert np.array_equal(again[0], image) and np.array_equal(again_labels[0], labels)
+
+
+def test_export_resumes_and_extends_without_rewriting(label_model, tmp_path):
+    folder = tmp_path / "ds"
+    drain(augment(label_model, 4, folder, seed=1))
+    first = {p.name: p.stat().st_mtime_ns for p in (folder / "images").iterdir()}
+    (folder / "labels" / "00002.tif").unlink()  # an interrupted export lost one file
+    progress = []
+    drain(augment(label_model, 6, folder, seed=1), progress.append)
+    assert progress[0].done == 3  # three complete pairs were kept
+    kept = {name: (folder / "images" / name).stat().st_mtime_ns for name in first}
+    assert {n: t for n, t in kept.items() if n != "00002.tif"} == {
+        n: t for n, t in first.items() if n != "00002.tif"
+    }
+    assert len(read_manifest(folder)["samples"]) == 6 and (folder / "labels" / "00002.tif").is_file()
+    fresh = tmp_path / "fresh"
+    drain(augment(label_model, 6, fresh, seed=1))
+    for i in range(6):
+        assert all(np.array_equal(a, b) for a, b in zip(load_pair(folder, i), load_pair(fresh, i)))
+
+
+def test_a_folder_of_another_dataset_is_refused_untouched(label_model, tmp_path):
+    drain(augment(label_model, 2, tmp_path, seed=1))
+    before = (tmp_path / "manifest.json").read_bytes()
+    with pytest.raises(OutputPathError, match="another model or other settings"):
+        drain(augment(label_model, 2, tmp_path, seed=2))
+    assert (tmp_path / "manifest.json").read_bytes() == before
+    with pytest.raises(SinGANError, match="at least 1"):
+        drain(augment(label_model, 0, tmp_path / "other"))
+
+
+def test_image_only_models_write_images_only(tiny_model, tmp_path):
+    drain(augment(tiny_model, 3, tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "manifest.json"]
+    assert read_image(tmp_path / "images" / "00001.tif").dtype == np.uint8
+    assert "labels" not in read_manifest(tmp_path)["samples"][0]
