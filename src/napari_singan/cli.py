@@ -1,4 +1,4 @@
-"""Headless command line: ``napari-singan train | sample | evaluate | info | sr | paint | harmonize | edit | animate``.
+"""Headless command line: ``napari-singan train | sample | augment | evaluate | info | sr | paint | harmonize | edit | animate``.
 
 Every command is a thin front door onto :mod:`napari_singan.core`; the option
 defaults are the config dataclasses' (paper) values.
@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
 from typing import Any, get_args
 
-from .core.config import PRESETS, ModelConfig, Norm, Padding, PyramidConfig, TrainConfig
+from .core.config import PRESETS, LabelMode, ModelConfig, Norm, Padding, PyramidConfig, TrainConfig
 from .core.errors import OUT_OF_MEMORY_HINT, SinGANError, is_out_of_memory
 
 _PAPER_PYR, _PAPER_TRAIN = PyramidConfig(), TrainConfig()
@@ -82,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--channel-axis", type=int, default=None, help="axis holding channels for non-RGB 3-D images"
     )
+    tr.add_argument(
+        "--labels",
+        metavar="LABELS",
+        help="integer label image of the same height and width (e.g. a napari Labels layer saved as TIFF): "
+        "learned with the image, so that samples come with labels",
+    )
+    tr.add_argument(
+        "--label-mode",
+        choices=get_args(LabelMode),
+        default="auto",
+        help="classes (one channel per value), instances (objects renumbered in samples) or auto",
+    )
     _add_device_seed(tr, "random seed (same seed, same model on the same device)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -92,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sa.add_argument("model", help="model file")
     sa.add_argument("-n", "--num", type=int, default=8, help="number of samples (default: 8)")
-    sa.add_argument("-o", "--output", required=True, help="output .tif stack (or .png: one file per sample)")
+    sa.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output .tif stack (or .png: one file per sample); a model with labels also writes NAME_labels.tif",
+    )
     sa.add_argument("--scale-h", type=float, default=1.0, help="output height relative to the training image")
     sa.add_argument("--scale-w", type=float, default=1.0, help="output width relative to the training image")
     sa.add_argument("--height", type=int, default=None, help="exact output height in px (with --width)")
@@ -106,6 +124,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_seed(sa, "random seed (same seed, same samples)")
     _add_force(sa)
     sa.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    au = sub.add_parser(
+        "augment",
+        help="write a dataset of generated images (and label images) to a folder",
+        description="Write numbered image (and, for a model trained with --labels, label) TIFFs in the "
+        "model's dtype plus manifest.json (model hash, size, start scale, per-sample seeds). Resumable: "
+        "samples already written with a matching manifest are skipped.",
+    )
+    au.add_argument("model", help="model file")
+    au.add_argument("-n", "--num", type=int, default=100, help="number of samples (default: 100)")
+    au.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    au.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=None,
+        help="output size in px (default: training size)",
+    )
+    au.add_argument(
+        "--start-scale", type=int, default=0, help="0: from pure noise; n>0: keep the layout above n"
+    )
+    _add_device_seed(au, "dataset seed (sample i is always the same)")
+    _add_force(au)
+    au.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ev = sub.add_parser(
         "evaluate",
@@ -279,6 +322,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         work = train(
             image,
             config,
+            labels=None if args.labels is None else read_image(args.labels),
+            label_mode=args.label_mode,
             channel_axis=args.channel_axis,
             device=args.device,
             seed=args.seed,
@@ -312,12 +357,32 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         scale_w=args.scale_w,
         size=size,
         seed=args.seed,
+        with_labels=model.labels is not None,
     )
-    stack = _drive(work, args.quiet, lambda event: (event.done, event.total))
+    out = _drive(work, args.quiet, lambda event: (event.done, event.total))
+    stack, labels = out if model.labels else (out, None)
     paths = write_stack(args.output, stack, rgb=model.spec.is_rgb)
     print(
         f"wrote {len(stack)} sample(s) of shape {stack.shape[1:]} {stack.dtype} to {', '.join(map(str, paths))}"
     )
+    if labels is not None:
+        output = Path(args.output)
+        label_paths = write_stack(output.with_name(f"{output.stem}_labels{output.suffix}"), labels)
+        print(f"wrote their label images ({labels.dtype}) to {', '.join(map(str, label_paths))}")
+    return 0
+
+
+def _cmd_augment(args: argparse.Namespace) -> int:
+    from .apps.augment import augment
+    from .core.memory import sampling_bytes
+
+    model = _load(args)
+    size = None if args.size is None else tuple(args.size)
+    _check_memory(args, model, sampling_bytes(model, 1, size=size))
+    work = augment(model, args.num, args.output, size=size, start_scale=args.start_scale, seed=args.seed)
+    manifest = _drive(work, args.quiet, lambda event: (event.done, event.total))
+    pairs = "image/label pairs" if model.labels else "images"
+    print(f"{args.num} {pairs} in {args.output} (manifest: {manifest})")
     return 0
 
 
@@ -349,6 +414,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"trained:   {model.num_trained} of {model.num_scales} scales")
     print(f"shapes:    {', '.join(f'{h}x{w}' for h, w in model.shapes)}")
     print(f"image:     {spec.height}x{spec.width}, {spec.channels} channel(s), {spec.dtype}")
+    if model.labels:
+        kind = (
+            "instances (objects renumbered)"
+            if model.labels.instances
+            else f"classes {list(model.labels.classes)}"
+        )
+        print(f"labels:    {kind}, {model.labels.dtype}")
     print(f"noise:     {', '.join(f'{a:.4g}' for a in model.noise_amps)}")
     for key, value in (model.metadata or {}).items():
         print(f"{key + ':':<10} {value}")
@@ -480,6 +552,7 @@ def _check_memory(args: argparse.Namespace, model, needed: int) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": _cmd_train,
     "sample": _cmd_sample,
+    "augment": _cmd_augment,
     "evaluate": _cmd_evaluate,
     "info": _cmd_info,
     "sr": _cmd_sr,

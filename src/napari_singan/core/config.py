@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 from .errors import ConfigError
 
 Norm = Literal["instance", "none"]
+LabelMode = Literal["auto", "classes", "instances"]  # how a label image is encoded (core.labels)
 Padding = Literal["zero", "reflect"]
 
 

@@ -25,7 +25,7 @@ reduction.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, get_args
 
 import numpy as np
 import torch
@@ -33,9 +33,8 @@ from skimage.measure import label as connected_components
 from skimage.segmentation import expand_labels, find_boundaries
 from skimage.transform import resize as resize_array
 
+from .config import LabelMode
 from .errors import ImageInputError
-
-LabelMode = Literal["auto", "classes", "instances"]
 
 #: More distinct values than this in "classes" mode is refused (one channel each).
 MAX_CLASSES = 32
@@ -104,7 +103,7 @@ def check_labels(labels: np.ndarray, shape: tuple[int, int], mode: LabelMode = "
             f"the labels are {'x'.join(map(str, labels.shape))} but the image is "
             f"{shape[0]}x{shape[1]}: annotate the image itself (same height and width)"
         )
-    if mode not in ("auto", "classes", "instances"):
+    if mode not in get_args(LabelMode):
         raise ImageInputError(f"label mode must be auto, classes or instances, got {mode!r}")
     values = np.unique(labels)
     if values.size < 2:

@@ -81,7 +81,7 @@ def generation_bytes(model: SinGANModel, size: Shape, batch: int = 1, outputs: i
     shapes = output_shapes(model, size=size)
     widest = max(scale_width(s, cfg) * (h + grow) * (w + grow) for s, (h, w) in enumerate(shapes))
     h, w = shapes[-1]
-    channels = model.spec.channels
+    channels = model.channels  # image and label channels
     padded = channels * (h + 2 * cfg.num_blocks) * (w + 2 * cfg.num_blocks)
     per_image = (
         4 * (LIVE_FEATURE_MAPS * widest + LIVE_IMAGE_MAPS * padded) + 8 * CONVERSION_COPIES * channels * h * w

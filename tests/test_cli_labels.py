@@ -1,0 +1,68 @@
+"""The CLI's image + label pairs: train --labels, sample writes label stacks, augment writes datasets."""
+
+import json
+
+import numpy as np
+import tifffile
+
+from napari_singan.cli import main
+from napari_singan.core import load_model
+
+from .conftest import make_texture
+from .test_cli import TINY_FLAGS
+
+
+def test_train_with_labels_sample_pairs_and_augment_a_dataset(tmp_path, capsys):
+    image = make_texture(48, 40, dtype=np.uint16)
+    labels = (image > np.median(image)).astype(np.uint8) * 5
+    tifffile.imwrite(tmp_path / "img.tif", image)
+    tifffile.imwrite(tmp_path / "lab.tif", labels)
+    model_path = tmp_path / "m.singan"
+    argv = ["train", str(tmp_path / "img.tif"), "--labels", str(tmp_path / "lab.tif"), "-o", str(model_path)]
+    assert main([*argv, *TINY_FLAGS]) == 0
+    assert load_model(model_path).labels.classes == (0, 5)
+    assert main(["info", str(model_path)]) == 0
+    assert "labels:    classes [0, 5], uint8" in capsys.readouterr().out
+
+    assert main(["sample", str(model_path), "-n", "2", "-o", str(tmp_path / "s.tif"), "--quiet"]) == 0
+    stack, masks = tifffile.imread(tmp_path / "s.tif"), tifffile.imread(tmp_path / "s_labels.tif")
+    assert stack.shape == masks.shape == (2, 32, 27) and masks.dtype == np.uint8
+    assert set(np.unique(masks)) <= {0, 5}
+
+    folder = tmp_path / "dataset"
+    argv = [
+        "augment",
+        str(model_path),
+        "-n",
+        "3",
+        "-o",
+        str(folder),
+        "--size",
+        "20",
+        "30",
+        "--seed",
+        "4",
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [e["labels"] for e in manifest["samples"]] == [f"labels/{i:05d}.tif" for i in range(3)]
+    assert tifffile.imread(folder / "images" / "00002.tif").shape == (20, 30)
+    assert tifffile.imread(folder / "labels" / "00002.tif").dtype == np.uint8
+    assert main([*argv[:3], "5", *argv[4:]]) == 0  # extends the same dataset
+    assert len(json.loads((folder / "manifest.json").read_text())["samples"]) == 5
+
+
+def test_bad_labels_and_foreign_datasets_are_one_line_errors(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "img.tif", make_texture(48, 40))
+    tifffile.imwrite(tmp_path / "lab.tif", np.zeros((10, 10), np.uint8))
+    model_path = tmp_path / "m.singan"
+    argv = ["train", str(tmp_path / "img.tif"), "--labels", str(tmp_path / "lab.tif"), "-o", str(model_path)]
+    assert main([*argv, *TINY_FLAGS]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "annotate the image itself" in err and "\n" not in err and not model_path.exists()
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "manifest.json").write_text("not json")
+    assert main(["train", str(tmp_path / "img.tif"), "-o", str(model_path), *TINY_FLAGS]) == 0
+    assert main(["augment", str(model_path), "-n", "1", "-o", str(tmp_path / "ds"), "--quiet"]) == 2
+    assert "not a napari-singan dataset manifest" in capsys.readouterr().err
