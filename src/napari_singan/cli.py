@@ -266,22 +266,33 @@ def _config_from_args(args: argparse.Namespace):
 def _drive(
     work: Generator[Any, None, Any], quiet: bool, on_event: Callable[[Any], tuple[float, float] | None]
 ) -> Any:
-    """Run a long-work generator under a tqdm bar; ``on_event`` maps an event to (done, total)."""
+    """Run a long-work generator under a tqdm bar; ``on_event`` maps an event to (done, total).
+
+    The bar is drawn at the first step, so input the work refuses at once gives one error line and no bar.
+    """
     from tqdm import tqdm
 
     from .core import drain
 
-    with tqdm(disable=quiet, unit="it", dynamic_ncols=True) as bar:
+    bar = None
 
-        def show(event: Any) -> None:
-            step = on_event(event)
-            if step is not None:
-                bar.total = step[1]
-                bar.update(step[0] - bar.n)
-                if hasattr(event, "num_scales"):
-                    bar.set_description(f"scale {event.scale + 1}/{event.num_scales}")
+    def show(event: Any) -> None:
+        nonlocal bar
+        step = on_event(event)
+        if step is None:
+            return
+        if bar is None:
+            bar = tqdm(disable=quiet, unit="it", dynamic_ncols=True)
+        bar.total = step[1]
+        bar.update(step[0] - bar.n)
+        if hasattr(event, "num_scales"):
+            bar.set_description(f"scale {event.scale + 1}/{event.num_scales}")
 
+    try:
         return drain(work, show)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _training_progress(
