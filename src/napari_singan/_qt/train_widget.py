@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, SpinBox
-from napari.layers import Image
+from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info
 
 from .._napari.layers import channel_axis_choices, layer_image, layer_metadata, look, placement, spatial_hw
@@ -23,7 +23,7 @@ from ..core import (
     source_metadata,
     train,
 )
-from .controls import TaskRunner, device_picker
+from .controls import TaskRunner, device_picker, layer_picker
 
 if TYPE_CHECKING:
     import napari
@@ -58,6 +58,21 @@ class TrainWidget(Container):
         default = PRESETS[DEFAULT_PRESET]
         self.layer = ComboBox(label="image", choices=self._image_layers, nullable=True)
         self.channels = ComboBox(label="channels", choices=self._channel_choices)
+        self.label_layer = layer_picker(viewer, "labels", Labels, nullable=True)
+        self.label_layer.value = None
+        self.label_layer.tooltip = (
+            "Optional Labels layer annotating the image (same height and width): the model learns it "
+            "too, and every sample comes with its label image."
+        )
+        self.label_mode = ComboBox(
+            label="label mode",
+            choices=["auto", "classes", "instances"],
+            value="auto",
+            visible=False,
+            tooltip="classes: each label value is a class (kept as is in samples). instances: each id is "
+            "one object (samples get new objects numbered 1..n). auto: instances when every id is one "
+            "connected object.",
+        )
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value=DEFAULT_PRESET)
         self._preset_name = DEFAULT_PRESET  # the preset the fields were last filled from
         self.preset_note = Label(value="")
@@ -78,6 +93,8 @@ class TrainWidget(Container):
                 self.resume_from,
                 self.layer,
                 self.channels,
+                self.label_layer,
+                self.label_mode,
                 self.preset,
                 self.preset_note,
                 self.max_size,
@@ -90,6 +107,7 @@ class TrainWidget(Container):
         )
         self.preset.changed.connect(self._apply_preset)
         self.layer.changed.connect(lambda _: self.channels.reset_choices())
+        self.label_layer.changed.connect(self._toggle_label_mode)
         MODELS.changed.connect(self.resume_from.reset_choices)
         self.native.destroyed.connect(lambda: MODELS.changed.disconnect(self.resume_from.reset_choices))
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
@@ -120,6 +138,9 @@ class TrainWidget(Container):
             self.layer.value = active
         elif self.layer.value is None and self._image_layers():
             self.layer.value = self._image_layers()[0][1]
+
+    def _toggle_label_mode(self, _: Any = None) -> None:
+        self.label_mode.visible = self.label_layer.value is not None
 
     def _preset_fields(self) -> dict[str, SpinBox]:
         """Config field -> the widget field that overrides it."""
@@ -180,13 +201,23 @@ class TrainWidget(Container):
         self._source = _Source(layer.name, spatial_hw(image, axis), axis, bool(layer.rgb), meta)
         if note:
             show_info(f"{layer.name}: {note}")
+        metadata = source_metadata(layer.name, note=note, layer=meta)
+        labels, labels_layer = None, self.label_layer.value
+        if labels_layer is not None:
+            # The same displayed slice as the image; the core checks shape and values in the worker.
+            labels, _, labels_note = layer_image(labels_layer, self._viewer.dims.point)
+            if labels_note:
+                show_info(f"{labels_layer.name}: {labels_note}")
+            metadata["labels_source"] = labels_layer.name
         work = train(
             image,
             self.config(),
+            labels=labels,
+            label_mode=self.label_mode.value,
             channel_axis=axis,
             device=self.device.value,
             seed=self.seed.value,
-            metadata=source_metadata(layer.name, note=note, layer=meta),
+            metadata=metadata,
         )
         self.runner.start(
             work, f"SinGAN training on {layer.name}", self._on_event, self._on_returned, self._on_aborted
@@ -251,7 +282,7 @@ class TrainWidget(Container):
         if model is None:  # failed: the Failed event was already shown
             return
         name = self._register(model, self._source.name)
-        self.runner.status.value = f"done: model {name!r} ({model.num_trained} scales)"
+        self.runner.status.value = f"done: model {name!r} ({model.num_trained} scales{_labels_note(model)})"
         show_info(f"SinGAN model {name!r} trained")
 
     def _on_aborted(self) -> None:
@@ -269,6 +300,16 @@ class TrainWidget(Container):
 def _flat(config: SinGANConfig) -> dict[str, object]:
     """Every field of a configuration by name (names are unique across its sections)."""
     return {key: value for section in config.to_dict().values() for key, value in section.items()}
+
+
+def _labels_note(model: SinGANModel) -> str:
+    """How the model's labels were learned, for the status line ("" without labels)."""
+    spec = model.labels
+    if spec is None:
+        return ""
+    if spec.instances:
+        return ", instance labels"
+    return f", label classes {', '.join(map(str, spec.classes))}"
 
 
 def _unfinished_models() -> list[str]:
