@@ -150,6 +150,18 @@ def output_layer_kwargs(model: SinGANModel, leading: int = 1, native: tuple[int,
     return {**kwargs, **look(layer, rgb)}
 
 
+def labels_layer_kwargs(model: SinGANModel, leading: int = 1, native: tuple[int, int] | None = None) -> dict:
+    """``viewer.add_labels`` keyword arguments for the label images paired with a model's output.
+
+    The same pixel size and position as :func:`output_layer_kwargs` gives the
+    image output, without a channel axis, so each label image overlays its image.
+    """
+    spec = model.spec
+    layer = (model.metadata or {}).get("layer", {})
+    native = native or model.trained_shapes[-1]
+    return placement(layer, (spec.height, spec.width), native, None, False, leading)
+
+
 def look(layer: dict[str, Any], rgb: bool) -> dict[str, Any]:
     """Display settings of a source layer (:func:`layer_metadata`) for an output layer."""
     if rgb:

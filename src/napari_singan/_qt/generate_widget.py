@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label, PushButton, SpinBox
+import numpy as np
+from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, SpinBox
 from napari.utils.notifications import show_error, show_info
 
-from .._napari.layers import output_layer_kwargs
-from ..core import generate, resolve_device
+from .._napari.layers import labels_layer_kwargs, output_layer_kwargs
+from ..apps.augment import augment
+from ..core import SampleProgress, SinGANError, generate, resolve_device
+from ..core.sampling import output_shapes
 from ..metrics import QualityReport, measure_model, summary
 from .application import ApplicationWidget, progress_fraction
 
 if TYPE_CHECKING:
     import napari
+    from napari.layers import Labels
 
     from ..core import SinGANModel
 
@@ -23,11 +28,14 @@ class GenerateWidget(ApplicationWidget):
 
     Output size is given by factors of the training size (any aspect ratio)
     or in exact pixels. Start scale 0 draws everything from noise; a higher
-    start scale keeps the training image's layout up to that scale.
+    start scale keeps the training image's layout up to that scale. A model
+    trained with labels also gives a Labels layer ``(N, H, W)`` that overlays
+    the samples.
 
-    "Measure quality" draws random samples at the training size in the same
-    worker slot (same progress bar and Stop) and shows the
-    :mod:`napari_singan.metrics` numbers below the button.
+    "Measure quality" draws random samples at the training size, and "Export
+    dataset" writes numbered image (and label) TIFFs with a manifest
+    (:func:`napari_singan.apps.augment.augment`), both in the same worker slot
+    (same progress bar and Stop).
     """
 
     title = "generation"
@@ -44,14 +52,27 @@ class GenerateWidget(ApplicationWidget):
         super().__init__(
             viewer, [self.num, self.scale_h, self.scale_w, self.exact, self.out_height, self.out_width]
         )
+        self.labels_layer: Labels | None = None  # the labels of the latest samples, if the model has labels
+        self._labels_out: tuple[str, dict[str, Any]] | None = None  # name and placement of the next one
         self.quality_samples = SpinBox(label="quality samples", min=2, max=1000, value=25)
         self.measure_button = PushButton(text="Measure quality")
         self.quality = Label(value="")
         self.quality.native.setWordWrap(True)
         self.append(Container(widgets=[self.quality_samples, self.measure_button], layout="horizontal"))
         self.append(self.quality)
+        self.export_folder = FileEdit(label="dataset folder", mode="d", nullable=True)
+        self.export_num = SpinBox(label="dataset samples", min=1, max=1_000_000, value=200)
+        self.export_button = PushButton(
+            text="Export dataset",
+            tooltip="Write numbered image (and label) TIFFs and manifest.json to the folder, at the size, "
+            "start scale and seed above. Exporting again into the same folder with the same settings "
+            "continues an interrupted export or extends it.",
+        )
+        self.append(self.export_folder)
+        self.append(Container(widgets=[self.export_num, self.export_button], layout="horizontal"))
         self.report: QualityReport | None = None
         self.measure_button.changed.connect(self.measure)
+        self.export_button.changed.connect(self.export)
         self.exact.changed.connect(self._toggle_exact)
         self.picker.combo.changed.connect(self._model_changed)
         self._model_changed()
@@ -65,18 +86,42 @@ class GenerateWidget(ApplicationWidget):
         if model is not None:
             self.out_height.value, self.out_width.value = model.trained_shapes[-1]
 
+    def _size(self) -> tuple[int, int] | None:
+        """The exact output size, or ``None`` for factors of the training size."""
+        return (self.out_height.value, self.out_width.value) if self.exact.value else None
+
     def work(self, model: SinGANModel):
-        size = (self.out_height.value, self.out_width.value) if self.exact.value else None
+        paired = model.labels is not None
         work = generate(
             model,
             self.num.value,
             start_scale=self.start_scale.value,
             scale_h=self.scale_h.value,
             scale_w=self.scale_w.value,
-            size=size,
+            size=self._size(),
             seed=self.seed.value,
+            with_labels=paired,
         )
-        return work, f"{self.picker.model_name} samples", output_layer_kwargs(model, leading=1)
+        name = self.picker.model_name
+        # Only one task runs at a time, so the labels of this run are the next ones added.
+        self._labels_out = (f"{name} labels", labels_layer_kwargs(model, leading=1)) if paired else None
+        return work, f"{name} samples", output_layer_kwargs(model, leading=1)
+
+    def _add(self, data: Any, name: str, kwargs: dict[str, Any]) -> None:
+        if not isinstance(data, tuple):  # a model without labels, or failed (None)
+            if data is not None:
+                self.labels_layer = None
+            super()._add(data, name, kwargs)
+            return
+        images, labels = data
+        super()._add(images, name, kwargs)
+        labels_name, placement = self._labels_out
+        if labels.dtype.kind == "b":  # a boolean mask from the command line; napari wants integers
+            labels = labels.astype(np.uint8)
+        self.labels_layer = self._viewer.add_labels(
+            labels, name=labels_name, metadata=dict(kwargs.get("metadata", {})), **placement
+        )
+        self.runner.status.value = f"added {name!r} {images.shape} {images.dtype} and {labels_name!r}"
 
     def measure(self) -> None:
         """Measure the chosen model's sample quality in a worker (the Measure quality button)."""
@@ -105,3 +150,56 @@ class GenerateWidget(ApplicationWidget):
         self.report = report
         self.quality.value = f"{self.picker.model_name}: {summary(report)}"
         self.runner.status.value = "quality measured"
+
+    def export(self) -> None:
+        """Write a dataset of ``export_num`` samples to ``export_folder`` in a worker (Export dataset)."""
+        model = self.picker.model
+        if model is None:
+            show_error("No model: train one with 'SinGAN: Train' or load a .singan file first.")
+            return
+        if self.runner.is_running:
+            show_info("Wait for the running task to finish (or Stop it) before exporting.")
+            return
+        folder = self.export_folder.value
+        if folder is None or str(folder) in ("", "."):
+            show_error("Choose a dataset folder first (an empty folder, or one to continue exporting into).")
+            return
+        folder, total = Path(folder), self.export_num.value
+        try:
+            size = self._size()
+            if size is None and (self.scale_h.value, self.scale_w.value) != (1.0, 1.0):
+                size = output_shapes(model, self.scale_h.value, self.scale_w.value)[-1]
+            work = augment(
+                model.to(resolve_device(self.device.value)),
+                total,
+                folder,
+                size=size,
+                start_scale=self.start_scale.value,
+                seed=self.seed.value,
+            )
+        except (ValueError, SinGANError) as exc:  # an unusable device or size
+            show_error(str(exc))
+            return
+        what = "image/label pairs" if model.labels is not None else "images"
+        done = [0]
+
+        def on_event(event: Any) -> float | None:
+            if isinstance(event, SampleProgress):
+                done[0] = event.done
+                self.runner.status.value = f"dataset: {event.done}/{event.total} {what} in {folder}"
+            return progress_fraction(event)
+
+        def on_returned(manifest: Path | None) -> None:
+            if manifest is None:  # failed: the Failed event was already shown
+                return
+            self.runner.status.value = f"dataset: {total} {what} and {manifest.name} in {folder}"
+            show_info(f"exported {total} {what} to {folder}")
+
+        def on_aborted() -> None:
+            self.runner.status.value = f"export stopped at {done[0]}/{total} {what} in {folder}"
+            show_info(
+                f"export stopped at {done[0]} of {total} {what} in {folder}; "
+                "Export dataset again with the same settings to continue"
+            )
+
+        self.runner.start(work, "SinGAN dataset export", on_event, on_returned, on_aborted)
