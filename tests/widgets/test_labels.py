@@ -1,0 +1,167 @@
+"""Image + label pairs in the widgets: train with a Labels layer, paired samples, dataset export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_singan._napari.models import MODELS
+from napari_singan.apps.augment import load_pair, read_manifest
+from napari_singan.core import SinGANConfig, drain, train
+
+from ..conftest import make_texture
+from .conftest import tiny_settings, wait_idle
+
+
+def _widget(viewer, name):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-singan", name)
+    return widget
+
+
+def _classes(image: np.ndarray, value: int = 2) -> np.ndarray:
+    """Two-class labels (0 and ``value``) that follow the image's structure."""
+    return (image > np.median(image)).astype(np.uint8) * value
+
+
+@pytest.fixture(scope="module")
+def label_model():
+    """A 3-scale uint16 model trained with labels 0 and 2."""
+    image = make_texture(dtype=np.uint16)
+    config = SinGANConfig().with_overrides(max_size=32, min_size=14, iters_per_scale=8, preview_every=0)
+    return drain(train(image, config, labels=_classes(image), device="cpu", seed=0))
+
+
+def test_train_with_a_labels_layer_then_generate_pairs(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image = make_texture(dtype=np.uint16)
+    source = viewer.add_image(image, name="tex", scale=(2.0, 2.0), translate=(10.0, 5.0))
+    mask = viewer.add_labels(_classes(image), name="mask", scale=(2.0, 2.0), translate=(10.0, 5.0))
+    viewer.layers.selection.active = source
+    train = _widget(viewer, "Train")
+    assert train.label_layer.value is None and train.label_mode.native.isHidden()  # labels are opt-in
+    train.label_layer.value = mask
+    assert not train.label_mode.native.isHidden()
+    tiny_settings(train)
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    model = MODELS.get(train.last_model_name)
+    assert model.labels is not None and model.labels.classes == (0, 2) and not model.labels.instances
+    assert model.metadata["labels_source"] == "mask"
+    assert "label classes 0, 2" in train.runner.status.value
+    assert train.preview_layer.data.shape == (32, 32)  # the preview shows the image channels only
+
+    gen = _widget(viewer, "Generate")
+    gen.picker.select(train.last_model_name)
+    gen.num.value, gen.scale_w.value = 3, 1.5
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    out, labels = gen.output_layer, gen.labels_layer
+    assert out.data.shape == (3, 32, 48) and out.data.dtype == np.uint16
+    assert labels is not None and labels in viewer.layers and labels.name == f"{train.last_model_name} labels"
+    assert labels.data.shape == out.data.shape and labels.data.dtype == np.uint8
+    assert set(np.unique(labels.data)) == {0, 2}  # the training labels' values, both present
+    np.testing.assert_allclose(labels.scale, out.scale)
+    np.testing.assert_allclose(labels.translate, out.translate)
+    assert labels.metadata["singan_model"] == train.last_model_name
+    # Labels sit on the image's structure: class 2 marks the brighter pixels, as in training.
+    assert out.data[labels.data == 2].mean() > out.data[labels.data == 0].mean()
+
+
+def test_models_without_labels_add_no_labels_layer(make_napari_viewer, qtbot, tiny_model):
+    viewer = make_napari_viewer()
+    MODELS.add(tiny_model, "tiny")
+    gen = _widget(viewer, "Generate")
+    gen.num.value = 2
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert [layer.name for layer in viewer.layers] == ["tiny samples"] and gen.labels_layer is None
+
+
+def test_labels_of_the_wrong_shape_are_a_notification(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    image = make_texture()
+    viewer.add_image(image, name="tex")
+    wrong = viewer.add_labels(np.zeros((30, 30), np.uint8), name="small")
+    train = _widget(viewer, "Train")
+    train.layer.value = viewer.layers["tex"]
+    train.label_layer.value = wrong
+    tiny_settings(train, iters=2)
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    assert any("the labels are 30x30 but the image is 40x40" in n for n in notes)
+    assert train.runner.status.value.startswith("failed:") and len(MODELS) == 0
+    assert [layer.name for layer in viewer.layers] == ["tex", "small"]
+    assert train.runner.run_button.enabled
+
+    # Fixing the labels and choosing a label mode works in the same widget.
+    right = viewer.add_labels(_classes(image, 1), name="mask")
+    train.label_layer.value, train.label_mode.value = right, "instances"
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    assert MODELS.get(train.last_model_name).labels.instances
+
+
+def test_labels_follow_the_displayed_slice(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    stack = np.stack([make_texture(seed=s) for s in range(3)])
+    viewer.add_image(stack, name="zstack")
+    viewer.add_labels(np.stack([_classes(stack[k], k + 1) for k in range(3)]), name="zlabels")
+    viewer.dims.set_current_step(0, 2)
+    train = _widget(viewer, "Train")
+    train.layer.value = viewer.layers["zstack"]
+    train.label_layer.value = viewer.layers["zlabels"]
+    tiny_settings(train, iters=2)
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    assert any(n.startswith("zlabels:") and "axis 0 = 2" in n for n in notes)
+    assert MODELS.get(train.last_model_name).labels.classes == (0, 3)  # slice 2's values
+
+
+def test_export_dataset(make_napari_viewer, qtbot, tmp_path, notes, label_model, tiny_model):
+    viewer = make_napari_viewer()
+    MODELS.add(label_model, "pairs")
+    gen = _widget(viewer, "Generate")
+    gen.export_button.clicked.emit()  # no folder yet
+    assert any("Choose a dataset folder" in n for n in notes) and not gen.runner.is_running
+
+    folder = tmp_path / "ds"
+    gen.export_folder.value = folder
+    gen.export_num.value, gen.seed.value, gen.device.value = 5, 3, "cpu"
+    gen.exact.value = True
+    gen.out_height.value, gen.out_width.value = 24, 40
+    gen.export_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert any(f"exported 5 image/label pairs to {folder}" in n for n in notes)
+    assert gen.runner.bar.value == 1000 and len(viewer.layers) == 0  # exporting adds no layer
+    meta = read_manifest(folder)
+    assert meta["size"] == [24, 40] and meta["seed"] == 3 and meta["start_scale"] == 0
+    assert len(meta["samples"]) == 5
+    assert sorted(p.name for p in (folder / "images").iterdir()) == [f"{i:05d}.tif" for i in range(5)]
+    assert sorted(p.name for p in (folder / "labels").iterdir()) == [f"{i:05d}.tif" for i in range(5)]
+    image, labels = load_pair(folder, 4)
+    assert image.shape == labels.shape == (24, 40) and image.dtype == np.uint16
+    assert set(np.unique(labels)) <= {0, 2}
+
+    # Stop keeps what was written; exporting again with the same settings continues.
+    gen.export_num.value = 60
+    gen.export_button.clicked.emit()
+    qtbot.waitUntil(lambda: gen.runner.bar.value > 100, timeout=60_000)
+    gen.runner.stop_button.clicked.emit()
+    wait_idle(qtbot, gen, timeout=5_000)
+    assert any("export stopped" in n and "again" in n for n in notes)
+    gen.export_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert len(read_manifest(folder)["samples"]) == 60 and len(list((folder / "labels").iterdir())) == 60
+
+    # A folder of another dataset is refused with a notification; image-only models write images.
+    gen.seed.value = 4
+    gen.export_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert any("another model or other settings" in n for n in notes)
+    MODELS.add(tiny_model, "tiny")
+    gen.picker.select("tiny")
+    gen.export_folder.value, gen.export_num.value = tmp_path / "plain", 2
+    gen.export_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert any("exported 2 images to" in n for n in notes)
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["images", "manifest.json"]
