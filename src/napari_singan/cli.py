@@ -1,4 +1,4 @@
-"""Headless command line: ``napari-singan train | sample | augment | evaluate | info | sr | paint | harmonize | edit | animate``.
+"""Headless command line: ``napari-singan train | train-many | sample | augment | evaluate | info | sr | paint | harmonize | edit | animate``.
 
 Every command is a thin front door onto :mod:`napari_singan.core`; the option
 defaults are the config dataclasses' (paper) values.
@@ -44,6 +44,19 @@ def _add_force(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """--preset and the config flags of the commands that train (defaults: the chosen preset's)."""
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="paper",
+        help="starting configuration (default: paper, the published settings; fast: a short schedule, "
+        "see docs/performance.md)",
+    )
+    for flag, (_, kind, text) in CONFIG_FLAGS.items():
+        parser.add_argument(flag, type=kind, default=None, choices=CONFIG_CHOICES.get(flag), help=text)
+
+
 def _add_device_seed(parser: argparse.ArgumentParser, seed_help: str) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps"
@@ -71,15 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "-o", "--output", help="model file to write (e.g. cell.singan; with --resume: the resumed file)"
     )
-    tr.add_argument(
-        "--preset",
-        choices=list(PRESETS),
-        default="paper",
-        help="starting configuration (default: paper, the published settings; fast: a short schedule, "
-        "see docs/performance.md)",
-    )
-    for flag, (_, kind, text) in CONFIG_FLAGS.items():
-        tr.add_argument(flag, type=kind, default=None, choices=CONFIG_CHOICES.get(flag), help=text)
+    _add_config_flags(tr)
     tr.add_argument(
         "--channel-axis", type=int, default=None, help="axis holding channels for non-RGB 3-D images"
     )
@@ -97,6 +102,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_device_seed(tr, "random seed (same seed, same model on the same device)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    tm = sub.add_parser(
+        "train-many",
+        help="train one model per image on a Dask cluster",
+        description="Train one model per image (DIR/<image name>.singan each): locally one worker per GPU "
+        "(or one on the CPU), or on the Dask distributed cluster at --scheduler. Failed images are "
+        "retried once and reported; images whose complete model exists are skipped. Needs "
+        "pip install 'napari-singan[cluster]'.",
+    )
+    tm.add_argument("images", nargs="+", help="image files")
+    tm.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the model files")
+    tm.add_argument(
+        "--labels", nargs="+", metavar="LABELS", help="label image files, one per image, in order"
+    )
+    tm.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786")
+    _add_config_flags(tm)
+    _add_device_seed(tm, "random seed of every image")
 
     sa = sub.add_parser(
         "sample",
@@ -383,6 +405,29 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_many(args: argparse.Namespace) -> int:
+    from .apps.train_many import train_many
+    from .core import drain
+
+    def report(event) -> None:
+        status = f"model {event.model_path}" if event.error is None else f"FAILED: {event.error}"
+        print(f"[{event.done}/{event.total}] {event.source}: {status}", flush=True)
+
+    work = train_many(
+        args.images,
+        args.output,
+        _config_from_args(args),
+        labels=args.labels,
+        scheduler=args.scheduler,
+        device=args.device,
+        seed=args.seed,
+    )
+    results = drain(work, report)
+    failed = sum(value.startswith("failed: ") for value in results.values())
+    print(f"{len(results) - failed} of {len(results)} models in {args.output}")
+    return 2 if failed else 0
+
+
 def _cmd_augment(args: argparse.Namespace) -> int:
     from .apps.augment import augment
     from .core.memory import sampling_bytes
@@ -564,6 +609,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": _cmd_train,
     "sample": _cmd_sample,
     "augment": _cmd_augment,
+    "train-many": _cmd_train_many,
     "evaluate": _cmd_evaluate,
     "info": _cmd_info,
     "sr": _cmd_sr,

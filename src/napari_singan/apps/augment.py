@@ -107,6 +107,7 @@ def augment(
         "seed": seed,
         "labels": model.labels is not None,
         "dtype": model.spec.dtype,
+        "device": model.device.type,  # the same seed gives other numbers on another kind of device
     }
     entries = _existing_entries(folder, settings)
     for sub in ("images", "labels") if model.labels else ("images",):

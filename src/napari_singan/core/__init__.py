@@ -14,7 +14,7 @@ from .errors import (
     SinGANNotice,
     is_out_of_memory,
 )
-from .events import drain
+from .events import ImageFinished, drain
 from .images import ImageSpec, denormalize, normalize_like, prepare_image
 from .persistence import load_model, save_model
 from .pyramid import pyramid_shapes
@@ -27,6 +27,7 @@ __all__ = [
     "OUT_OF_MEMORY_HINT",
     "PRESETS",
     "ConfigError",
+    "ImageFinished",
     "ImageInputError",
     "ImageSpec",
     "ModelConfig",

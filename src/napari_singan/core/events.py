@@ -86,6 +86,22 @@ class SampleProgress:
         return self.done / self.total
 
 
+@dataclass(frozen=True)
+class ImageFinished:
+    """One image of a batch of trainings is done (a model written, or a failure)."""
+
+    source: str  # the image file
+    done: int  # images finished so far, failures included
+    total: int  # images in the batch
+    model_path: str | None  # the model file written, None on failure
+    error: str | None  # one-line reason of a failure, None on success
+
+    @property
+    def fraction(self) -> float:
+        """Share of the work done, 0..1."""
+        return self.done / self.total
+
+
 def drain(work: Generator[E, None, R], on_event: Callable[[E], object] | None = None) -> R:
     """Run a long-work generator to the end and return its result.
 

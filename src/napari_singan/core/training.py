@@ -59,7 +59,7 @@ def train(
     labels
         Optional ``(H, W)`` integer label image of ``image`` (a napari Labels
         layer): learned as extra channels, so that every sample comes with its
-        labels (:func:`~napari_singan.core.generate_pairs`).
+        labels (``generate(..., with_labels=True)``).
     label_mode
         ``"classes"``, ``"instances"`` or ``"auto"``; see :mod:`napari_singan.core.labels`.
     channel_axis

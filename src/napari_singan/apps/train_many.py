@@ -1,0 +1,204 @@
+"""One model per image for many images, on a Dask distributed cluster (local or remote).
+
+Each image is one task: read the image (and its labels), train, write
+``<folder>/<image stem>.singan`` atomically. Locally a ``LocalCluster`` runs one
+worker per CUDA device (each worker trains on its own GPU) or one worker on the
+CPU; with a scheduler address the same tasks go to that cluster. A failed task
+is retried once; failures are reported per image and never touch the models
+already written. Images whose complete model already exists are skipped, so a
+batch can be run again after an interruption.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..core.config import SinGANConfig
+from ..core.errors import SinGANError
+from ..core.events import ImageFinished
+
+
+def model_path_for(image: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """Where the model of ``image`` is written: ``folder/<stem>.singan``."""
+    return Path(folder) / f"{Path(image).stem}.singan"
+
+
+def train_one(
+    image_path: str,
+    model_path: str,
+    config: dict[str, Any],
+    labels_path: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+) -> str:
+    """Train on one image file and write its model (the task each worker runs).
+
+    Parameters
+    ----------
+    image_path, labels_path
+        The image file and, optionally, its label image file.
+    model_path
+        The model file to write.
+    config
+        :meth:`SinGANConfig.to_dict` of the configuration.
+    device
+        ``"auto"`` picks the worker's own GPU (worker ``k`` of a local cluster
+        uses ``cuda:k``), else CUDA, MPS or the CPU.
+    seed
+        Training seed.
+
+    Returns
+    -------
+    str
+        ``model_path``.
+    """
+    from ..core import drain, save_model, source_metadata, train
+    from ..core.files import read_image
+
+    if device == "auto":
+        device = _worker_device()
+    labels = None if labels_path is None else read_image(labels_path)
+    work = train(
+        read_image(image_path),
+        SinGANConfig.from_dict(config),
+        labels=labels,
+        device=device,
+        seed=seed,
+        metadata=source_metadata(image_path),
+    )
+    save_model(drain(work), model_path)
+    return model_path
+
+
+def _worker_device() -> str:
+    """``cuda:k`` for local worker ``k`` when this machine has GPUs, else ``auto``."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "auto"
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except ValueError:  # not inside a worker
+        return "auto"
+    index = name if isinstance(name, int) else 0
+    return f"cuda:{index % torch.cuda.device_count()}"
+
+
+def train_many(
+    images: Sequence[str | os.PathLike],
+    folder: str | os.PathLike,
+    config: SinGANConfig | None = None,
+    *,
+    labels: Sequence[str | os.PathLike] | None = None,
+    scheduler: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+) -> Generator[ImageFinished, None, dict[str, str]]:
+    """Train one model per image file, in parallel on a Dask cluster.
+
+    Parameters
+    ----------
+    images
+        Image files.
+    folder
+        Where the models go (``<stem>.singan`` each); created if missing.
+    config
+        Training configuration for every image (default: the paper's).
+    labels
+        Optional label image files, one per image, in the same order.
+    scheduler
+        Address of a Dask distributed scheduler (``tcp://host:8786``); ``None``
+        starts a local cluster with one worker per GPU (one on the CPU).
+    device
+        Passed to every task (see :func:`train_one`).
+    seed
+        Training seed of every image.
+
+    Yields
+    ------
+    ImageFinished
+        One per image, as they finish (skipped images first).
+
+    Returns
+    -------
+    dict
+        Image file -> model file, or -> ``"failed: <reason>"``.
+    """
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise SinGANError(
+            "training many images needs Dask distributed: pip install 'napari-singan[cluster]'"
+        ) from None
+    images = [str(p) for p in images]
+    if labels is not None and len(labels) != len(images):
+        raise SinGANError(f"{len(labels)} label files for {len(images)} images: give one per image, in order")
+    stems = [Path(p).stem for p in images]
+    if len(set(stems)) != len(stems):
+        raise SinGANError("two images share a file name; their models would overwrite each other")
+    missing = [p for p in [*images, *(labels or [])] if not Path(p).is_file()]
+    if missing:
+        raise SinGANError(
+            f"no file at {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    config = config or SinGANConfig()
+    results: dict[str, str] = {}
+    todo = []
+    for k, image in enumerate(images):
+        target = model_path_for(image, folder)
+        if _complete_model(target):
+            results[image] = str(target)
+            yield ImageFinished(image, len(results), len(images), str(target), None)
+        else:
+            todo.append((image, None if labels is None else str(labels[k]), str(target)))
+    if not todo:
+        return results
+    cluster = None if scheduler else LocalCluster(n_workers=_local_workers(), threads_per_worker=1)
+    try:
+        with Client(scheduler or cluster) as client:
+            futures = {
+                client.submit(
+                    train_one, image, target, config.to_dict(), lab, device, seed, retries=1, pure=False
+                ): image
+                for image, lab, target in todo
+            }
+            for future in as_completed(futures):
+                image = futures[future]
+                try:
+                    path, error = future.result(), None
+                except Exception as exc:  # a task's failure is reported for its image; the others go on
+                    path, error = None, _one_line(exc)
+                results[image] = path or f"failed: {error}"
+                yield ImageFinished(image, len(results), len(images), path, error)
+    finally:  # also when the consumer stops early
+        if cluster is not None:
+            cluster.close()
+    return results
+
+
+def _complete_model(path: Path) -> bool:
+    from ..core.persistence import load_model
+
+    if not path.is_file():
+        return False
+    try:
+        return load_model(path).is_complete
+    except SinGANError:
+        return False
+
+
+def _local_workers() -> int:
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}" if not isinstance(exc, SinGANError) else text[0]

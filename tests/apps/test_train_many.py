@@ -1,0 +1,73 @@
+"""Many images, one model each, on a Dask distributed cluster (a LocalCluster here)."""
+
+import numpy as np
+import pytest
+import tifffile
+from distributed import LocalCluster
+
+from napari_singan.apps.train_many import model_path_for, train_many
+from napari_singan.core import ImageFinished, SinGANError, drain, load_model
+
+from ..conftest import TINY, make_texture
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as local:
+        yield local
+
+
+def test_one_model_per_image_and_a_bad_image_fails_alone(cluster, tmp_path):
+    paths = []
+    for name, image in (
+        ("a", make_texture(seed=1)),
+        ("flat", np.full((40, 40), 7, np.uint8)),
+        ("b", make_texture(seed=2)),
+    ):
+        paths.append(tmp_path / f"{name}.tif")
+        tifffile.imwrite(paths[-1], image)
+    labels = tmp_path / "a_labels.tif"
+    tifffile.imwrite(labels, (make_texture(seed=1) > 128).astype(np.uint8))
+    out = tmp_path / "models"
+    events = []
+    results = drain(
+        train_many([paths[0]], out, TINY, labels=[labels], scheduler=cluster.scheduler_address, device="cpu")
+    )
+    assert load_model(results[str(paths[0])]).labels is not None
+    results = drain(
+        train_many(paths, out, TINY, scheduler=cluster.scheduler_address, device="cpu"), events.append
+    )
+    assert all(isinstance(e, ImageFinished) for e in events) and events[-1].fraction == 1.0
+    assert (
+        events[0].source == str(paths[0]) and events[0].model_path
+    )  # already trained: skipped, reported first
+    failed = [e for e in events if e.error]
+    assert [e.source for e in failed] == [str(paths[1])] and "constant" in failed[0].error
+    assert "\n" not in failed[0].error and results[str(paths[1])].startswith("failed: ")
+    assert load_model(model_path_for(paths[2], out)).is_complete
+    assert not model_path_for(paths[1], out).exists()
+
+
+def test_bad_batches_are_refused_before_any_work(tmp_path):
+    with pytest.raises(SinGANError, match="no file at"):
+        drain(train_many([tmp_path / "missing.tif"], tmp_path, TINY))
+    tifffile.imwrite(tmp_path / "x.tif", make_texture())
+    with pytest.raises(SinGANError, match="one per image"):
+        drain(train_many([tmp_path / "x.tif"], tmp_path, TINY, labels=[]))
+    (tmp_path / "sub").mkdir()
+    tifffile.imwrite(tmp_path / "sub" / "x.tif", make_texture())
+    with pytest.raises(SinGANError, match="share a file name"):
+        drain(train_many([tmp_path / "x.tif", tmp_path / "sub" / "x.tif"], tmp_path, TINY))
+
+
+def test_cli_train_many_reports_each_image_and_exits_2_on_a_failure(cluster, tmp_path, capsys):
+    from napari_singan.cli import main
+
+    tifffile.imwrite(tmp_path / "good.tif", make_texture())
+    tifffile.imwrite(tmp_path / "flat.tif", np.zeros((40, 40), np.uint8))
+    flags = ["--max-size", "32", "--min-size", "14", "--iters", "4", "--device", "cpu"]
+    argv = ["train-many", str(tmp_path / "good.tif"), str(tmp_path / "flat.tif"), "-o", str(tmp_path / "m")]
+    assert main([*argv, "--scheduler", cluster.scheduler_address, *flags]) == 2
+    out = capsys.readouterr().out
+    assert "good.tif: model" in out and "flat.tif: FAILED: the image is constant" in out
+    assert "1 of 2 models in" in out and load_model(tmp_path / "m" / "good.singan").is_complete
