@@ -6,6 +6,7 @@ import torch
 from skimage.draw import disk
 
 from napari_singan.core import (
+    ConfigError,
     ImageInputError,
     SinGANConfig,
     SinGANError,
@@ -78,6 +79,15 @@ def test_class_encoding_round_trips_and_nearest_reduction_adds_no_values():
     assert set(np.unique(reduce_labels(labels, (17, 23)))) <= {0, 3}
 
 
+def test_label_amplitude_scales_the_channels_and_is_validated():
+    labels = semantic(make_texture())
+    spec = check_labels(labels, labels.shape)
+    assert encode_labels(labels, spec, 0.25).abs().max() == 0.25
+    assert np.array_equal(decode_labels(encode_labels(labels, spec, 0.25), spec)[0], labels)
+    with pytest.raises(ConfigError, match="label amplitude"):
+        SinGANConfig().with_overrides(label_amplitude=0.0)
+
+
 def test_instance_encoding_keeps_touching_objects_apart():
     _, labels = nuclei()
     spec = check_labels(labels, labels.shape)
@@ -92,6 +102,9 @@ def test_training_with_class_labels_gives_aligned_pairs(tmp_path):
     labels = semantic(image)
     model = drain(train(image, PAIRS, labels=labels, device="cpu", seed=0))
     assert model.channels == 1 + 2 and model.labels.first_channel == 1
+    assert len(model.label_noise_amps) == model.num_trained and model.label_noise_amps[0] == 1.0
+    assert model.noise_amp(1).shape == (1, 3, 1, 1)  # the labels' own sigma_n after the image's
+    assert model.noise_amp(1)[0, 0].item() == pytest.approx(model.noise_amps[1])
     images, masks = drain(generate(model, 8, seed=1, with_labels=True))
     assert images.shape == masks.shape == (8, 32, 32)
     assert images.dtype == np.uint8 and masks.dtype == np.uint8

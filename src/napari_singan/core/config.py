@@ -90,6 +90,7 @@ class TrainConfig:
     report_seconds: float = 0.25  # at most this long between progress events (also the Stop latency)
     preview_every: int = 500  # iterations between preview samples within a scale (0: only at scale ends)
     gp_every: int = 1  # gradient penalty on every k-th D step only, weighted k x (lazy regularisation)
+    label_amplitude: float = 1.0  # label channels are +/- this (image: [-1, 1]); their weight in the losses
     cuda_graphs: bool = True  # CUDA: replay each iteration as one captured graph (same math, less overhead)
     penalty_conv: bool = False  # critic convs with a double backward that avoids torch's FFT path (same math)
 
@@ -107,6 +108,10 @@ class TrainConfig:
         _require(0.0 < self.beta1 < 1.0 and 0.0 < self.beta2 < 1.0, "Adam betas must be between 0 and 1")
         _require(0.0 <= self.lr_decay_at <= 1.0, f"lr decay at must be in [0, 1], got {self.lr_decay_at}")
         _require(0.0 < self.lr_decay <= 1.0, f"lr decay must be in (0, 1], got {self.lr_decay}")
+        _require(
+            0.0 < self.label_amplitude <= 1.0,
+            f"label amplitude must be in (0, 1], got {self.label_amplitude}",
+        )
         for name in ("gp_weight", "rec_weight", "noise_amp_weight", "preview_every", "report_seconds"):
             _require(
                 getattr(self, name) >= 0,

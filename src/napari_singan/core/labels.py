@@ -126,14 +126,16 @@ def reduce_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return resize_array(labels, shape, order=0, preserve_range=True, anti_aliasing=False).astype(labels.dtype)
 
 
-def encode_labels(labels: np.ndarray, spec: LabelSpec, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Label image ``(H, W)`` -> ``(1, spec.channels, H, W)`` float32 channels in [-1, 1]."""
+def encode_labels(
+    labels: np.ndarray, spec: LabelSpec, amplitude: float = 1.0, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Label image ``(H, W)`` -> ``(1, spec.channels, H, W)`` float32 channels of +/- ``amplitude``."""
     labels = np.asarray(labels)
     if spec.instances:
         planes = [labels == 0, labels != 0, find_boundaries(labels, connectivity=1, mode="inner")]
     else:
         planes = [labels == value for value in spec.classes]
-    stack = np.stack(planes).astype(np.float32) * 2.0 - 1.0  # (K, H, W)
+    stack = (np.stack(planes).astype(np.float32) * 2.0 - 1.0) * amplitude  # (K, H, W)
     return torch.from_numpy(stack)[None].to(device)
 
 

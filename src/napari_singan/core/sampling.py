@@ -34,13 +34,15 @@ def random_noise(model: SinGANModel, generators: Sequence[torch.Generator]) -> N
     channels; finer scales draw each channel independently (as the reference).
     """
 
+    amps = [model.noise_amp(scale) for scale in range(len(model.noise_amps))]  # made once, outside any graph
+
     def noise(scale: int, shape: tuple[int, int, int, int]) -> torch.Tensor:
         n, c, h, w = shape
         draw_c = 1 if scale == 0 else c
         z = torch.cat(
             [torch.randn(1, draw_c, h, w, generator=g, device=model.device) for g in generators[:n]]
         )
-        return model.noise_amps[scale] * z.expand(n, c, h, w)
+        return amps[scale] * z.expand(n, c, h, w)
 
     return noise
 

@@ -98,7 +98,8 @@ def train(
         )
     finest = resize(tensor, shapes[-1])  # (1, C, H, W)
     if label_spec is not None:  # label channels made at the working size, so thin boundaries survive
-        coded = encode_labels(reduce_labels(np.asarray(labels), shapes[-1]), label_spec, dev)
+        reduced = reduce_labels(np.asarray(labels), shapes[-1])
+        coded = encode_labels(reduced, label_spec, config.train.label_amplitude, dev)
         finest = torch.cat([finest, coded], dim=1)  # (1, C + K, H, W)
     model = SinGANModel(
         config=config,
@@ -240,15 +241,22 @@ def _train_scale(
 
     shape = tuple(real.shape)  # (1, C, H_n, W_n)
     if scale == 0:
-        noise_amp = 1.0
+        noise_amp = label_amp = 1.0
         rec_prev = torch.zeros(shape, device=dev)
         rec_noise = model.z_star.expand(shape)
     else:
         rec_prev = resize(reconstruct(model), shape[-2:])  # upsampled reconstruction from coarser scales
-        noise_amp = noise_amplitude(rec_prev, real, cfg_t.noise_amp_weight)
+        c = model.spec.channels  # image channels; label channels (if any) get their own sigma_n
+        noise_amp = noise_amplitude(rec_prev[:, :c], real[:, :c], cfg_t.noise_amp_weight)
+        label_amp = (
+            noise_amplitude(rec_prev[:, c:], real[:, c:], cfg_t.noise_amp_weight) if model.labels else 0.0
+        )
         rec_noise = torch.zeros(shape, device=dev)
-    amps = (*model.noise_amps, noise_amp)
-    trained = replace(model, noise_amps=amps)  # noise source sees sigma_n of this scale too
+    trained = replace(  # the noise source sees sigma_n of this scale too
+        model,
+        noise_amps=(*model.noise_amps, noise_amp),
+        label_noise_amps=(*model.label_noise_amps, label_amp) if model.labels else (),
+    )
     yield ScaleStarted(scale, model.num_scales, shape[-2:], width, noise_amp)
 
     graphed = use_cuda_graphs(cfg_t, dev)
