@@ -145,7 +145,10 @@ def test_penalty_conv_gives_the_builtin_gradients_of_the_penalised_critic_loss()
     for conv in (torch.nn.Conv2d, PenaltyConv2d):
         torch.manual_seed(0)
         netd = Discriminator(3, 8, SinGANConfig().model, conv).double()
-        real, fake = torch.rand(1, 3, 21, 18, dtype=torch.double), torch.rand(1, 3, 21, 18, dtype=torch.double)
+        real, fake = (
+            torch.rand(1, 3, 21, 18, dtype=torch.double),
+            torch.rand(1, 3, 21, 18, dtype=torch.double),
+        )
         opt = torch.optim.SGD(netd.parameters(), lr=0.0)
         discriminator_step(netd, opt, real, fake, torch.Generator().manual_seed(1), SinGANConfig().train, 0)
         grads[conv] = [p.grad for p in netd.parameters()]
@@ -162,3 +165,20 @@ def test_penalty_conv_trains_and_is_saved_with_the_config(tmp_path):
     model = drain(train(make_texture(), cfg, device="cpu", seed=0))
     save_model(model, tmp_path / "m.singan")
     assert load_model(tmp_path / "m.singan").config.train.penalty_conv
+
+
+def test_noise_padding_continues_the_noise_map_into_the_frame():
+    cfg = dataclasses.replace(SinGANConfig().model, norm="none")  # no norm: each output pixel sees 11x11 only
+    noisy = GeneratorStage(1, 8, dataclasses.replace(cfg, padding="noise"))
+    zero = GeneratorStage(1, 8, cfg)
+    zero.load_state_dict(noisy.state_dict())
+    prev = torch.rand(2, 1, 20, 17)
+    assert torch.equal(noisy(torch.zeros_like(prev), prev), zero(torch.zeros_like(prev), prev))  # no noise
+    z = torch.randn(prev.shape, generator=torch.Generator().manual_seed(0))
+    state = torch.get_rng_state()
+    out = noisy(z, prev)
+    assert torch.equal(torch.get_rng_state(), state) and torch.equal(out, noisy(z, prev))  # no global RNG
+    changed = (out != zero(z, prev))[0, 0]
+    assert changed[:5].all() and changed[-5:].all() and changed[:, :5].all() and changed[:, -5:].all()
+    assert not changed[5:-5, 5:-5].any()  # only the outputs that see the frame
+    assert noisy(z[..., :3, :2], prev[..., :3, :2]).shape == (2, 1, 3, 2)  # maps smaller than the frame

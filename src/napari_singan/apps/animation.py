@@ -6,6 +6,11 @@ Per scale at or above ``start_scale``, with unit-variance noise maps z:
 so each frame differs a little from the last (momentum ``beta``) and the walk
 stays near the reconstruction noise z* (pull ``alpha``). Scales below
 ``start_scale`` use z* itself, so the global layout stays put.
+
+The reference trains its animation models with noise padding (here
+``ModelConfig.padding = "noise"``, ``--padding noise``): the noise then reaches
+into every generator's frame, and the border keeps moving with the interior.
+Other models animate too, with a notice.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from ..core.errors import SinGANError
 from ..core.images import denormalize
 from ..core.sampling import SampleProgress, synthesize
 from ..core.singan import SinGANModel
-from .shared import seeded_generators
+from .shared import notice, seeded_generators
 
 
 def _rec_noise(model: SinGANModel, scale: int) -> torch.Tensor:
@@ -47,7 +52,8 @@ def animate(
     Parameters
     ----------
     model
-        The model whose reconstruction the walk circles.
+        The model whose reconstruction the walk circles; best trained with
+        noise padding (a notice says so otherwise).
     frames
         Number of frames, at least 2.
     start_scale
@@ -75,6 +81,11 @@ def animate(
     model.check_start_scale(start_scale)
     if not (0.0 <= alpha <= 1.0 and 0.0 <= beta <= 1.0):
         raise SinGANError(f"alpha and beta must lie in [0, 1], got alpha={alpha}, beta={beta}")
+    if model.config.model.padding != "noise":
+        notice(
+            f"this model was trained with {model.config.model.padding} padding; animations keep moving "
+            "at the borders with noise padding (train with --padding noise, as the reference does)"
+        )
     (gen,) = seeded_generators(model, seed)
     walking = range(start_scale, model.num_trained)
     centre = {n: _rec_noise(model, n) for n in range(model.num_trained)}

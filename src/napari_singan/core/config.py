@@ -13,7 +13,7 @@ from .errors import ConfigError
 
 Norm = Literal["instance", "none"]
 LabelMode = Literal["auto", "classes", "instances"]  # how a label image is encoded (core.labels)
-Padding = Literal["zero", "reflect"]
+Padding = Literal["zero", "reflect", "noise"]
 
 
 def _require(ok: bool, message: str) -> None:
@@ -50,9 +50,7 @@ class ModelConfig:
     num_blocks: int = 5  # conv blocks per network (receptive field 2*num_blocks+1 = 11)
     leaky_slope: float = 0.2  # LeakyReLU negative slope
     norm: Norm = "instance"  # "instance" (= BatchNorm with batch size 1, as trained in the paper) or "none"
-    padding: Padding = (
-        "zero"  # how G pads its input: "zero" (paper) or "reflect" (no frame to anchor objects to)
-    )
+    padding: Padding = "zero"  # G's input padding: "zero" (paper), "reflect" or "noise" (animation models)
 
     def __post_init__(self) -> None:
         _require(

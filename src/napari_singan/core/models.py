@@ -79,21 +79,40 @@ class GeneratorStage(nn.Module):
 
     ``x_n = prev + tail(body(pad(noise + prev)))``; the input is padded by
     ``num_blocks`` px per side so the output has the size of ``prev``: with
-    zeros as in the paper, or by reflection, which leaves the nets no constant
-    frame to anchor objects to the border with.
+    zeros as in the paper; by reflection, which leaves the nets no constant
+    frame to anchor objects to; or with noise, as the reference trains its
+    animation models: ``prev`` is zero-padded but the noise map continues into
+    the frame, so the border keeps changing when the noise does.
     """
 
     def __init__(self, channels: int, width: int, config: ModelConfig):
         super().__init__()
         self.pad = config.num_blocks  # each unpadded 3x3 conv removes 1 px per side
-        self.pad_mode = "constant" if config.padding == "zero" else config.padding
+        self.padding = config.padding
         self.body = _body(channels, width, config)
         self.tail = nn.Sequential(nn.Conv2d(width, channels, 3), nn.Tanh())
 
     def forward(self, noise: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-        """``noise``, ``prev``: (N, C, H, W) -> (N, C, H, W)."""
-        x = F.pad(noise + prev, (self.pad,) * 4, mode=self.pad_mode)  # (N, C, H+10, W+10)
+        """``noise``, ``prev``: (N, C, H, W) -> (N, C, H, W).
+
+        With noise padding the frame's noise is the noise map's own, continued
+        periodically (values from the opposite side): noise of the same
+        amplitude, independent of its neighbours in every receptive field once
+        the map is larger than one, and as seeded as ``noise`` itself.
+        """
+        pads = (self.pad,) * 4
+        if self.padding == "noise":
+            x = self._wrap(noise) + F.pad(prev, pads)  # (N, C, H+10, W+10)
+        else:
+            x = F.pad(noise + prev, pads, mode="constant" if self.padding == "zero" else "reflect")
         return prev + self.tail(self.body(x))
+
+    def _wrap(self, x: torch.Tensor) -> torch.Tensor:
+        """Circular padding of (N, C, H, W) by ``self.pad`` px per side, for any H and W (also tiny ones)."""
+        h, w = x.shape[-2:]
+        rows = torch.arange(-self.pad, h + self.pad, device=x.device) % h
+        cols = torch.arange(-self.pad, w + self.pad, device=x.device) % w
+        return x[:, :, rows][:, :, :, cols]  # (N, C, H + 2 pad, W + 2 pad)
 
 
 class Discriminator(nn.Module):
