@@ -72,7 +72,8 @@ class PaintWidget(ApplicationWidget):
         self.paint = layer_picker(viewer, "paint", Image)
         self.num = SpinBox(label="outputs", min=1, max=100, value=1)
         self.colors = SpinBox(label="quantize to colours (0: off)", min=0, max=32, value=0)
-        super().__init__(viewer, [self.paint, self.num, self.colors])
+        self.tune_iters = SpinBox(label="retrain on quantized colours (iterations, 0: off)", max=10_000)
+        super().__init__(viewer, [self.paint, self.num, self.colors, self.tune_iters])
 
     def work(self, model: SinGANModel):
         src = self.input_of(self.paint.value, "a paint layer", model)
@@ -82,6 +83,7 @@ class PaintWidget(ApplicationWidget):
             self.start_scale.value,
             num_samples=self.num.value,
             quantize_colors=self.colors.value,
+            fine_tune_iters=self.tune_iters.value,
             seed=self.seed.value,
         )
         native = model_scale_shape(model, src.hw)

@@ -10,17 +10,15 @@ Optionally the finest scales are first fine-tuned on the composite itself
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import replace
 
 import numpy as np
-from torch import nn
 
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
-from ..core.training import TrainEvent, resume
+from ..core.training import TrainEvent
 from .masked import blend_weight, regenerate_and_blend
-from .shared import input_tensor, model_scale_shape, spatial_shape
+from .shared import input_tensor, model_scale_shape, retrain, spatial_shape
 
 #: Paper-style defaults: dilation radius and Gaussian sigma in pixels at the model's resolution.
 RADIUS = 7.0
@@ -87,8 +85,9 @@ def fine_tune(
 ) -> Generator[TrainEvent, None, SinGANModel]:
     """Retrain the ``scales`` finest scales on ``image`` (e.g. a composite); coarser scales are kept.
 
-    Each retrained scale starts from the weights below it (paper initialisation
-    rule), so a few hundred iterations suffice.
+    See :func:`~napari_singan.apps.shared.retrain`: each retrained scale starts
+    from the weights below it (paper initialisation rule), so a few hundred
+    iterations suffice.
 
     Parameters
     ----------
@@ -111,18 +110,6 @@ def fine_tune(
     SinGANModel
         A new model.
     """
-    keep = max(1, model.num_trained - scales)
     hw = spatial_shape(model, image)
     target = resize(input_tensor(model, image, "fine-tuning image"), model_scale_shape(model, hw))
-    cfg = model.config
-    if iters is not None:
-        cfg = cfg.with_overrides(iters_per_scale=iters)
-    start = replace(
-        model,
-        config=cfg,
-        image=resize(target, model.shapes[-1]),
-        shapes=model.trained_shapes,
-        generators=nn.ModuleList(model.generators[:keep]),
-        noise_amps=model.noise_amps[:keep],
-    )
-    return (yield from resume(start))
+    return (yield from retrain(model, target, max(1, model.num_trained - scales), iters=iters))

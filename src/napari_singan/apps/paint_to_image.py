@@ -3,7 +3,11 @@
 The paint is reduced to the coarse scale below ``start_scale`` and injected
 there; the finer generators add the texture they learned. Optionally the
 paint's colours are first snapped to the few dominant colours (k-means
-centres) of the training image, as the reference does.
+centres) of the training image, as the reference does; and, as the
+reference's quantisation option does, the generator at ``start_scale`` can
+first be retrained briefly on such colour-quantised inputs (the coarser
+generators' images snapped to the same colours), so that it learns to turn
+flat palette regions into the training image's colours and texture.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from collections.abc import Generator
 import numpy as np
 import torch
 
+from ..core.errors import SinGANError
 from ..core.images import denormalize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
-from .shared import regenerate_from, seeded_generators
+from ..core.training import TrainEvent
+from .shared import input_tensor, regenerate_from, retrain, seeded_generators
 
 
 def palette(model: SinGANModel, colors: int = 5, iterations: int = 20, seed: int = 0) -> torch.Tensor:
@@ -56,22 +62,64 @@ def quantize(image: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     Parameters
     ----------
     image
-        ``(1, C, H, W)`` normalised image.
+        ``(N, C, H, W)`` normalised images.
     centres
         ``(K, C)`` colours, e.g. from :func:`palette`.
 
     Returns
     -------
     torch.Tensor
-        ``(1, C, H, W)`` with every pixel one of the centres.
+        ``(N, C, H, W)`` with every pixel one of the centres.
     """
-    _, c, h, w = image.shape
-    pixels = image[0].flatten(1).T  # (H*W, C)
+    n, c, h, w = image.shape
+    pixels = image.permute(0, 2, 3, 1).reshape(-1, c)  # (N*H*W, C)
     snapped = centres[torch.cdist(pixels, centres).argmin(dim=1)]
-    return snapped.T.reshape(1, c, h, w)
+    return snapped.reshape(n, h, w, c).permute(0, 3, 1, 2)
 
 
-@torch.no_grad()
+def fine_tune_quantized(
+    model: SinGANModel, start_scale: int, centres: torch.Tensor, iters: int
+) -> Generator[TrainEvent, None, SinGANModel]:
+    """Retrain the generator at ``start_scale`` on colour-quantised inputs (the reference's paint training).
+
+    The stage learns the training image as usual, except that the image it
+    receives from the coarser scales is snapped to ``centres``, as a quantised
+    paint is: it learns to turn flat palette regions into the training image's
+    colours and texture. Coarser and finer stages are kept.
+
+    Parameters
+    ----------
+    model
+        The trained model; it is not changed.
+    start_scale
+        1 .. N-1: the scale a paint is injected below.
+    centres
+        ``(K, C)`` colours, e.g. from :func:`palette`.
+    iters
+        Training iterations.
+
+    Yields
+    ------
+    TrainEvent
+        Training events of the retrained scale.
+
+    Returns
+    -------
+    SinGANModel
+        A new model whose generator at ``start_scale`` is retrained.
+    """
+    return (
+        yield from retrain(
+            model,
+            model.image,
+            start_scale,
+            stop=start_scale + 1,
+            iters=iters,
+            inputs=lambda x: quantize(x, centres),
+        )
+    )
+
+
 def paint_to_image(
     model: SinGANModel,
     paint: np.ndarray,
@@ -79,8 +127,9 @@ def paint_to_image(
     *,
     num_samples: int = 1,
     quantize_colors: int = 0,
+    fine_tune_iters: int = 0,
     seed: int | None = 0,
-) -> Generator[SampleProgress, None, np.ndarray]:
+) -> Generator[TrainEvent | SampleProgress, None, np.ndarray]:
     """Turn a rough painting into ``num_samples`` realistic images.
 
     Parameters
@@ -95,13 +144,18 @@ def paint_to_image(
         Number of outputs.
     quantize_colors
         If > 0, snap the paint to this many dominant colours of the training image first.
+    fine_tune_iters
+        If > 0 (needs ``quantize_colors``), first retrain the generator at
+        ``start_scale`` for this many iterations on inputs quantised to the
+        same colours (:func:`fine_tune_quantized`) and paint with the
+        retrained model; ``model`` itself is not changed.
     seed
         Same seed, same outputs; ``None`` draws a random seed.
 
     Yields
     ------
-    SampleProgress
-        Once, when the outputs are ready.
+    TrainEvent or SampleProgress
+        The retraining's training events (if any), then once, when the outputs are ready.
 
     Returns
     -------
@@ -109,7 +163,14 @@ def paint_to_image(
         ``(num_samples, H, W[, C])`` in the model's dtype, ``H x W`` being the
         paint's size at the model's resolution.
     """
-    prepare = (lambda x: quantize(x, palette(model, quantize_colors))) if quantize_colors else None
+    model.check_start_scale(start_scale, lowest=1)  # bad inputs fail before any retraining
+    input_tensor(model, paint, "paint")
+    if fine_tune_iters > 0 and quantize_colors < 1:
+        raise SinGANError("fine-tuning retrains on quantised colours: set the number of colours too (e.g. 5)")
+    centres = palette(model, quantize_colors) if quantize_colors else None
+    if fine_tune_iters > 0:
+        model = yield from fine_tune_quantized(model, start_scale, centres, fine_tune_iters)
+    prepare = (lambda x: quantize(x, centres)) if centres is not None else None
     out = regenerate_from(
         model, paint, start_scale, "paint", num_samples=num_samples, seed=seed, prepare=prepare
     )

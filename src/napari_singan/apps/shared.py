@@ -1,12 +1,15 @@
-"""Steps the applications share: inputs in model units, seeded randomness, notices, injection."""
+"""Steps the applications share: inputs in model units, seeded randomness, notices, injection, retraining."""
 
 from __future__ import annotations
 
+import copy
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from dataclasses import replace
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..core.errors import SinGANError, SinGANNotice
 from ..core.images import channels_last, normalize_like
@@ -21,6 +24,7 @@ from ..core.sampling import (
     torch_generators,
 )
 from ..core.singan import SinGANModel
+from ..core.training import TrainEvent, resume
 
 
 def notice(message: str) -> None:
@@ -198,4 +202,72 @@ def regenerate_from(
         start=start_scale,
         prev=injected_start(x, start_scale, shapes),
         shapes=shapes,
+    )
+
+
+def retrain(
+    model: SinGANModel,
+    target: torch.Tensor,
+    first: int,
+    *,
+    stop: int | None = None,
+    iters: int | None = None,
+    inputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Generator[TrainEvent, None, SinGANModel]:
+    """Retrain the generator stages ``first .. stop-1`` on ``target``; the other stages are kept.
+
+    The stages are trained again as in :func:`napari_singan.core.resume`
+    (each from the weights of the stage below it, the paper's initialisation
+    rule), so a few hundred iterations suffice.
+
+    Parameters
+    ----------
+    model
+        The trained model; it is not changed.
+    target
+        ``(1, C, h, w)`` normalised image to learn, at the model's resolution.
+    first
+        First retrained scale, 1 .. N (at least the coarsest scale is kept).
+    stop
+        One past the last retrained scale (default: the finest trained scale
+        is retrained too); finer stages are kept as they are.
+    iters
+        Iterations per retrained scale (default: the model's configuration).
+    inputs
+        Applied to the output of stage ``first - 1`` while retraining, so the
+        retrained stages learn from such inputs (e.g. quantised colours); the
+        returned model's stage ``first - 1`` is the original.
+
+    Yields
+    ------
+    TrainEvent
+        Training events of the retrained scales.
+
+    Returns
+    -------
+    SinGANModel
+        A new model.
+    """
+    stop = model.num_trained if stop is None else stop
+    below = nn.ModuleList(model.generators[:first])
+    if inputs is not None:
+        below[-1] = copy.deepcopy(below[-1])
+        below[-1].register_forward_hook(lambda _stage, _args, out: inputs(out))
+    cfg = model.config if iters is None else model.config.with_overrides(iters_per_scale=iters)
+    start = replace(
+        model,
+        config=cfg,
+        image=resize(target, model.shapes[-1]),
+        shapes=model.trained_shapes[:stop],
+        generators=below,
+        noise_amps=model.noise_amps[:first],
+    )
+    tuned = yield from resume(start)
+    return replace(
+        tuned,
+        shapes=model.trained_shapes,
+        generators=nn.ModuleList(
+            [*model.generators[:first], *tuned.generators[first:], *model.generators[stop:]]
+        ),
+        noise_amps=(*model.noise_amps[:first], *tuned.noise_amps[first:], *model.noise_amps[stop:]),
     )
