@@ -150,7 +150,35 @@ MEMORY = [
         "--force",
     ),
 ]
-CASES = IMAGES + MASKS + MODELS + OUTPUTS + MEMORY
+GENERATION = [
+    ("no samples", ["sample", "{d}/m.singan", "-n", "0", "-o", "{d}/out.tif"], "at least 1, got 0"),
+    (
+        "zero height factor",
+        ["sample", "{d}/m.singan", "--scale-h", "0", "-o", "{d}/out.tif"],
+        "must be positive",
+    ),
+    (
+        "0 px wide",
+        ["sample", "{d}/m.singan", "--height", "9", "--width", "0", "-o", "{d}/out.tif"],
+        "at least 1x1",
+    ),
+    (
+        "height without width",
+        ["sample", "{d}/m.singan", "--height", "9", "-o", "{d}/out.tif"],
+        "both --height",
+    ),
+    (
+        "start scale too high",
+        ["sample", "{d}/m.singan", "--start-scale", "9", "-o", "{d}/out.tif"],
+        "start scale must be between 0",
+    ),
+    (
+        "paint at scale 0",
+        ["paint", "{d}/m.singan", "{d}/in.tif", "--start-scale", "0", "-o", "{d}/out.tif"],
+        "start scale must be between 1",
+    ),
+]
+CASES = IMAGES + MASKS + MODELS + OUTPUTS + MEMORY + GENERATION
 
 
 @pytest.mark.parametrize(("argv", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
