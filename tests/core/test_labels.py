@@ -144,3 +144,19 @@ def test_seeds_regenerate_chosen_samples_of_a_larger_set(tiny_model):
     full = drain(generate(tiny_model, 5, seed=9))
     seeds = sample_seeds(9, 5)
     assert np.array_equal(drain(generate(tiny_model, seeds=[seeds[3], seeds[1]])), full[[3, 1]])
+
+
+def test_applications_refuse_label_models_with_one_line():
+    from napari_singan.apps import animate, paint_to_image, super_resolve
+
+    image = make_texture()
+    model = drain(train(image, PAIRS, labels=semantic(image), device="cpu", seed=0))
+    calls = [
+        lambda: drain(animate(model, frames=3)),
+        lambda: drain(paint_to_image(model, image, start_scale=1)),
+        lambda: drain(super_resolve(model, image, factor=2.0)),
+    ]
+    for call in calls:
+        with pytest.raises(SinGANError, match="trained with labels") as info:
+            call()
+        assert "\n" not in str(info.value)

@@ -26,7 +26,7 @@ from ..core.errors import SinGANError
 from ..core.images import denormalize
 from ..core.sampling import SampleProgress, synthesize
 from ..core.singan import SinGANModel
-from .shared import notice, seeded_generators
+from .shared import notice, require_image_only, seeded_generators
 
 
 def _rec_noise(model: SinGANModel, scale: int) -> torch.Tensor:
@@ -78,6 +78,7 @@ def animate(
     """
     if frames < 2:
         raise SinGANError(f"an animation needs at least 2 frames, got {frames}")
+    require_image_only(model, "animation")
     model.check_start_scale(start_scale)
     if not (0.0 <= alpha <= 1.0 and 0.0 <= beta <= 1.0):
         raise SinGANError(f"alpha and beta must lie in [0, 1], got alpha={alpha}, beta={beta}")

@@ -34,7 +34,18 @@ MANIFEST_EVERY = 16
 
 
 def model_fingerprint(model: SinGANModel) -> str:
-    """SHA-256 of everything that determines a model's samples (weights, noise, geometry, config)."""
+    """SHA-256 of everything that determines a model's samples (weights, noise, geometry, config).
+
+    Parameters
+    ----------
+    model
+        The model.
+
+    Returns
+    -------
+    str
+        The hex digest, as written in a dataset's manifest.
+    """
     digest = hashlib.sha256()
     facts = {
         "config": model.config.to_dict(),
@@ -180,12 +191,36 @@ def _write_manifest(folder: Path, settings: dict[str, Any], entries: dict[int, d
 
 
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of a dataset written by :func:`augment`."""
+    """The manifest of a dataset written by :func:`augment`.
+
+    Parameters
+    ----------
+    folder
+        The dataset's folder.
+
+    Returns
+    -------
+    dict
+        Settings and one entry per sample (index, seed, file names).
+    """
     return json.loads((Path(folder) / MANIFEST).read_text())
 
 
 def load_pair(folder: str | os.PathLike, index: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Image and label image (``None`` for image-only datasets) of sample ``index``."""
+    """Image and label image of one sample of a dataset written by :func:`augment`.
+
+    Parameters
+    ----------
+    folder
+        The dataset's folder.
+    index
+        The sample's number.
+
+    Returns
+    -------
+    image, labels
+        As written; ``labels`` is ``None`` for datasets of image-only models.
+    """
     from ..core.files import read_image
 
     entry = next(e for e in read_manifest(folder)["samples"] if e["index"] == index)

@@ -99,10 +99,33 @@ def input_tensor(model: SinGANModel, image: np.ndarray, what: str) -> torch.Tens
     torch.Tensor
         ``(1, C, H, W)`` on the model's device.
     """
+    require_image_only(model, what)
     try:
         return normalize_like(image, model.spec, model.device)
     except SinGANError as exc:
         raise type(exc)(f"{what}: {exc}") from None
+
+
+def require_image_only(model: SinGANModel, application: str) -> None:
+    """Refuse a model trained with labels in an application that works on images alone.
+
+    Parameters
+    ----------
+    model
+        The model.
+    application
+        What is refused, e.g. "paint" or "animation", prefixed to the message.
+
+    Raises
+    ------
+    SinGANError
+        If ``model`` has label channels.
+    """
+    if model.labels is not None:
+        raise SinGANError(
+            f"{application}: this model was trained with labels; applications need a model trained on the "
+            "image alone (labelled models are for samples and datasets: generate, augment)"
+        )
 
 
 def seeded_generators(model: SinGANModel, seed: int | None, count: int = 1) -> list[torch.Generator]:

@@ -22,7 +22,20 @@ from ..core.events import ImageFinished
 
 
 def model_path_for(image: str | os.PathLike, folder: str | os.PathLike) -> Path:
-    """Where the model of ``image`` is written: ``folder/<stem>.singan``."""
+    """Where the model of ``image`` is written: ``folder/<stem>.singan``.
+
+    Parameters
+    ----------
+    image
+        The image file.
+    folder
+        The models' folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The model file.
+    """
     return Path(folder) / f"{Path(image).stem}.singan"
 
 
@@ -38,12 +51,14 @@ def train_one(
 
     Parameters
     ----------
-    image_path, labels_path
-        The image file and, optionally, its label image file.
+    image_path
+        The image file.
     model_path
         The model file to write.
     config
         :meth:`SinGANConfig.to_dict` of the configuration.
+    labels_path
+        Optionally, the image's label image file.
     device
         ``"auto"`` picks the worker's own GPU (worker ``k`` of a local cluster
         uses ``cuda:k``), else CUDA, MPS or the CPU.
