@@ -9,6 +9,12 @@ Examples
 --------
 python benchmarks/bench_quality.py --presets paper fast --max-size 48 --seeds 0 1
 python benchmarks/bench_quality.py --presets fast "fast-zero=fast,padding=zero" --images cell texture
+python benchmarks/bench_quality.py --presets fast --with-labels --max-size 64 --images cell --seeds 0 1 2
+
+With ``--with-labels`` every preset also trains with a label image (the image's
+Otsu threshold, as the labels tutorial does) as ``PRESET+labels``; the metrics
+are taken on the image channels, so the two rows say whether learning labels
+costs image quality.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +73,14 @@ def config_of(variant: str, max_size: int | None, iters: int | None):
     return label, base.with_overrides(**overrides).with_overrides(max_size=max_size, iters_per_scale=iters)
 
 
+def threshold_labels(image: np.ndarray) -> np.ndarray:
+    """Two-class labels of an image: 1 above its Otsu threshold (of the channel mean for colour)."""
+    from skimage.filters import threshold_otsu
+
+    gray = image.mean(axis=-1) if image.ndim == 3 else image
+    return (gray > threshold_otsu(gray)).astype(np.uint8)
+
+
 def run_job(job: dict) -> dict:
     """Train one model and measure it (runs inside the subprocess)."""
     import torch
@@ -84,12 +99,13 @@ def run_job(job: dict) -> dict:
             per_scale.append(round(event.seconds, 2))
 
     start = time.perf_counter()
-    model = drain(train(image, config, device=job["device"], seed=job["seed"]), on_event)
+    labels = threshold_labels(image) if job["labels"] else None
+    model = drain(train(image, config, labels=labels, device=job["device"], seed=job["seed"]), on_event)
     seconds = time.perf_counter() - start
     report = evaluate_model(model, job["samples"], seed=1000 + job["seed"])
     return {
         "image": job["image"],
-        "preset": label,
+        "preset": label + ("+labels" if job["labels"] else ""),
         "seed": job["seed"],
         "shapes": [list(s) for s in model.shapes],
         "train_seconds": round(seconds, 2),
@@ -211,6 +227,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--baseline", default="paper", help="preset the time ratio refers to")
     parser.add_argument("--out", default="benchmarks/results/quality", help="path stem for .json and .png")
+    parser.add_argument("--with-labels", action="store_true", help="also train every preset with labels")
     parser.add_argument("--job", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
@@ -220,8 +237,9 @@ def main() -> None:
     records = []
     for seed in args.seeds:
         for image in args.images:
-            for variant in args.presets:
+            for variant, labels in product(args.presets, (False, True) if args.with_labels else (False,)):
                 job = {
+                    "labels": labels,
                     "image": image,
                     "variant": variant,
                     "seed": seed,
