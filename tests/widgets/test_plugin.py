@@ -240,3 +240,18 @@ def test_generate_widget_measures_quality(make_napari_viewer, qtbot, tiny_model,
     assert gen.report == evaluate_model(tiny_model, 5, seed=3)
     assert gen.quality.value.startswith("tiny: patch-SWD") and "copies" in gen.quality.value
     assert len(viewer.layers) == layers  # measuring adds no layer
+
+
+def test_generate_widget_refuses_what_would_not_fit_in_memory(make_napari_viewer, qtbot, tiny_model, notes):
+    viewer = make_napari_viewer()
+    gen = _generate_widget(viewer)
+    MODELS.add(tiny_model, "tiny")
+    gen.picker.combo.value = "tiny"
+    gen.device.value = "cpu"
+    gen.exact.value = True
+    gen.out_height.value = gen.out_width.value = 20_000  # tens of GB of feature maps
+    layers = len(viewer.layers)
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert any("estimated" in n and "memory" in n for n in notes)
+    assert len(viewer.layers) == layers

@@ -12,6 +12,7 @@ from napari.utils.notifications import show_error, show_info
 from .._napari.layers import labels_layer_kwargs, output_layer_kwargs
 from ..apps.augment import augment
 from ..core import SampleProgress, SinGANError, generate, resolve_device
+from ..core.memory import check_memory, sampling_bytes
 from ..core.sampling import output_shapes
 from ..metrics import QualityReport, measure_model, summary
 from .application import ApplicationWidget, progress_fraction
@@ -92,13 +93,18 @@ class GenerateWidget(ApplicationWidget):
 
     def work(self, model: SinGANModel):
         paired = model.labels is not None
+        size = self._size()
+        # Refused before any work when it would not fit (a notification, like every SinGANError here).
+        check_memory(
+            sampling_bytes(model, self.num.value, self.scale_h.value, self.scale_w.value, size), model.device
+        )
         work = generate(
             model,
             self.num.value,
             start_scale=self.start_scale.value,
             scale_h=self.scale_h.value,
             scale_w=self.scale_w.value,
-            size=self._size(),
+            size=size,
             seed=self.seed.value,
             with_labels=paired,
         )
