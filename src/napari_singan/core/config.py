@@ -88,7 +88,7 @@ class TrainConfig:
     report_seconds: float = 0.25  # at most this long between progress events (also the Stop latency)
     preview_every: int = 500  # iterations between preview samples within a scale (0: only at scale ends)
     gp_every: int = 1  # gradient penalty on every k-th D step only, weighted k x (lazy regularisation)
-    label_amplitude: float = 1.0  # label channels are +/- this (image: [-1, 1]); 0.25: better images, worse labels
+    label_amplitude: float = 1.0  # label channels are +/- this (image: [-1, 1]); 0.25: better images
     cuda_graphs: bool = True  # CUDA: replay each iteration as one captured graph (same math, less overhead)
     penalty_conv: bool = False  # critic convs with a double backward that avoids torch's FFT path (same math)
 
