@@ -23,7 +23,7 @@ import torch
 from .errors import MemoryEstimateError
 from .models import scale_width
 from .pyramid import Shape
-from .sampling import MAX_BATCH_PIXELS, output_shapes
+from .sampling import output_shapes, samples_per_batch
 from .singan import SinGANModel
 
 #: float32 feature maps of a stage's width alive at once (a block's input, conv output, norm output).
@@ -34,26 +34,6 @@ LIVE_IMAGE_MAPS = 3
 CONVERSION_COPIES = 3
 #: Copies of the finished images in the training image's dtype (the batches and their concatenation).
 RESULT_COPIES = 2
-
-
-def samples_per_batch(num_samples: int, size: Shape, max_batch_pixels: int = MAX_BATCH_PIXELS) -> int:
-    """How many samples :func:`napari_singan.core.generate` runs at once.
-
-    Parameters
-    ----------
-    num_samples
-        Samples asked for.
-    size
-        Output ``(H, W)``.
-    max_batch_pixels
-        Bound on ``batch x H x W`` (generate's argument of that name).
-
-    Returns
-    -------
-    int
-        At least 1, at most ``num_samples`` (when that is at least 1).
-    """
-    return max(1, min(num_samples, max_batch_pixels // (size[0] * size[1])))
 
 
 def generation_bytes(model: SinGANModel, size: Shape, batch: int = 1, outputs: int = 1) -> int:

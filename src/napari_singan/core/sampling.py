@@ -137,6 +137,26 @@ def injected_start(image: torch.Tensor, start: int, shapes: Sequence[Shape]) -> 
     return resize(image, shapes[start - 1])
 
 
+def samples_per_batch(num_samples: int, size: Shape, max_batch_pixels: int = MAX_BATCH_PIXELS) -> int:
+    """How many samples :func:`generate` runs at once (the memory estimate uses the same rule).
+
+    Parameters
+    ----------
+    num_samples
+        Samples asked for.
+    size
+        Output ``(H, W)``.
+    max_batch_pixels
+        Bound on ``batch x H x W`` (generate's argument of that name).
+
+    Returns
+    -------
+    int
+        At least 1, at most ``num_samples`` (when that is at least 1).
+    """
+    return max(1, min(num_samples, max_batch_pixels // (size[0] * size[1])))
+
+
 def generate(
     model: SinGANModel,
     num_samples: int = 1,
@@ -204,8 +224,7 @@ def generate(
                 f"the injected image has {source.shape[1]} channel(s) but the model works on {model.channels}"
             )
         prev = injected_start(source, start_scale, shapes)
-    h, w = shapes[-1]
-    per_batch = max(1, min(num_samples, max_batch_pixels // (h * w)))
+    per_batch = samples_per_batch(num_samples, shapes[-1], max_batch_pixels)
     gens = torch_generators(sample_seeds(seed, num_samples) if seeds is None else seeds, model.device)
     images, labels = [], []
     for first in range(0, num_samples, per_batch):
