@@ -122,7 +122,7 @@ def test_stop_keeps_finished_scales_and_ui_stays_responsive(make_napari_viewer, 
     stopped_at = time.perf_counter()
     train.runner.stop_button.clicked.emit()
     wait_idle(qtbot, train, timeout=5_000)
-    assert time.perf_counter() - stopped_at < 1.5
+    assert time.perf_counter() - stopped_at < 1.0  # issue 9: Stop ends the worker within a second
     assert train.runner.run_button.enabled and not train.runner.stop_button.enabled
     assert train.runner.bar.value < 1000
     (name,) = MODELS.names()
