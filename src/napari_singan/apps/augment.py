@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 
 from ..core.errors import OutputPathError, SinGANError
 from ..core.events import SampleProgress, drain
-from ..core.files import write_image
+from ..core.files import atomic_write, write_image
 from ..core.pyramid import Shape
 from ..core.sampling import generate, output_shapes, sample_seeds
 from ..core.singan import SinGANModel
@@ -183,11 +182,7 @@ def _write_manifest(folder: Path, settings: dict[str, Any], entries: dict[int, d
     """Write the manifest atomically (a crash leaves the old one or the new one)."""
     path = folder / MANIFEST
     text = json.dumps({**settings, "samples": [entries[i] for i in sorted(entries)]}, indent=1)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=folder)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:

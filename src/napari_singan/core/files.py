@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import numpy as np
 
@@ -28,6 +29,43 @@ ANIMATION_SUFFIXES = (".gif", ".mp4", *_TIFF)
 
 #: How an image's channels are laid out, as far as a file format cares.
 Layout = Literal["grayscale", "colour", "multichannel"]
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Write a file so that a crash leaves the old file or the new one, never a torn one.
+
+    Parameters
+    ----------
+    path
+        The file; its folder must exist.
+    write
+        Writes the contents to the binary file object it is given (a temporary
+        file beside ``path``, synced and renamed into place afterwards).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def builtin_image(name: str) -> np.ndarray:

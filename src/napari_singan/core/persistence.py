@@ -8,7 +8,6 @@ could run code.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from torch import nn
 
 from .config import SinGANConfig
 from .errors import ModelFileError
+from .files import atomic_write
 from .images import ImageSpec
 from .labels import LabelSpec
 from .models import GeneratorStage, scale_width
@@ -82,24 +82,7 @@ def save_model(model: SinGANModel, path: str | os.PathLike) -> Path:
     """Write ``model`` to ``path`` atomically (a temporary file renamed into place)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(model_to_dict(model), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return atomic_write(path, lambda fh: torch.save(model_to_dict(model), fh))
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> SinGANModel:
