@@ -215,5 +215,5 @@ def _local_workers() -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}" if not isinstance(exc, SinGANError) else text[0]
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return first if isinstance(exc, SinGANError) else f"{type(exc).__name__}: {first}"
