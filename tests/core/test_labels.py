@@ -16,6 +16,7 @@ from napari_singan.core import (
     save_model,
     train,
 )
+from napari_singan.core.events import Preview
 from napari_singan.core.labels import (
     check_labels,
     decode_labels,
@@ -100,7 +101,15 @@ def test_instance_encoding_keeps_touching_objects_apart():
 def test_training_with_class_labels_gives_aligned_pairs(tmp_path):
     image = make_texture()
     labels = semantic(image)
-    model = drain(train(image, PAIRS, labels=labels, device="cpu", seed=0))
+    previews = []
+    model = drain(
+        train(image, PAIRS, labels=labels, device="cpu", seed=0),
+        lambda e: previews.append(e) if isinstance(e, Preview) else None,
+    )
+    assert len(previews) == model.num_scales  # previews carry the sample's labels, in the input's values
+    for preview in previews:
+        assert preview.labels.shape == preview.image.shape and preview.labels.dtype == np.uint8
+        assert set(np.unique(preview.labels)) <= {0, 3}
     assert model.channels == 1 + 2 and model.labels.first_channel == 1
     assert len(model.label_noise_amps) == model.num_trained and model.label_noise_amps[0] == 1.0
     assert model.noise_amp(1).shape == (1, 3, 1, 1)  # the labels' own sigma_n after the image's

@@ -67,6 +67,41 @@ def test_train_with_a_labels_layer_then_generate_pairs(make_napari_viewer, qtbot
     assert out.data[labels.data == 2].mean() > out.data[labels.data == 0].mean()
 
 
+def test_training_preview_shows_its_labels(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image = make_texture(dtype=np.uint16)
+    viewer.add_image(image, name="tex", scale=(2.0, 2.0), translate=(10.0, 5.0))
+    mask = viewer.add_labels(_classes(image), name="mask", scale=(2.0, 2.0), translate=(10.0, 5.0))
+    train = _widget(viewer, "Train")
+    train.label_layer.value = mask
+    tiny_settings(train, iters=4)
+    updates = []
+    viewer.layers.events.inserted.connect(
+        lambda e: (
+            e.value.events.data.connect(lambda _: updates.append(e.value.data.shape))
+            if e.value.name == "tex SinGAN preview labels"
+            else None
+        )
+    )
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    preview, labels = train.preview_layer, train.preview_labels_layer
+    assert labels is not None and labels in viewer.layers and labels.name == "tex SinGAN preview labels"
+    assert labels.data.shape == preview.data.shape == (32, 32)
+    assert labels.data.dtype == np.uint8 and set(np.unique(labels.data)) <= {0, 2}  # the input's values
+    assert len(updates) >= 2 and updates[0] != updates[-1]  # updated in place with every preview
+    np.testing.assert_allclose(labels.scale, preview.scale)
+    np.testing.assert_allclose(labels.translate, preview.translate)
+    assert labels.metadata["singan_model"] == train.last_model_name
+
+    # Training the same image without labels drops the stale labels preview.
+    train.label_layer.value = None
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    assert train.preview_labels_layer is None and "tex SinGAN preview labels" not in viewer.layers
+    assert train.preview_layer in viewer.layers
+
+
 def test_models_without_labels_add_no_labels_layer(make_napari_viewer, qtbot, tiny_model):
     viewer = make_napari_viewer()
     MODELS.add(tiny_model, "tiny")

@@ -45,7 +45,8 @@ class TrainWidget(Container):
     """Train a model on the chosen image layer (default: the active one).
 
     Training runs in a thread worker: progress shows here and in the activity
-    dock, a preview layer is updated in place, and Stop keeps every scale
+    dock, a preview layer is updated in place (with a Labels layer of the
+    preview's labels when training with labels), and Stop keeps every scale
     finished so far as a usable (resumable) model.
     """
 
@@ -54,6 +55,7 @@ class TrainWidget(Container):
         self.partial: SinGANModel | None = None  # latest finished scales of the running training
         self.last_model_name: str | None = None
         self.preview_layer: Image | None = None
+        self.preview_labels_layer: Labels | None = None  # the preview's labels, when training with labels
         self._source: _Source | None = None
         default = PRESETS[DEFAULT_PRESET]
         self.layer = ComboBox(label="image", choices=self._image_layers, nullable=True)
@@ -254,6 +256,7 @@ class TrainWidget(Container):
             return event.fraction
         if isinstance(event, Preview):
             self._show_preview(event.image)
+            self._show_preview_labels(event.labels)
         if isinstance(event, ScaleFinished):
             self.partial = event.model
             return (event.scale + 1) / event.num_scales
@@ -271,11 +274,31 @@ class TrainWidget(Container):
         layer.data = image
         layer.scale, layer.translate = where["scale"], where["translate"]
 
+    def _show_preview_labels(self, labels: np.ndarray | None) -> None:
+        """Overlay the preview's labels on the preview (and drop a stale overlay when there are none)."""
+        layer = self.preview_labels_layer
+        shown = layer is not None and layer in self._viewer.layers
+        if labels is None:
+            if shown:
+                self._viewer.layers.remove(layer)
+            self.preview_labels_layer = None
+            return
+        src = self._source
+        where = placement(src.meta, src.hw, labels.shape, None, False, leading=0)
+        if not shown:
+            self.preview_labels_layer = self._viewer.add_labels(
+                labels, name=f"{src.name} SinGAN preview labels", **where
+            )
+            return
+        layer.data = labels
+        layer.scale, layer.translate = where["scale"], where["translate"]
+
     def _register(self, model: SinGANModel, label: str) -> str:
         name = MODELS.add(model, timestamped(label))
         self.last_model_name = name
-        if self.preview_layer is not None:
-            self.preview_layer.metadata["singan_model"] = name
+        for layer in (self.preview_layer, self.preview_labels_layer):
+            if layer is not None:
+                layer.metadata["singan_model"] = name
         return name
 
     def _on_returned(self, model: SinGANModel | None) -> None:

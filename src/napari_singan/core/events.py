@@ -57,6 +57,7 @@ class Preview:
     scale: int  # coarse-to-fine index
     iteration: int  # iterations done at this scale
     image: np.ndarray  # (H_n, W_n[, C])
+    labels: np.ndarray | None = None  # (H_n, W_n) label image of the same sample, for a model with labels
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from .errors import ImageInputError
 from .events import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
 from .graphs import GraphedWork
 from .images import denormalize, prepare_image
-from .labels import LabelMode, check_labels, encode_labels, reduce_labels
+from .labels import LabelMode, check_labels, decode_labels, encode_labels, reduce_labels
 from .models import Discriminator, GeneratorStage, PenaltyConv2d, init_weights, scale_width
 from .pyramid import build_pyramid, pyramid_shapes, resize
 from .sampling import random_noise, reconstruct, synthesize
@@ -309,7 +309,8 @@ def _train_scale(
             last_report = now
             yield Progress(scale, model.num_scales, it, iters, d_loss.item(), g_loss.item(), rec_loss.item())
         if it == iters or (cfg_t.preview_every and it % cfg_t.preview_every == 0):
-            yield Preview(scale, it, denormalize(gen_fake.detach(), model.spec)[0])
+            labels = decode_labels(gen_fake, model.labels)[0] if model.labels else None
+            yield Preview(scale, it, denormalize(gen_fake.detach(), model.spec)[0], labels)
 
     del run  # frees a captured graph's memory pool
     netg.zero_grad(set_to_none=True)
