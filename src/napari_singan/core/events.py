@@ -88,6 +88,21 @@ class SampleProgress:
 
 
 @dataclass(frozen=True)
+class TileProgress:
+    """Emitted after each tile of a tiled generation (:mod:`napari_singan.core.tiled`)."""
+
+    sample: int  # index of the sample the tile belongs to
+    scale: int  # coarse-to-fine index of the stage that produced it
+    done: int  # tiles finished so far, over all samples and stages
+    total: int  # tiles in the whole job
+
+    @property
+    def fraction(self) -> float:
+        """Share of the work done, 0..1."""
+        return self.done / self.total
+
+
+@dataclass(frozen=True)
 class ImageFinished:
     """One image of a batch of trainings is done (a model written, or a failure)."""
 

@@ -25,6 +25,7 @@ from .models import scale_width
 from .pyramid import Shape
 from .sampling import output_shapes, samples_per_batch
 from .singan import SinGANModel
+from .tiled import TILE_BYTES, tile_side
 
 #: float32 feature maps of a stage's width alive at once (a block's input, conv output, norm output).
 LIVE_FEATURE_MAPS = 3
@@ -68,6 +69,43 @@ def generation_bytes(model: SinGANModel, size: Shape, batch: int = 1, outputs: i
     )
     result = RESULT_COPIES * channels * h * w * np.dtype(model.spec.dtype).itemsize
     return batch * per_image + outputs * result
+
+
+def tiled_bytes(model: SinGANModel, size: Shape, outputs: int = 1, tile_bytes: int = TILE_BYTES) -> int:
+    """Estimate the peak memory of :func:`napari_singan.core.tiled.generate_tiled` for outputs of ``size``.
+
+    Parameters
+    ----------
+    model
+        The trained model.
+    size
+        Output ``(H, W)``.
+    outputs
+        Images written (they are counted whole: the pages of a memory-mapped
+        output file count towards the process's memory until the system writes
+        them out).
+    tile_bytes
+        The tile bound given to ``generate_tiled``.
+
+    Returns
+    -------
+    int
+        Bytes: the image-sized float32 maps alive at the largest stage (its
+        upsampled input, the noise, their sum and the padded input, plus the
+        stage's output below the finest), one tile's feature maps and its
+        conversion copies, and the outputs.
+    """
+    grow = 2 * model.config.model.num_blocks
+    shapes = output_shapes(model, size=size)
+    channels = model.channels
+    maps = max(
+        (4 if s == len(shapes) - 1 else 5) * (h + grow) * (w + grow) for s, (h, w) in enumerate(shapes)
+    )
+    cfg = model.config.model
+    side = tile_side(scale_width(model.num_trained - 1, cfg), cfg.num_blocks, tile_bytes)  # finest tiles
+    conversion = 8 * CONVERSION_COPIES * channels * min(side * side, size[0] * size[1])
+    result = outputs * channels * size[0] * size[1] * np.dtype(model.spec.dtype).itemsize
+    return 4 * channels * maps + tile_bytes + conversion + result
 
 
 def sampling_bytes(

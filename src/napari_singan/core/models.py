@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,9 +52,73 @@ class PenaltyConv2d(nn.Conv2d):
         return _ValidConvFunction.apply(x, self.weight, self.bias)
 
 
+class InstanceNorm(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d(channels, affine=True)`` (same state_dict) whose statistics can be held fixed.
+
+    Tiled generation (:mod:`napari_singan.core.tiled`) runs a stage on many
+    tiles of one image; per-tile statistics would give every tile its own
+    contrast. :meth:`GeneratorStage.fix_statistics` gathers each layer's
+    statistics over a region instead, and every later call uses them.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__(channels, affine=True)
+        self.fixed: tuple[torch.Tensor, torch.Tensor] | None = None  # (N, C, 1, 1) mean and variance
+        self.totals: list | None = (
+            None  # while gathering: [pixels, mean, summed squared deviations] (float64)
+        )
+        self.share: tuple[int, int, tuple[bool, ...]] | None = None  # while gathering: see ``_own``
+        self.settle = False  # while gathering from one window: fix the statistics at once and use them
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C, H, W), normalised by its own statistics unless fixed ones are set."""
+        if self.totals is not None:
+            self._add(self._own(x))
+            if self.settle:
+                self.fix()
+        if self.fixed is None:
+            return super().forward(x)
+        mean, var = self.fixed
+        scale = self.weight.view(1, -1, 1, 1) * torch.rsqrt(var + self.eps)
+        return (x - mean) * scale + self.bias.view(1, -1, 1, 1)
+
+    def _add(self, x: torch.Tensor) -> None:
+        """Merge the statistics of ``x`` (N, C, h, w) into ``totals`` (Chan et al.'s pairwise update)."""
+        var, mean = (t.double() for t in torch.var_mean(x, dim=(2, 3), unbiased=False, keepdim=True))
+        pixels = x.shape[2] * x.shape[3]
+        count, old_mean, squares = self.totals
+        total = count + pixels
+        delta = mean - old_mean
+        self.totals = [
+            total,
+            old_mean + delta * (pixels / total),
+            squares + var * pixels + delta.square() * (count * pixels / total),
+        ]
+
+    def fix(self) -> None:
+        """Hold the statistics gathered so far fixed."""
+        count, mean, squares = self.totals
+        self.fixed = mean.float(), (squares / count).float()
+
+    def _own(self, x: torch.Tensor) -> torch.Tensor:
+        """The part of a window's feature map that belongs to that window alone.
+
+        ``share`` is the window's output ``(h, w)`` and whether it touches the
+        image's (top, bottom, left, right) edge. The map is larger than the
+        output by a margin per side; inner margins belong to the neighbouring
+        windows, outer ones (the frame padding adds) to this window, as in the
+        whole image's map.
+        """
+        h, w, (top, bottom, left, right) = self.share
+        mh, mw = (x.shape[2] - h) // 2, (x.shape[3] - w) // 2
+        rows = slice(0 if top else mh, x.shape[2] if bottom else x.shape[2] - mh)
+        cols = slice(0 if left else mw, x.shape[3] if right else x.shape[3] - mw)
+        return x[:, :, rows, cols]
+
+
 def _block(in_ch: int, out_ch: int, config: ModelConfig, conv: type[nn.Conv2d]) -> nn.Sequential:
     """Conv3x3 (no padding) -> Norm -> LeakyReLU; shrinks H and W by 2."""
-    norm: nn.Module = nn.InstanceNorm2d(out_ch, affine=True) if config.norm == "instance" else nn.Identity()
+    norm: nn.Module = InstanceNorm(out_ch) if config.norm == "instance" else nn.Identity()
     return nn.Sequential(conv(in_ch, out_ch, 3), norm, nn.LeakyReLU(config.leaky_slope))
 
 
@@ -100,12 +166,57 @@ class GeneratorStage(nn.Module):
         amplitude, independent of its neighbours in every receptive field once
         the map is larger than one, and as seeded as ``noise`` itself.
         """
+        return prev + self.residual(self.pad_input(noise, prev))
+
+    def pad_input(self, noise: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """``noise``, ``prev``: (N, C, H, W) -> the networks' padded input (N, C, H + 2 pad, W + 2 pad)."""
         pads = (self.pad,) * 4
         if self.padding == "noise":
-            x = self._wrap(noise) + F.pad(prev, pads)  # (N, C, H+10, W+10)
-        else:
-            x = F.pad(noise + prev, pads, mode="constant" if self.padding == "zero" else "reflect")
-        return prev + self.tail(self.body(x))
+            return self._wrap(noise) + F.pad(prev, pads)
+        return F.pad(noise + prev, pads, mode="constant" if self.padding == "zero" else "reflect")
+
+    def residual(self, padded: torch.Tensor) -> torch.Tensor:
+        """The detail added to ``prev``: (N, C, h + 2 pad, w + 2 pad) -> (N, C, h, w), for any window.
+
+        Output pixel (i, j) sees only ``padded[..., i : i + 2 pad + 1, j : j + 2 pad + 1]``, so a
+        window of the padded input gives the same window of the output (up to the norm statistics).
+        """
+        return self.tail(self.body(padded))
+
+    def fix_statistics(self, windows: Iterable[tuple[torch.Tensor, tuple[bool, ...]]]) -> None:
+        """Gather every norm layer's statistics over windows of the padded input, and keep them.
+
+        ``windows`` are the padded input of a region piece by piece (see
+        :meth:`residual`), each with whether it touches the image's (top,
+        bottom, left, right) edge; windows of the whole image give exactly the
+        whole image's statistics. A layer's input depends on the statistics
+        before it, so with several windows the layers are gathered one after
+        the other (the blocks up to layer ``k`` run ``k`` times: about twice
+        the cost of one pass); one window takes one pass. Every later call
+        normalises with the gathered statistics (:class:`InstanceNorm`).
+        """
+        pieces = list(windows)
+        norms = [(depth, b[1]) for depth, b in enumerate(self.body) if isinstance(b[1], InstanceNorm)]
+        try:
+            if len(pieces) == 1:
+                for _, norm in norms:
+                    norm.totals, norm.settle = [0, 0.0, 0.0], True
+                self._gather(self.body, *pieces[0], [norm for _, norm in norms])
+                return
+            for depth, norm in norms:
+                norm.totals = [0, 0.0, 0.0]
+                for window, edges in pieces:
+                    self._gather(self.body[: depth + 1], window, edges, [norm])
+                norm.fix()
+        finally:
+            for _, norm in norms:
+                norm.totals, norm.share, norm.settle = None, None, False
+
+    def _gather(self, blocks: nn.Module, window: torch.Tensor, edges: tuple[bool, ...], norms: list) -> None:
+        """Run ``blocks`` on one padded window so that ``norms`` add its statistics."""
+        for norm in norms:
+            norm.share = window.shape[2] - 2 * self.pad, window.shape[3] - 2 * self.pad, edges
+        blocks(window)
 
     def _wrap(self, x: torch.Tensor) -> torch.Tensor:
         """Circular padding of (N, C, H, W) by ``self.pad`` px per side, for any H and W (also tiny ones)."""
