@@ -14,10 +14,14 @@ plays the scientist's single annotated image:
 - ``both``: crop patches and synthetic pairs mixed half and half.
 
 Each net is scored by Dice and IoU on the micrograph outside the crop. Seeds
-vary the SinGAN model, the pairs and the nets together.
+vary the SinGAN model, the pairs and the nets together. Several ``--presets``
+(e.g. label encodings) run side by side, interleaved within each seed; the
+``crop`` net does not depend on them and is trained once per seed.
 
     python benchmarks/bench_segmentation.py --seeds 0 1 --out benchmarks/results/segmentation
-    python benchmarks/bench_segmentation.py --preset amp025=fast,label_amplitude=0.25 --seeds 0 1
+    python benchmarks/bench_segmentation.py --presets amp025=fast,label_amplitude=0.25 --seeds 0 1
+    python benchmarks/bench_segmentation.py --presets one-hot=fast distance=fast,label_encoding=distance \
+        --seeds 0 1 2 --out benchmarks/results/segmentation_encoding
 """
 
 from __future__ import annotations
@@ -108,37 +112,61 @@ def scores(net: nn.Module, rgb: np.ndarray, truth: np.ndarray, held_out: np.ndar
 
 
 def run(seed: int, args: argparse.Namespace) -> list[dict]:
+    """Train the crop net, then per preset a SinGAN model, its pairs and the nets on them; one row each."""
     rgb = builtin_image("immunohistochemistry")
     truth = reference_masks(rgb)
     c = args.crop
     crop, crop_mask = rgb[:c, :c], truth[:c, :c]
     held_out = np.ones(truth.shape, bool)
     held_out[:c, :c] = False
-    _, config = config_of(args.preset, c, None)  # max size = the crop: native pixel size, nothing shrunk
-    start = time.perf_counter()
-    model = drain(train(crop, config, labels=crop_mask, label_mode="classes", device=args.device, seed=seed))
-    train_s = time.perf_counter() - start
-    start = time.perf_counter()
-    images, masks = drain(generate(model, args.pairs, seed=seed, with_labels=True))
-    sample_s = time.perf_counter() - start
-    synthetic = (list(images), list(masks))
     real = ([crop], [crop_mask])
     rows = []
-    for name, sources in (("crop", [real]), ("synthetic", [synthetic]), ("both", [real, synthetic])):
+
+    def record(preset: str, name: str, sources: list, **facts) -> None:
         net = fit(sources, args.steps, seed)
         rows.append(
-            {
-                "seed": seed,
-                "training data": name,
-                **scores(net, rgb, truth, held_out),
-                "singan_train_s": round(train_s, 1),
-                "pairs_s": round(sample_s, 1),
-                "foreground_crop": float(crop_mask.mean()),
-                "foreground_pairs": float(np.mean(masks)),
-            }
+            {"seed": seed, "preset": preset, "training data": name, **scores(net, rgb, truth, held_out)}
         )
+        rows[-1].update(facts, foreground_crop=float(crop_mask.mean()))
         print(json.dumps(rows[-1]), flush=True)
+
+    record("-", "crop", [real])
+    for variant in args.presets:
+        label, config = config_of(variant, c, None)  # max size = the crop: native pixel size, nothing shrunk
+        start = time.perf_counter()
+        model = drain(
+            train(crop, config, labels=crop_mask, label_mode="classes", device=args.device, seed=seed)
+        )
+        train_s = time.perf_counter() - start
+        start = time.perf_counter()
+        images, masks = drain(generate(model, args.pairs, seed=seed, with_labels=True))
+        facts = {
+            "singan_train_s": round(train_s, 1),
+            "pairs_s": round(time.perf_counter() - start, 1),
+            "foreground_pairs": float(np.mean(masks)),
+        }
+        synthetic = (list(images), list(masks))
+        record(label, "synthetic", [synthetic], **facts)
+        record(label, "both", [real, synthetic], **facts)
     return rows
+
+
+def table(rows: list[dict]) -> list[str]:
+    """Markdown table: mean ± population std over seeds of each (preset, training data)."""
+    lines = [
+        "| SinGAN preset | training data | Dice on the rest of the micrograph | IoU |",
+        "|---|---|---|---|",
+    ]
+    groups = dict.fromkeys((r["preset"], r["training data"]) for r in rows)
+    for preset, name in groups:
+        picked = [r for r in rows if (r["preset"], r["training data"]) == (preset, name)]
+        dice, iou = ([r[k] for r in picked] for k in ("dice", "iou"))
+        spread = statistics.pstdev if len(picked) > 1 else (lambda _: 0.0)
+        lines.append(
+            f"| {preset} | {name} | {statistics.fmean(dice):.3f} ± {spread(dice):.3f} "
+            f"| {statistics.fmean(iou):.3f} ± {spread(iou):.3f} |"
+        )
+    return lines
 
 
 def main() -> None:
@@ -147,7 +175,10 @@ def main() -> None:
     )
     parser.add_argument("--crop", type=int, default=128, help="side of the annotated crop in px")
     parser.add_argument(
-        "--preset", default="fast", help="a preset or LABEL=PRESET,field=value,... (bench_quality syntax)"
+        "--presets",
+        nargs="+",
+        default=["fast"],
+        help="presets or LABEL=PRESET,field=value,... (bench_quality syntax), compared side by side",
     )
     parser.add_argument("--pairs", type=int, default=100, help="synthetic pairs generated")
     parser.add_argument("--steps", type=int, default=400, help="segmenter training steps (batch 16)")
@@ -156,22 +187,12 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/segmentation")
     args = parser.parse_args()
     rows = [row for seed in args.seeds for row in run(seed, args)]
-    table = [
-        "| training data | Dice on the rest of the micrograph | IoU |",
-        "|---|---|---|",
-    ]
-    for name in ("crop", "synthetic", "both"):
-        picked = [r for r in rows if r["training data"] == name]
-        dice, iou = ([r[k] for r in picked] for k in ("dice", "iou"))
-        spread = statistics.pstdev if len(picked) > 1 else (lambda _: 0.0)
-        table.append(
-            f"| {name} | {statistics.fmean(dice):.3f} ± {spread(dice):.3f} | {statistics.fmean(iou):.3f} ± {spread(iou):.3f} |"
-        )
-    print("\n".join(table))
+    lines = table(rows)
+    print("\n".join(lines))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
-    out.with_suffix(".md").write_text("\n".join(table) + "\n")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

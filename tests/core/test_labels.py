@@ -18,11 +18,13 @@ from napari_singan.core import (
 )
 from napari_singan.core.events import Preview
 from napari_singan.core.labels import (
+    DISTANCE_RADIUS,
     check_labels,
     decode_labels,
     encode_labels,
     is_instance_image,
     reduce_labels,
+    signed_distance,
 )
 
 from ..conftest import TINY, make_texture
@@ -89,10 +91,33 @@ def test_label_amplitude_scales_the_channels_and_is_validated():
         SinGANConfig().with_overrides(label_amplitude=0.0)
 
 
-def test_instance_encoding_keeps_touching_objects_apart():
+def test_signed_distance_is_a_clipped_ramp_across_the_edge():
+    mask = np.zeros((1, 20), bool)
+    mask[0, :10] = True  # the edge lies between pixels 9 and 10
+    ramp = signed_distance(mask)[0]
+    np.testing.assert_allclose(ramp[8:12], np.array([1.5, 0.5, -0.5, -1.5]) / DISTANCE_RADIUS)
+    assert ramp[0] == 1.0 and ramp[-1] == -1.0  # flat beyond the radius
+    np.testing.assert_allclose(signed_distance(mask, radius=1.0)[0, 8:12], [1.0, 0.5, -0.5, -1.0])
+
+
+def test_distance_encoding_round_trips_and_is_validated():
+    labels = np.zeros((40, 40), np.uint8)
+    labels[5:20, 5:30], labels[25:35, 10:38] = 1, 7  # three classes
+    spec = check_labels(labels, labels.shape, mode="classes")
+    coded = encode_labels(labels, spec, 0.5, encoding="distance")
+    assert coded.shape == (1, 3, 40, 40) and coded.abs().max() == 0.5
+    assert ((coded > 0).sum(dim=1) == 1).all()  # every pixel is positive in its own class's channel only
+    assert len(np.unique(coded[0, 1].numpy())) > 4  # a ramp, not a step
+    assert np.array_equal(decode_labels(coded, spec)[0], labels)
+    with pytest.raises(ConfigError, match="label encoding must be one of one-hot, distance"):
+        SinGANConfig().with_overrides(label_encoding="onehot")
+
+
+@pytest.mark.parametrize("encoding", ["one-hot", "distance"])
+def test_instance_encoding_keeps_touching_objects_apart(encoding):
     _, labels = nuclei()
     spec = check_labels(labels, labels.shape)
-    decoded = decode_labels(encode_labels(labels, spec), spec)[0]
+    decoded = decode_labels(encode_labels(labels, spec, encoding=encoding), spec)[0]
     assert decoded.max() == 5  # five objects, the touching pair included
     assert np.array_equal(decoded > 0, labels > 0)  # boundary pixels are given back to their objects
     assert decoded.dtype == np.uint16
@@ -125,6 +150,20 @@ def test_training_with_class_labels_gives_aligned_pairs(tmp_path):
     again = load_model(save_model(model, tmp_path / "pairs.singan"))
     pair = drain(generate(again, 8, seed=1, with_labels=True))
     assert np.array_equal(pair[0], images) and np.array_equal(pair[1], masks)
+
+
+def test_distance_encoded_training_gives_aligned_pairs():
+    image = make_texture()
+    labels = semantic(image)
+    config = PAIRS.with_overrides(label_encoding="distance")
+    model = drain(train(image, config, labels=labels, device="cpu", seed=0))
+    assert model.config.train.label_encoding == "distance" and model.channels == 1 + 2
+    assert len(np.unique(model.image[0, 1].numpy())) > 4  # the label channels are ramps
+    images, masks = drain(generate(model, 8, seed=1, with_labels=True))
+    assert masks.dtype == np.uint8 and set(np.unique(masks)) <= {0, 3}
+    assert abs((masks == 3).mean() - (labels == 3).mean()) < 0.15
+    gap = image[labels == 3].mean() - image[labels == 0].mean()
+    assert images[masks == 3].mean() - images[masks == 0].mean() > 0.2 * gap
 
 
 def test_training_with_instance_labels_gives_numbered_objects_on_bright_spots():

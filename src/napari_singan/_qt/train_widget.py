@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, get_args
 
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, SpinBox
@@ -23,6 +23,7 @@ from ..core import (
     source_metadata,
     train,
 )
+from ..core.config import LabelEncoding
 from .controls import TaskRunner, device_picker, layer_picker
 
 if TYPE_CHECKING:
@@ -75,6 +76,14 @@ class TrainWidget(Container):
             "one object (samples get new objects numbered 1..n). auto: instances when every id is one "
             "connected object.",
         )
+        self.label_encoding = ComboBox(
+            label="label encoding",
+            choices=list(get_args(LabelEncoding)),
+            value=default.train.label_encoding,
+            visible=False,
+            tooltip="Values of the label channels the networks learn. one-hot: +1 inside a class, -1 outside. "
+            "distance: a ramp across each class edge (signed distance, clipped at 4 px).",
+        )
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value=DEFAULT_PRESET)
         self._preset_name = DEFAULT_PRESET  # the preset the fields were last filled from
         self.preset_note = Label(value="")
@@ -97,6 +106,7 @@ class TrainWidget(Container):
                 self.channels,
                 self.label_layer,
                 self.label_mode,
+                self.label_encoding,
                 self.preset,
                 self.preset_note,
                 self.max_size,
@@ -142,7 +152,7 @@ class TrainWidget(Container):
             self.layer.value = self._image_layers()[0][1]
 
     def _toggle_label_mode(self, _: Any = None) -> None:
-        self.label_mode.visible = self.label_layer.value is not None
+        self.label_mode.visible = self.label_encoding.visible = self.label_layer.value is not None
 
     def _preset_fields(self) -> dict[str, SpinBox]:
         """Config field -> the widget field that overrides it."""
@@ -180,7 +190,10 @@ class TrainWidget(Container):
     def config(self):
         """The training configuration the widget's values describe."""
         return PRESETS[self.preset.value].with_overrides(
-            max_size=self.max_size.value, min_size=self.min_size.value, iters_per_scale=self.iters.value
+            max_size=self.max_size.value,
+            min_size=self.min_size.value,
+            iters_per_scale=self.iters.value,
+            label_encoding=self.label_encoding.value,
         )
 
     def start_training(self) -> None:

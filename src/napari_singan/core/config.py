@@ -13,6 +13,7 @@ from .errors import ConfigError
 
 Norm = Literal["instance", "none"]
 LabelMode = Literal["auto", "classes", "instances"]  # how a label image is encoded (core.labels)
+LabelEncoding = Literal["one-hot", "distance"]  # the values of the label channels (core.labels)
 Padding = Literal["zero", "reflect", "noise"]
 
 
@@ -89,6 +90,7 @@ class TrainConfig:
     preview_every: int = 500  # iterations between preview samples within a scale (0: only at scale ends)
     gp_every: int = 1  # gradient penalty on every k-th D step only, weighted k x (lazy regularisation)
     label_amplitude: float = 1.0  # label channels are +/- this (image: [-1, 1]); 0.25: better images
+    label_encoding: LabelEncoding = "one-hot"  # class channels: "one-hot" steps or "distance" ramps
     cuda_graphs: bool = True  # CUDA: replay each iteration as one captured graph (same math, less overhead)
     penalty_conv: bool = False  # critic convs with a double backward that avoids torch's FFT path (same math)
 
@@ -109,6 +111,10 @@ class TrainConfig:
         _require(
             0.0 < self.label_amplitude <= 1.0,
             f"label amplitude must be in (0, 1], got {self.label_amplitude}",
+        )
+        _require(
+            self.label_encoding in get_args(LabelEncoding),
+            f"label encoding must be one of {', '.join(get_args(LabelEncoding))}, got {self.label_encoding!r}",
         )
         for name in ("gp_weight", "rec_weight", "noise_amp_weight", "preview_every", "report_seconds"):
             _require(

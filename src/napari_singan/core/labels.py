@@ -17,9 +17,19 @@ Encodings (chosen by what a segmentation dataset needs):
   parts 1..n and grows them back over the boundary pixels, so touching objects
   stay separate. One-hot ids would not work: the networks cannot invent new ids.
 
-The encoding is computed at the model's working resolution from a
-nearest-neighbour reduced label image, so a one-pixel boundary survives the
-reduction.
+Values of the class channels (``TrainConfig.label_encoding``; in instance mode
+the background and foreground channels, the boundary channel stays a step):
+
+- **one-hot** (default): +1 inside, -1 outside, a step at the class edge.
+- **distance**: the signed distance to the class edge, ``d - 1/2`` inside and
+  ``1/2 - d`` outside for a pixel ``d`` px from the nearest pixel across the edge,
+  divided by :data:`DISTANCE_RADIUS` and clipped to [-1, 1]: a ramp across the
+  edge, flat beyond the radius. A pixel is positive only in its own class's
+  channel, so the same argmax decodes it.
+
+Both are scaled by ``TrainConfig.label_amplitude``. The encoding is computed at
+the model's working resolution from a nearest-neighbour reduced label image,
+so a one-pixel boundary survives the reduction.
 """
 
 from __future__ import annotations
@@ -29,15 +39,19 @@ from typing import Any, get_args
 
 import numpy as np
 import torch
+from scipy.ndimage import distance_transform_edt
 from skimage.measure import label as connected_components
 from skimage.segmentation import expand_labels, find_boundaries
 from skimage.transform import resize as resize_array
 
-from .config import LabelMode
+from .config import LabelEncoding, LabelMode
 from .errors import ImageInputError
 
 #: More distinct values than this in "classes" mode is refused (one channel each).
 MAX_CLASSES = 32
+
+#: Distance in px (at the working resolution) at which the "distance" encoding reaches +/-1.
+DISTANCE_RADIUS = 4.0
 
 
 @dataclass(frozen=True)
@@ -126,16 +140,53 @@ def reduce_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return resize_array(labels, shape, order=0, preserve_range=True, anti_aliasing=False).astype(labels.dtype)
 
 
+def signed_distance(mask: np.ndarray, radius: float = DISTANCE_RADIUS) -> np.ndarray:
+    """Signed distance to the edge of a boolean ``mask``, in ``[-1, 1]`` (positive inside).
+
+    A pixel ``d`` px (Euclidean) from the nearest pixel on the other side of the
+    edge gets ``(d - 1/2) / radius`` inside and ``(1/2 - d) / radius`` outside,
+    clipped to [-1, 1]; the edge itself lies at 0, between the two pixels next to it.
+    """
+    inside = distance_transform_edt(mask)
+    outside = distance_transform_edt(~mask)
+    return np.clip(np.where(mask, inside - 0.5, 0.5 - outside) / radius, -1.0, 1.0)
+
+
 def encode_labels(
-    labels: np.ndarray, spec: LabelSpec, amplitude: float = 1.0, device: torch.device | str = "cpu"
+    labels: np.ndarray,
+    spec: LabelSpec,
+    amplitude: float = 1.0,
+    device: torch.device | str = "cpu",
+    encoding: LabelEncoding = "one-hot",
 ) -> torch.Tensor:
-    """Label image ``(H, W)`` -> ``(1, spec.channels, H, W)`` float32 channels of +/- ``amplitude``."""
+    """Label image ``(H, W)`` -> ``(1, spec.channels, H, W)`` float32 channels in ``[-amplitude, amplitude]``.
+
+    Parameters
+    ----------
+    labels
+        ``(H, W)`` integer label image, values among ``spec.classes`` (class mode).
+    spec
+        From :func:`check_labels`.
+    amplitude
+        The channels' largest magnitude (``TrainConfig.label_amplitude``).
+    device
+        Device of the returned tensor.
+    encoding
+        ``"one-hot"`` (+/- ``amplitude`` steps) or ``"distance"`` (signed-distance
+        ramps, :func:`signed_distance`) for the class channels; see the module docstring.
+    """
     labels = np.asarray(labels)
     if spec.instances:
-        planes = [labels == 0, labels != 0, find_boundaries(labels, connectivity=1, mode="inner")]
+        masks = [labels == 0, labels != 0]
+        boundary = [find_boundaries(labels, connectivity=1, mode="inner")]
     else:
-        planes = [labels == value for value in spec.classes]
-    stack = (np.stack(planes).astype(np.float32) * 2.0 - 1.0) * amplitude  # (K, H, W)
+        masks, boundary = [labels == value for value in spec.classes], []
+    if encoding == "distance":
+        planes = [signed_distance(mask) for mask in masks]
+    else:
+        planes = [mask * 2.0 - 1.0 for mask in masks]
+    planes += [edge * 2.0 - 1.0 for edge in boundary]
+    stack = np.stack(planes).astype(np.float32) * amplitude  # (K, H, W)
     return torch.from_numpy(stack)[None].to(device)
 
 

@@ -99,7 +99,8 @@ def train(
     finest = resize(tensor, shapes[-1])  # (1, C, H, W)
     if label_spec is not None:  # label channels made at the working size, so thin boundaries survive
         reduced = reduce_labels(np.asarray(labels), shapes[-1])
-        coded = encode_labels(reduced, label_spec, config.train.label_amplitude, dev)
+        cfg_t = config.train
+        coded = encode_labels(reduced, label_spec, cfg_t.label_amplitude, dev, cfg_t.label_encoding)
         finest = torch.cat([finest, coded], dim=1)  # (1, C + K, H, W)
     model = SinGANModel(
         config=config,
