@@ -8,7 +8,7 @@ import torch
 from napari_singan.core import SinGANError, drain, generate, train
 from napari_singan.core.events import TileProgress
 from napari_singan.core.models import GeneratorStage
-from napari_singan.core.tiled import generate_tiled, open_tiff, tile_side, tiles
+from napari_singan.core.tiled import generate_tiled, open_tiff, tile_side, tiles, write_tiff
 from tests.conftest import TINY, make_texture
 
 SMALL_TILES = 2**18  # 16 px tiles at 32 filters: many tiles even on tiny outputs
@@ -132,3 +132,17 @@ def test_bad_outputs_and_label_models_are_refused(models):
     with_labels = drain(train(make_texture(36, 40), TINY.with_overrides(iters_per_scale=2), labels=labels))
     with pytest.raises(SinGANError, match="images only"):
         drain(generate_tiled(with_labels, np.zeros((1, 20, 20), np.uint8)))
+
+
+def test_write_tiff_is_atomic(models, tmp_path):
+    model = models["gray zero"]
+    path = tmp_path / "samples.tif"
+    assert drain(write_tiff(model, path, (40, 30), 2, seed=1, tile_bytes=SMALL_TILES)) == path
+    first = tifffile.imread(path)
+    assert first.shape == (2, 40, 30) and first.dtype == np.uint8
+    assert [p.name for p in tmp_path.iterdir()] == ["samples.tif"]
+    work = write_tiff(model, path, (60, 60), 1, seed=2, tile_bytes=SMALL_TILES)
+    next(work)
+    work.close()  # stopped (the widget's Stop, Ctrl-C): the old file stays, no partial file is left
+    np.testing.assert_array_equal(tifffile.imread(path), first)
+    assert [p.name for p in tmp_path.iterdir()] == ["samples.tif"]

@@ -11,6 +11,7 @@ from napari.utils.notifications import show_error, show_info
 
 from .._napari.layers import layer_image, layer_metadata, look, placement, spatial_hw
 from ..core import Progress, SampleProgress, SinGANError, resolve_device
+from ..core.events import TileProgress
 from .controls import ModelPicker, StartScale, TaskRunner, device_picker
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class Input(NamedTuple):
 
 def progress_fraction(event: Any) -> float | None:
     """Fraction done of an application's (or a quality measurement's) event, ``None`` if it has none."""
-    if isinstance(event, SampleProgress):
+    if isinstance(event, (SampleProgress, TileProgress)):
         return event.fraction
     if isinstance(event, Progress):  # fine-tuning before harmonization
         return event.iteration / event.iters

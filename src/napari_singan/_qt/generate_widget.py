@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,10 +10,13 @@ import numpy as np
 from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, SpinBox
 from napari.utils.notifications import show_error, show_info
 
+from .._napari.large import tiled_into_file
 from .._napari.layers import labels_layer_kwargs, output_layer_kwargs
 from ..apps.augment import augment
 from ..core import SampleProgress, SinGANError, generate, resolve_device
-from ..core.memory import check_memory, sampling_bytes
+from ..core.errors import MemoryEstimateError
+from ..core.files import check_output_path
+from ..core.memory import check_memory, sampling_bytes, tiled_bytes
 from ..core.sampling import output_shapes
 from ..metrics import QualityReport, measure_model, summary
 from .application import ApplicationWidget, progress_fraction
@@ -33,6 +37,11 @@ class GenerateWidget(ApplicationWidget):
     trained with labels also gives a Labels layer ``(N, H, W)`` that overlays
     the samples.
 
+    Samples that do not fit in memory, or any samples when a file is chosen
+    under "write to file", are generated tile by tile into that BigTIFF (a
+    temporary one without a choice) and open as a lazy, multiscale layer
+    (:mod:`napari_singan.core.tiled`).
+
     "Measure quality" draws random samples at the training size, and "Export
     dataset" writes numbered image (and label) TIFFs with a manifest
     (:func:`napari_singan.apps.augment.augment`), both in the same worker slot
@@ -50,8 +59,25 @@ class GenerateWidget(ApplicationWidget):
         self.exact = CheckBox(text="exact size in pixels", value=False)
         self.out_height = SpinBox(label="height (px)", min=1, max=20_000, value=250, visible=False)
         self.out_width = SpinBox(label="width (px)", min=1, max=20_000, value=250, visible=False)
+        self.output_file = FileEdit(
+            label="write to file",
+            mode="w",
+            filter="*.tif",
+            nullable=True,
+            tooltip="Generate tile by tile into this BigTIFF and open it lazily: any size in bounded "
+            "memory. Left empty, samples too large for memory go to a temporary file.",
+        )
         super().__init__(
-            viewer, [self.num, self.scale_h, self.scale_w, self.exact, self.out_height, self.out_width]
+            viewer,
+            [
+                self.num,
+                self.scale_h,
+                self.scale_w,
+                self.exact,
+                self.out_height,
+                self.out_width,
+                self.output_file,
+            ],
         )
         self.labels_layer: Labels | None = None  # the labels of the latest samples, if the model has labels
         self._labels_out: tuple[str, dict[str, Any]] | None = None  # name and placement of the next one
@@ -94,10 +120,19 @@ class GenerateWidget(ApplicationWidget):
     def work(self, model: SinGANModel):
         paired = model.labels is not None
         size = self._size()
-        # Refused before any work when it would not fit (a notification, like every SinGANError here).
-        check_memory(
-            sampling_bytes(model, self.num.value, self.scale_h.value, self.scale_w.value, size), model.device
-        )
+        name = self.picker.model_name
+        target = self._file()
+        whole = sampling_bytes(model, self.num.value, self.scale_h.value, self.scale_w.value, size)
+        if target is None:
+            try:
+                check_memory(whole, model.device)
+            except MemoryEstimateError:
+                if paired:
+                    raise
+                target = Path(tempfile.mkdtemp(prefix="napari-singan-")) / f"{name} samples.tif"
+                show_info(f"these samples do not fit in memory: writing them tile by tile to {target}")
+        if target is not None:
+            return self._tiled(model, target, size, name)
         work = generate(
             model,
             self.num.value,
@@ -108,12 +143,40 @@ class GenerateWidget(ApplicationWidget):
             seed=self.seed.value,
             with_labels=paired,
         )
-        name = self.picker.model_name
         # Only one task runs at a time, so the labels of this run are the next ones added.
         self._labels_out = (f"{name} labels", labels_layer_kwargs(model, leading=1)) if paired else None
         return work, f"{name} samples", output_layer_kwargs(model, leading=1)
 
+    def _file(self) -> Path | None:
+        """The chosen output file, or None."""
+        value = self.output_file.value
+        return None if value is None or str(value) in ("", ".") else Path(value)
+
+    def _tiled(self, model: SinGANModel, target: Path, size: tuple[int, int] | None, name: str):
+        """Work, layer name and layer arguments of a tiled generation into ``target``."""
+        if model.labels is not None:
+            raise SinGANError(
+                "samples with labels are generated in memory only: leave 'write to file' empty and "
+                "choose a size that fits"
+            )
+        check_output_path(target, (".tif", ".tiff"))
+        size = size or output_shapes(model, self.scale_h.value, self.scale_w.value)[-1]
+        check_memory(tiled_bytes(model, size, self.num.value), "cpu")  # the image-sized maps stay on the host
+        work = tiled_into_file(
+            model, target, size, self.num.value, start_scale=self.start_scale.value, seed=self.seed.value
+        )
+        self._labels_out = None
+        kwargs = output_layer_kwargs(model, leading=1)
+        return work, f"{name} samples", kwargs
+
     def _add(self, data: Any, name: str, kwargs: dict[str, Any]) -> None:
+        if isinstance(data, list):  # levels of a file written tile by tile
+            self.labels_layer = None
+            multiscale = len(data) > 1
+            layer_data = data if multiscale else data[0]
+            self.output_layer = self._viewer.add_image(layer_data, name=name, multiscale=multiscale, **kwargs)
+            self.runner.status.value = f"added {name!r}: {data[0].shape} {data[0].dtype}, read from its file"
+            return
         if not isinstance(data, tuple):  # a model without labels, or failed (None)
             if data is not None:
                 self.labels_layer = None

@@ -35,6 +35,10 @@ LIVE_IMAGE_MAPS = 3
 CONVERSION_COPIES = 3
 #: Copies of the finished images in the training image's dtype (the batches and their concatenation).
 RESULT_COPIES = 2
+#: Peak of one tile over its bound ``tile_bytes`` (the convolutions' working copies). With it,
+#: :func:`tiled_bytes` gives 0.71 and 1.77 GB where benchmarks/bench_large.py measured 0.68 and
+#: 1.45 GB above the loaded model (CPU, paper architecture, 2048 and 8192 px uint16).
+TILE_PEAK = 2.5
 
 
 def generation_bytes(model: SinGANModel, size: Shape, batch: int = 1, outputs: int = 1) -> int:
@@ -92,8 +96,8 @@ def tiled_bytes(model: SinGANModel, size: Shape, outputs: int = 1, tile_bytes: i
     int
         Bytes: the image-sized float32 maps alive at the largest stage (its
         upsampled input, the noise, their sum and the padded input, plus the
-        stage's output below the finest), one tile's feature maps and its
-        conversion copies, and the outputs.
+        stage's output below the finest), one tile's peak (:data:`TILE_PEAK`
+        x ``tile_bytes``) and its conversion copies, and the outputs.
     """
     grow = 2 * model.config.model.num_blocks
     shapes = output_shapes(model, size=size)
@@ -105,7 +109,7 @@ def tiled_bytes(model: SinGANModel, size: Shape, outputs: int = 1, tile_bytes: i
     side = tile_side(scale_width(model.num_trained - 1, cfg), cfg.num_blocks, tile_bytes)  # finest tiles
     conversion = 8 * CONVERSION_COPIES * channels * min(side * side, size[0] * size[1])
     result = outputs * channels * size[0] * size[1] * np.dtype(model.spec.dtype).itemsize
-    return 4 * channels * maps + tile_bytes + conversion + result
+    return 4 * channels * maps + round(TILE_PEAK * tile_bytes) + conversion + result
 
 
 def sampling_bytes(

@@ -283,3 +283,56 @@ def open_tiff(
         photometric="rgb" if rgb else "minisblack",
         **tiff,
     )
+
+
+def write_tiff(
+    model: SinGANModel,
+    path: str | os.PathLike,
+    size: Shape,
+    num_samples: int = 1,
+    *,
+    tiff: dict[str, Any] | None = None,
+    **options: Any,
+) -> Generator[TileProgress, None, Path]:
+    """Generate ``num_samples`` images of ``size`` tile by tile into a BigTIFF at ``path``.
+
+    The file is written under a temporary name beside ``path`` and renamed
+    into place when complete, so an interrupted run never leaves a partial
+    file at ``path`` (nor replaces an existing one).
+
+    Parameters
+    ----------
+    model
+        Trained model without label channels.
+    path
+        The ``.tif`` to write; its folder must exist.
+    size
+        Output ``(H, W)`` in pixels.
+    num_samples
+        Images in the file (a stack ``(N, H, W[, C])``).
+    tiff
+        More ``tifffile`` keywords for the file (``resolution``, ``metadata``, ...).
+    **options
+        :func:`generate_tiled`'s keywords (``seed``, ``start_scale``, ...).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    spec = model.spec
+    image = [*size]
+    if spec.channel_axis is not None:
+        image.insert(spec.channel_axis, spec.channels)
+    tmp = path.with_name(f".{path.name}.partial.tif")
+    out = open_tiff(tmp, (num_samples, *image), spec.dtype, rgb=spec.is_rgb, **(tiff or {}))
+    try:
+        yield from generate_tiled(model, out, **options)
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
