@@ -76,7 +76,7 @@ def test_auto_mode_tells_instances_from_classes():
 def test_class_encoding_round_trips_and_nearest_reduction_adds_no_values():
     labels = semantic(make_texture())
     spec = check_labels(labels, labels.shape)
-    coded = encode_labels(labels, spec)
+    coded = encode_labels(labels, spec, encoding="one-hot")
     assert coded.shape == (1, 2, 40, 40) and coded.min() == -1 and coded.max() == 1
     assert np.array_equal(decode_labels(coded, spec)[0], labels)
     assert set(np.unique(reduce_labels(labels, (17, 23)))) <= {0, 3}
@@ -109,7 +109,7 @@ def test_distance_encoding_round_trips_and_is_validated():
     assert ((coded > 0).sum(dim=1) == 1).all()  # every pixel is positive in its own class's channel only
     assert len(np.unique(coded[0, 1].numpy())) > 4  # a ramp, not a step
     assert np.array_equal(decode_labels(coded, spec)[0], labels)
-    with pytest.raises(ConfigError, match="label encoding must be one of one-hot, distance"):
+    with pytest.raises(ConfigError, match="label encoding must be one of distance, one-hot"):
         SinGANConfig().with_overrides(label_encoding="onehot")
 
 
@@ -136,6 +136,7 @@ def test_training_with_class_labels_gives_aligned_pairs(tmp_path):
         assert preview.labels.shape == preview.image.shape and preview.labels.dtype == np.uint8
         assert set(np.unique(preview.labels)) <= {0, 3}
     assert model.channels == 1 + 2 and model.labels.first_channel == 1
+    assert len(np.unique(model.image[0, 1].numpy())) > 4  # distance ramps by default
     assert len(model.label_noise_amps) == model.num_trained and model.label_noise_amps[0] == 1.0
     assert model.noise_amp(1).shape == (1, 3, 1, 1)  # the labels' own sigma_n after the image's
     assert model.noise_amp(1)[0, 0].item() == pytest.approx(model.noise_amps[1])
@@ -152,18 +153,22 @@ def test_training_with_class_labels_gives_aligned_pairs(tmp_path):
     assert np.array_equal(pair[0], images) and np.array_equal(pair[1], masks)
 
 
-def test_distance_encoded_training_gives_aligned_pairs():
+def test_one_hot_training_gives_aligned_pairs_and_older_files_read_as_one_hot():
     image = make_texture()
     labels = semantic(image)
-    config = PAIRS.with_overrides(label_encoding="distance")
+    assert PAIRS.train.label_encoding == "distance"  # the default
+    config = PAIRS.with_overrides(label_encoding="one-hot")
     model = drain(train(image, config, labels=labels, device="cpu", seed=0))
-    assert model.config.train.label_encoding == "distance" and model.channels == 1 + 2
-    assert len(np.unique(model.image[0, 1].numpy())) > 4  # the label channels are ramps
+    assert model.config.train.label_encoding == "one-hot" and model.channels == 1 + 2
+    assert set(np.unique(model.image[0, 1:].numpy())) == {-1.0, 1.0}  # the label channels are steps
     images, masks = drain(generate(model, 8, seed=1, with_labels=True))
     assert masks.dtype == np.uint8 and set(np.unique(masks)) <= {0, 3}
     assert abs((masks == 3).mean() - (labels == 3).mean()) < 0.15
     gap = image[labels == 3].mean() - image[labels == 0].mean()
     assert images[masks == 3].mean() - images[masks == 0].mean() > 0.2 * gap
+    old = config.to_dict()
+    del old["train"]["label_encoding"]  # a file written before the option existed
+    assert SinGANConfig.from_dict(old).train.label_encoding == "one-hot"
 
 
 def test_training_with_instance_labels_gives_numbered_objects_on_bright_spots():

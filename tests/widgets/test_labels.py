@@ -74,8 +74,8 @@ def test_training_preview_shows_its_labels(make_napari_viewer, qtbot):
     mask = viewer.add_labels(_classes(image), name="mask", scale=(2.0, 2.0), translate=(10.0, 5.0))
     train = _widget(viewer, "Train")
     train.label_layer.value = mask
-    assert not train.label_encoding.native.isHidden() and train.label_encoding.value == "one-hot"
-    train.label_encoding.value = "distance"
+    assert not train.label_encoding.native.isHidden() and train.label_encoding.value == "distance"
+    train.label_encoding.value = "one-hot"
     tiny_settings(train, iters=4)
     updates = []
     viewer.layers.events.inserted.connect(
@@ -88,7 +88,7 @@ def test_training_preview_shows_its_labels(make_napari_viewer, qtbot):
     train.runner.run_button.clicked.emit()
     wait_idle(qtbot, train)
     model = MODELS.get(train.last_model_name)
-    assert model.config.train.label_encoding == "distance"
+    assert model.config.train.label_encoding == "one-hot"
     preview, labels = train.preview_layer, train.preview_labels_layer
     assert labels is not None and labels in viewer.layers and labels.name == "tex SinGAN preview labels"
     assert labels.data.shape == preview.data.shape == (32, 32)

@@ -81,8 +81,9 @@ class TrainWidget(Container):
             choices=list(get_args(LabelEncoding)),
             value=default.train.label_encoding,
             visible=False,
-            tooltip="Values of the label channels the networks learn. one-hot: +1 inside a class, -1 outside. "
-            "distance: a ramp across each class edge (signed distance, clipped at 4 px).",
+            tooltip="Values of the label channels the networks learn. distance: a ramp across each class "
+            "edge (signed distance, clipped at 4 px); measured better pairs. one-hot: +1 inside a class, -1 "
+            "outside.",
         )
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value=DEFAULT_PRESET)
         self._preset_name = DEFAULT_PRESET  # the preset the fields were last filled from

@@ -13,7 +13,7 @@ from .errors import ConfigError
 
 Norm = Literal["instance", "none"]
 LabelMode = Literal["auto", "classes", "instances"]  # how a label image is encoded (core.labels)
-LabelEncoding = Literal["one-hot", "distance"]  # the values of the label channels (core.labels)
+LabelEncoding = Literal["distance", "one-hot"]  # the values of the label channels (core.labels)
 Padding = Literal["zero", "reflect", "noise"]
 
 
@@ -90,7 +90,7 @@ class TrainConfig:
     preview_every: int = 500  # iterations between preview samples within a scale (0: only at scale ends)
     gp_every: int = 1  # gradient penalty on every k-th D step only, weighted k x (lazy regularisation)
     label_amplitude: float = 1.0  # label channels are +/- this (image: [-1, 1]); 0.25: better images
-    label_encoding: LabelEncoding = "one-hot"  # class channels: "one-hot" steps or "distance" ramps
+    label_encoding: LabelEncoding = "distance"  # class channels: "distance" ramps or "one-hot" steps
     cuda_graphs: bool = True  # CUDA: replay each iteration as one captured graph (same math, less overhead)
     penalty_conv: bool = False  # critic convs with a double backward that avoids torch's FFT path (same math)
 
@@ -137,11 +137,14 @@ class SinGANConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, dict[str, Any]]) -> SinGANConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``.
+
+        Files written before ``label_encoding`` existed were trained one-hot.
+        """
         return cls(
             pyramid=PyramidConfig(**data["pyramid"]),
             model=ModelConfig(**data["model"]),
-            train=TrainConfig(**data["train"]),
+            train=TrainConfig(**{"label_encoding": "one-hot", **data["train"]}),
         )
 
     def with_overrides(self, **overrides: Any) -> SinGANConfig:
