@@ -1,15 +1,21 @@
 """Regenerate the documentation's pictures by driving real napari (run under xvfb-run).
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--iters N]
+    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py [--iters N] [--scenes ...]
 
 Everything shown is produced by the plugin itself: the cell sample is opened
 through the plugin's sample data, trained with the Train widget, and sampled
-with the Generate widget. Output: ``docs/images/*.png``.
+with the Generate widget. Output: ``docs/images/*.png``. Scenes:
+
+- ``guide``: the user guide's, the README's and the applications' pictures;
+- ``augmentation``: the labels tutorial's (docs/augmentation.md): a mask made
+  by thresholding, training with it, paired samples and a dataset export
+  (``aug_*.png``), e.g. ``--scenes augmentation --iters 55``.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,15 +48,19 @@ def shot(viewer, name: str) -> None:
 
 
 def montage(images: list[np.ndarray], columns: int) -> np.ndarray:
-    """Tile equally sized 2-D images with a 4 px white gap."""
+    """Tile equally sized 2-D (or RGB) images with a 4 px white gap."""
     h, w = images[0].shape[:2]
     rows = -(-len(images) // columns)
     gap = 4
-    canvas = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), 255, images[0].dtype)
+    shape = (rows * (h + gap) - gap, columns * (w + gap) - gap, *images[0].shape[2:])
+    canvas = np.full(shape, 255, images[0].dtype)
     for i, img in enumerate(images):
         r, c = divmod(i, columns)
         canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = img
     return canvas
+
+
+SCENES = ("guide", "augmentation")
 
 
 def main() -> None:
@@ -59,9 +69,19 @@ def main() -> None:
     )
     parser.add_argument("--iters", type=int, default=200, help="iterations per scale (default 200)")
     parser.add_argument("--max-size", type=int, default=80, help="finest long side (default 80)")
+    parser.add_argument(
+        "--scenes", nargs="+", choices=SCENES, default=list(SCENES), help="pictures to render (default: all)"
+    )
     args = parser.parse_args()
     HERE.mkdir(parents=True, exist_ok=True)
+    if "guide" in args.scenes:
+        guide(args)
+    if "augmentation" in args.scenes:
+        augmentation(args)
 
+
+def guide(args: argparse.Namespace) -> None:
+    """The user guide's, the README's and the applications' pictures."""
     viewer = napari.Viewer(title="napari-singan")
     viewer.window.resize(1500, 900)
     viewer.open_sample("napari-singan", "cell")
@@ -103,6 +123,66 @@ def main() -> None:
         viewer.window.remove_dock_widget(dock)
     applications(viewer, viewer.layers["cell"].data)
     viewer.close()
+
+
+def augmentation(args: argparse.Namespace) -> None:
+    """The labels tutorial's pictures: a thresholded mask, training with it, paired samples, a dataset."""
+    from skimage.filters import threshold_otsu
+    from skimage.segmentation import mark_boundaries
+
+    from napari_singan._napari.models import MODELS
+    from napari_singan.apps.augment import load_pair
+    from napari_singan.core import denormalize
+    from napari_singan.core.labels import decode_labels
+
+    viewer = napari.Viewer(title="napari-singan")
+    viewer.window.resize(1500, 900)
+    viewer.open_sample("napari-singan", "cell")
+    cell = viewer.layers["cell"]
+    mask = viewer.add_labels((cell.data > threshold_otsu(cell.data)).astype(np.uint8), name="cell mask")
+    train_dock, train = viewer.window.add_plugin_dock_widget("napari-singan", "Train")
+    train.layer.value, train.label_layer.value = cell, mask
+    train.preset.value = "fast"
+    train.max_size.value = args.max_size
+    train.iters.value = args.iters
+    shot(viewer, "aug_mask.png")
+    train.runner.run_button.clicked.emit()
+    while train.partial is None or train.partial.num_trained < 3:  # mid-training view
+        QApplication.processEvents()
+        time.sleep(0.02)
+    shot(viewer, "aug_train.png")
+    wait(train)
+    viewer.window.remove_dock_widget(train_dock)
+    model = MODELS.get(train.last_model_name)
+    trained = (denormalize(model.image, model.spec)[0], decode_labels(model.image, model.labels)[0])
+
+    gen_dock, gen = viewer.window.add_plugin_dock_widget("napari-singan", "Generate")
+    gen.num.value = 8
+    gen.seed.value = 1
+    gen.runner.run_button.clicked.emit()
+    wait(gen)
+    for layer in (cell, mask, train.preview_layer, train.preview_labels_layer):
+        layer.visible = False
+    settle(viewer)  # the docks' new layout first, so that the view fits the canvas
+    viewer.reset_view()
+    shot(viewer, "aug_generate.png")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "cell_dataset"
+        gen.export_folder.value = folder
+        gen.export_num.value = 20
+        gen.export_button.clicked.emit()
+        wait(gen)
+        settle(viewer)
+        viewer.reset_view()
+        shot(viewer, "aug_export.png")
+        pairs = [trained, *(load_pair(folder, k) for k in range(7))]
+    viewer.close()
+    # The training image and mask at the model's size, then the dataset's first pairs; label edges yellow.
+    tiles = [(mark_boundaries(img, lab, color=(1, 1, 0)) * 255).astype(np.uint8) for img, lab in pairs]
+    picture = montage(tiles, columns=4)
+    iio.imwrite(HERE / "aug_pairs.png", np.kron(picture, np.ones((3, 3, 1), picture.dtype)))  # 3x, nearest
+    print("wrote", HERE / "aug_pairs.png")
 
 
 def grid(viewer):
