@@ -1,12 +1,14 @@
-"""Image files in and out (PNG, JPEG, TIFF incl. 16-bit and float), output path checks and the bundled sample images."""
+"""Image files in and out (PNG, JPEG, TIFF incl. 16-bit, float and a physical pixel size), output path checks and
+the bundled sample images."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -21,14 +23,61 @@ BUILTIN_IMAGES = {
     "immunohistochemistry": "immunohistochemistry",  # 512x512 RGB IHC staining
 }
 
-_TIFF = (".tif", ".tiff")
+TIFF_SUFFIXES = (".tif", ".tiff")
 #: Extensions :func:`write_image` and :func:`write_stack` write; TIFF keeps any dtype and channel count.
-IMAGE_SUFFIXES = (*_TIFF, ".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".png", ".jpg", ".jpeg")
 #: Extensions of animations: 8-bit GIF or MP4 video, or a TIFF stack in the model's dtype.
-ANIMATION_SUFFIXES = (".gif", ".mp4", *_TIFF)
+ANIMATION_SUFFIXES = (".gif", ".mp4", *TIFF_SUFFIXES)
 
 #: How an image's channels are laid out, as far as a file format cares.
 Layout = Literal["grayscale", "colour", "multichannel"]
+
+
+#: Metres per unit of the length units napari and TIFF resolution tags are given in.
+METRES = {"Å": 1e-10, "nm": 1e-9, "µm": 1e-6, "mm": 1e-3, "cm": 1e-2, "m": 1.0}
+#: Pixel dtypes an ImageJ TIFF holds (others are written as plain TIFFs with resolution tags in cm).
+_IMAGEJ_DTYPES = ("uint8", "uint16", "float32")
+
+
+@dataclass(frozen=True)
+class PixelSize:
+    """Physical size of one pixel: ``y`` by ``x`` in ``unit`` (e.g. ``µm``)."""
+
+    y: float
+    x: float
+    unit: str
+
+    def scaled(self, source_hw: tuple[int, int], native_hw: tuple[int, int]) -> PixelSize:
+        """Pixel size of an image of ``native_hw`` pixels covering ``source_hw`` pixels of this size."""
+        return replace(self, y=self.y * source_hw[0] / native_hw[0], x=self.x * source_hw[1] / native_hw[1])
+
+    def to_metadata(self) -> dict[str, Any]:
+        """``{"pixel_size": [y, x], "unit": unit}`` (plain floats, for the model file)."""
+        return {"pixel_size": [float(self.y), float(self.x)], "unit": self.unit}
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any] | None) -> PixelSize | None:
+        """Inverse of :meth:`to_metadata`; None when ``metadata`` has no pixel size."""
+        if not metadata or "pixel_size" not in metadata:
+            return None
+        y, x = metadata["pixel_size"]
+        return cls(float(y), float(x), str(metadata.get("unit", "")))
+
+    def tiff_options(self, imagej: bool) -> dict[str, Any]:
+        """``tifffile.imwrite`` arguments that store this pixel size.
+
+        ImageJ TIFFs get resolution tags in pixels per unit and the unit in the
+        ImageJ description (``micron`` for µm, as ImageJ writes it); plain TIFFs
+        get resolution tags in pixels per cm (pixels per unit, without a unit,
+        for units that are not lengths).
+        """
+        if imagej:
+            unit = "micron" if self.unit == "µm" else self.unit
+            return {"resolution": (1 / self.x, 1 / self.y), "metadata": {"unit": unit}}
+        per_cm = METRES[self.unit] / 1e-2 if self.unit in METRES else None
+        if per_cm is None:
+            return {"resolution": (1 / self.x, 1 / self.y), "resolutionunit": "NONE"}
+        return {"resolution": (1 / (self.x * per_cm), 1 / (self.y * per_cm)), "resolutionunit": "CENTIMETER"}
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
@@ -100,7 +149,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         raise ImageInputError(f"no image file at {path}")
     try:
-        if path.suffix.lower() in _TIFF:
+        if path.suffix.lower() in TIFF_SUFFIXES:
             import tifffile
 
             return tifffile.imread(path)
@@ -176,7 +225,7 @@ def check_output_format(path: str | os.PathLike, spec: ImageSpec) -> None:
 
 def _format_problem(suffix: str, dtype: np.dtype, layout: Layout) -> str | None:
     """Why a ``suffix`` file cannot hold ``dtype`` images of ``layout`` (None when it can)."""
-    if suffix in _TIFF:
+    if suffix in TIFF_SUFFIXES:
         return None
     if layout == "multichannel":
         return f"{suffix} cannot hold multichannel images; write a .tif instead"
@@ -189,14 +238,95 @@ def _format_problem(suffix: str, dtype: np.dtype, layout: Layout) -> str | None:
     return f"{suffix} cannot hold {layout} {dtype} images; write a .tif instead"
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, rgb: bool = False) -> Path:
-    """Write one image (``(H, W[, C])``, or a TIFF stack) keeping its dtype where the format allows."""
+def write_image(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    rgb: bool = False,
+    pixel_size: PixelSize | None = None,
+    channel_axis: int | None = None,
+) -> Path:
+    """Write one image keeping its dtype where the format allows.
+
+    Parameters
+    ----------
+    path
+        The file; its extension picks the format (TIFF holds any dtype and channels).
+    image
+        ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)``.
+    rgb
+        Whether a trailing 3/4-channel axis is colour.
+    pixel_size
+        The image's physical pixel size, stored in a TIFF (see :func:`write_stack`).
+    channel_axis
+        Axis of non-colour channels, which names the axes of an ImageJ TIFF.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    return _write(Path(path), image, rgb, pixel_size, channel_axis, stack=False)
+
+
+def write_stack(
+    path: str | os.PathLike,
+    stack: np.ndarray,
+    rgb: bool = False,
+    pixel_size: PixelSize | None = None,
+    channel_axis: int | None = None,
+) -> list[Path]:
+    """Write ``(N, ...)`` images; TIFF holds the stack, PNG/JPEG write one file per image.
+
+    Parameters
+    ----------
+    path
+        The file (``NAME_000.png``, ``NAME_001.png``, ... for several PNG/JPEG images).
+    stack
+        ``N`` images as :func:`write_image` takes them.
+    rgb
+        Whether a trailing 3/4-channel axis is colour.
+    pixel_size
+        The images' physical pixel size. A TIFF then gets resolution tags: an
+        ImageJ TIFF (axes ``T``, ``C``, ``Y``, ``X``, ``S``; unit in its
+        description, read by Fiji and tifffile) for uint8, uint16 and float32
+        images whose channels come first or are RGB, else a plain TIFF with
+        resolution in pixels per cm. An ImageJ stack of one image reads back
+        as that image (tifffile and Fiji drop axes of length 1).
+    channel_axis
+        Axis of non-colour channels in one image, which names the ImageJ axes.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
     path = Path(path)
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return [_write(path, stack, rgb, pixel_size, channel_axis, stack=True)]
+    if len(stack) == 1:
+        return [_write(path, stack[0], rgb, pixel_size, channel_axis, stack=False)]
+    return [
+        _write(
+            path.with_name(f"{path.stem}_{i:03d}{path.suffix}"), image, rgb, pixel_size, channel_axis, False
+        )
+        for i, image in enumerate(stack)
+    ]
+
+
+def _write(
+    path: Path,
+    image: np.ndarray,
+    rgb: bool,
+    pixel_size: PixelSize | None,
+    channel_axis: int | None,
+    stack: bool,
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in _TIFF:
+    if path.suffix.lower() in TIFF_SUFFIXES:
         import tifffile
 
-        tifffile.imwrite(path, image, photometric="rgb" if rgb else "minisblack")
+        calibrated = {} if pixel_size is None else _tiff_options(image, stack, rgb, channel_axis, pixel_size)
+        tifffile.imwrite(path, image, photometric="rgb" if rgb else "minisblack", **calibrated)
         return path
     channels = 1 if image.ndim == 2 else image.shape[-1]
     layout: Layout = "grayscale" if channels == 1 else "colour" if channels in (3, 4) else "multichannel"
@@ -209,15 +339,19 @@ def write_image(path: str | os.PathLike, image: np.ndarray, rgb: bool = False) -
     return path
 
 
-def write_stack(path: str | os.PathLike, stack: np.ndarray, rgb: bool = False) -> list[Path]:
-    """Write ``(N, H, W[, C])`` images; TIFF holds the stack, PNG/JPEG write one file per image.
-
-    Returns the paths written. ``rgb`` marks a trailing 3/4-channel axis as colour.
-    """
-    path = Path(path)
-    if path.suffix.lower() in _TIFF or len(stack) == 1:
-        return [write_image(path, stack if path.suffix.lower() in _TIFF else stack[0], rgb)]
-    return [
-        write_image(path.with_name(f"{path.stem}_{i:03d}{path.suffix}"), image, rgb)
-        for i, image in enumerate(stack)
-    ]
+def _tiff_options(
+    image: np.ndarray, stack: bool, rgb: bool, channel_axis: int | None, pixel_size: PixelSize
+) -> dict[str, Any]:
+    """``tifffile.imwrite`` arguments of a calibrated TIFF: ImageJ (with axes) where it holds ``image``."""
+    if rgb:
+        axes = "YXS"
+    elif channel_axis is None:
+        axes = "YX"
+    else:
+        axes = "CYX" if channel_axis == 0 else ""  # channels last that are not colour: no ImageJ axis
+    axes = ("T" if stack else "") + axes if axes else ""
+    colour_ok = not rgb or (image.dtype == np.uint8 and image.shape[-1] == 3)
+    if len(axes) != image.ndim or str(image.dtype) not in _IMAGEJ_DTYPES or not colour_ok:
+        return pixel_size.tiff_options(imagej=False)
+    options = pixel_size.tiff_options(imagej=True)
+    return {**options, "imagej": True, "metadata": {**options["metadata"], "axes": axes}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -14,6 +14,9 @@ from .errors import SinGANError
 from .images import ImageSpec
 from .labels import LabelSpec
 from .pyramid import Shape, resize
+
+if TYPE_CHECKING:
+    from .files import PixelSize
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,16 @@ class SinGANModel:
         )
 
 
-def source_metadata(source: str, *, note: str = "", layer: dict[str, Any] | None = None) -> dict[str, Any]:
+def source_metadata(
+    source: str,
+    *,
+    note: str = "",
+    layer: dict[str, Any] | None = None,
+    pixel_size: PixelSize | None = None,
+    plane: dict[str, int] | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+    native: bool = False,
+) -> dict[str, Any]:
     """The metadata a newly trained model stores about its training image (CLI and widget alike).
 
     Parameters
@@ -138,15 +150,33 @@ def source_metadata(source: str, *, note: str = "", layer: dict[str, Any] | None
     layer
         The napari layer's properties (scale, translate, colormap, ...) when
         trained from a layer; left out otherwise.
+    pixel_size
+        The source file's physical pixel size (:mod:`napari_singan.core.microscopy`).
+    plane
+        The index taken along each stack axis of the file, e.g. ``{"Z": 12}``.
+    crop
+        ``(y, x, height, width)`` of the region trained on, in source pixels.
+    native
+        Whether the finest scale is the (cropped) image at its own pixel size.
 
     Returns
     -------
     dict
-        ``{"source": ..., ["note": ...,] ["layer": ...]}``, for :attr:`SinGANModel.metadata`.
+        ``{"source": ..., ["note": ...,] ["layer": ...,] ["pixel_size": [y, x], "unit": ...,]
+        ["plane": {...},] ["crop": [y, x, h, w],] ["native": True]}``, plain containers for
+        :attr:`SinGANModel.metadata`.
     """
     meta: dict[str, Any] = {"source": source}
     if note:
         meta["note"] = note
     if layer is not None:
         meta["layer"] = layer
+    if pixel_size is not None:
+        meta.update(pixel_size.to_metadata())
+    if plane:
+        meta["plane"] = {str(axis): int(index) for axis, index in plane.items()}
+    if crop is not None:
+        meta["crop"] = [int(v) for v in crop]
+    if native:
+        meta["native"] = True
     return meta

@@ -1,0 +1,426 @@
+"""Microscopy files in: TIFF axis metadata, one plane of a stack, physical pixel size, crops.
+
+ImageJ hyperstacks and OME-TIFFs say which axes they hold (``TZCYXS``); a
+z/t stack gives one 2-D plane, chosen by the caller, and the channels are
+found without being named. Their pixel size (ImageJ: resolution tags + unit;
+OME: ``PhysicalSizeY/X`` + units) is stored with the model and carried to its
+outputs. Files without axis metadata read as :func:`napari_singan.core.files.read_image`
+reads them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .config import SinGANConfig
+from .errors import ImageInputError
+from .files import METRES, TIFF_SUFFIXES, PixelSize, read_image
+from .images import channels_last
+from .singan import source_metadata
+
+if TYPE_CHECKING:
+    from .singan import SinGANModel
+
+#: Length units by their usual spellings (ImageJ writes "micron"), as written in model metadata.
+_UNIT_NAMES = {
+    "micron": "µm",
+    "microns": "µm",
+    "um": "µm",
+    "μm": "µm",  # Greek mu
+    "\\u00b5m": "µm",  # ImageJ's escaped micro sign
+    "nanometer": "nm",
+    "micrometer": "µm",
+    "millimeter": "mm",
+    "angstrom": "Å",
+}
+#: Axes that hold channels: C, or S (samples of one pixel, e.g. RGB).
+_CHANNELS = "CS"
+
+
+def unit_name(unit: str | None) -> str | None:
+    """A length unit as napari-singan writes it (``micron``, ``um`` -> ``µm``); None when uncalibrated."""
+    text = (unit or "").strip()
+    if text.lower() in ("", "pixel", "pixels", "none"):
+        return None
+    return _UNIT_NAMES.get(text.lower(), text)
+
+
+@dataclass(frozen=True)
+class MicroscopyImage:
+    """One 2-D image (with its channels) read from a file, and what its metadata says about it."""
+
+    data: np.ndarray  # the image: (H, W), or 3-D with a channel axis
+    channel_axis: int | None = None  # from the axis metadata; None: none known (napari's rule applies)
+    pixel_size: PixelSize | None = None  # physical pixel size, when the file is calibrated
+    plane: dict[str, int] = field(default_factory=dict)  # the index taken along each stack axis (Z, T, ...)
+    note: str = ""  # a sentence saying which plane of which stack, "" for a single plane
+
+
+def parse_plane(text: str, flag: str = "--plane") -> dict[str, int]:
+    """``"T=3,Z=0"`` -> ``{"T": 3, "Z": 0}`` (axis letters in any case).
+
+    Raises
+    ------
+    ImageInputError
+        If an entry is not ``AXIS=INDEX`` or an axis is given twice.
+    """
+    plane: dict[str, int] = {}
+    for entry in text.split(","):
+        axis, sep, index = entry.strip().partition("=")
+        axis = axis.strip().upper()
+        if not sep or len(axis) != 1 or not axis.isalpha() or not index.strip().lstrip("-").isdigit():
+            raise ImageInputError(
+                f"{flag} {text!r}: give AXIS=INDEX pairs separated by commas, e.g. {flag} Z=12 or {flag} T=3,Z=0"
+            )
+        if axis in plane:
+            raise ImageInputError(f"{flag} {text!r} gives the {axis} axis twice")
+        plane[axis] = int(index)
+    return plane
+
+
+def read_microscopy(
+    path: str | os.PathLike, plane: Mapping[str, int] | None = None, flag: str = "--plane"
+) -> MicroscopyImage:
+    """Read one 2-D image from a file, using its axis metadata when it has some.
+
+    Parameters
+    ----------
+    path
+        The image file. ImageJ hyperstacks and OME-TIFFs are read by their
+        axes; other files exactly as :func:`napari_singan.core.files.read_image`.
+    plane
+        The index along every stack axis (anything but Y, X, C and S), e.g.
+        ``{"Z": 12}``; needed when the file is a stack.
+    flag
+        How the caller's option for ``plane`` is named in messages.
+
+    Returns
+    -------
+    MicroscopyImage
+        The plane, its channel axis and pixel size when the metadata gives them.
+
+    Raises
+    ------
+    ImageInputError
+        One line: a stack without a plane (listing the axes, their sizes and
+        how to pick one), a plane outside the stack or along an axis it does
+        not have, or axis metadata that does not match the pixel data.
+    """
+    path = Path(path)
+    plane = {str(a).upper(): int(i) for a, i in (plane or {}).items()}
+    found = _read_with_axes(path, plane, flag) if path.suffix.lower() in TIFF_SUFFIXES else None
+    if found is None:
+        if plane:
+            raise ImageInputError(
+                f"{path} has no axis metadata (ImageJ or OME-TIFF), so {flag} does not apply; "
+                "save the plane you want as its own image"
+            )
+        return MicroscopyImage(read_image(path))
+    image, axes, sizes, pixel_size = found
+    plane = {a: plane[a] for a in axes if a in plane}
+    rest = "".join(a for a in axes if a not in plane)
+    channel = next((rest.index(a) for a in _CHANNELS if a in rest), None)
+    picked = ", ".join(f"{a}={i}" for a, i in plane.items())
+    described = ", ".join(f"{a}={n}" for a, n in sizes.items() if a not in "YX")
+    note = f"plane {picked} of a {axes} stack ({described})" if plane else ""
+    return MicroscopyImage(image, channel, pixel_size, plane, note)
+
+
+def _check_plane(axes: str, sizes: dict[str, int], plane: dict[str, int], flag: str) -> None:
+    """Raise unless ``plane`` picks exactly one plane of an image with ``axes``."""
+    layout = ", ".join(f"{a}={n}" for a, n in sizes.items() if a not in "YX") or "a single plane"
+    stack = [a for a in axes if a not in "YX" + _CHANNELS]
+    for axis, index in plane.items():
+        if axis not in axes:
+            raise ImageInputError(
+                f"{flag} {axis}={index}: the image has no {axis} axis (it is {axes}: {layout})"
+            )
+        if axis not in stack:
+            kind = "a spatial axis" if axis in "YX" else "the channel axis"
+            raise ImageInputError(
+                f"{flag} {axis}={index}: {axis} is {kind}; planes are picked along stack axes"
+            )
+        if not 0 <= index < sizes[axis]:
+            raise ImageInputError(
+                f"{flag} {axis}={index}: the {axis} axis has {sizes[axis]} planes, numbered 0..{sizes[axis] - 1}"
+            )
+    missing = [a for a in stack if a not in plane]
+    if missing:
+        choice = ",".join(f"{a}=<0..{sizes[a] - 1}>" for a in missing)
+        raise ImageInputError(f"the image is a {axes} stack ({layout}); pick one plane with {flag} {choice}")
+
+
+def _read_with_axes(
+    path: Path, plane: dict[str, int], flag: str
+) -> tuple[np.ndarray, str, dict[str, int], PixelSize | None] | None:
+    """One plane of the first series of an ImageJ or OME-TIFF, the series' axes and sizes, and the pixel size.
+
+    None for other files (and unreadable ones, which :func:`read_image` reports).
+    """
+    import tifffile
+
+    if not path.is_file():
+        return None
+    with _quiet_tifffile():
+        try:
+            tif = tifffile.TiffFile(path)
+        except Exception:  # unreadable: read_image gives the one-line message
+            return None
+        with tif:
+            if not (tif.is_ome or tif.is_imagej):
+                return None
+            series = tif.series[0]
+            axes, shape = series.axes, tuple(series.shape)
+            if tif.is_ome:
+                kind, pixels = "OME", _ome_pixels(tif.ome_metadata)
+                declared = {a: int(pixels.get(f"Size{a}", 1)) for a in "XYZCT"}
+                pixel_size = _ome_pixel_size(pixels)
+            else:
+                kind, meta = "ImageJ", tif.imagej_metadata or {}
+                declared = {a: int(meta.get(k, 1)) for a, k in zip("TZC", ("frames", "slices", "channels"))}
+                pixel_size = _imagej_pixel_size(tif.pages.first, meta)
+            held = f"{axes} {'x'.join(map(str, shape))}"
+            sizes = dict(zip(axes, shape, strict=True))
+            actual = {a: sizes.get(a, 1) * (sizes.get("S", 1) if a == "C" else 1) for a in declared}
+            wrong = [f"{a}={n}" for a, n in declared.items() if n > 1 and actual[a] != n]
+            if wrong or "Y" not in axes or "X" not in axes:
+                said = f"declares {', '.join(wrong)}" if wrong else "has no Y and X axes"
+                raise ImageInputError(
+                    f"{path}: its {kind} metadata {said} but the file holds {held}; "
+                    "fix the metadata (Fiji: Image > Properties) or re-save the file"
+                )
+            if None in series.pages:
+                raise ImageInputError(
+                    f"{path}: its {kind} metadata describes {held} but the file lacks some of those planes; "
+                    "re-save the file"
+                )
+            if sum(a in axes for a in _CHANNELS) > 1:
+                raise ImageInputError(f"{path} has both C and S channel axes ({held}); save one of them")
+            _check_plane(axes, sizes, plane, flag)
+            try:
+                image = _read_plane(series, axes, sizes, plane)
+            except Exception:
+                raise ImageInputError(f"{path}: its pixel data cannot be read; re-save the file") from None
+    return image, axes, sizes, pixel_size
+
+
+def _read_plane(series: Any, axes: str, sizes: dict[str, int], plane: dict[str, int]) -> np.ndarray:
+    """The plane of a tifffile series, reading only its pages when there is one page per leading index."""
+    within = 3 if axes.endswith("YXS") else 2  # axes inside one page
+    lead = axes[:-within]
+    shape = [sizes[a] for a in lead]
+    if lead and axes[-within : -within + 2] == "YX" and len(series.pages) == math.prod(shape):
+        ranges = [[plane[a]] if a in plane else range(sizes[a]) for a in lead]
+        keys = [int(np.ravel_multi_index(index, shape)) for index in itertools.product(*ranges)]
+        kept = [sizes[a] for a in axes if a not in plane]
+        return np.ascontiguousarray(series.asarray(key=keys).reshape(kept))
+    return np.ascontiguousarray(series.asarray()[tuple(plane.get(a, slice(None)) for a in axes)])
+
+
+@contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """Silence tifffile's log while reading: what it complains about is reported as one line."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _ome_pixels(xml: str | None) -> dict[str, str]:
+    """Attributes of the first image's ``Pixels`` element of OME-XML."""
+    try:
+        root = ET.fromstring(xml or "")
+    except ET.ParseError:
+        return {}
+    pixels = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    return {} if pixels is None else dict(pixels.attrib)
+
+
+def _ome_pixel_size(pixels: dict[str, str]) -> PixelSize | None:
+    """OME ``PhysicalSizeY/X`` in the X size's unit (µm unless stated); Y defaults to X."""
+    if "PhysicalSizeX" not in pixels:
+        return None
+    unit = unit_name(pixels.get("PhysicalSizeXUnit", "µm")) or "µm"
+    x = float(pixels["PhysicalSizeX"])
+    y = float(pixels.get("PhysicalSizeY", x))
+    y_unit = unit_name(pixels.get("PhysicalSizeYUnit", "µm")) or "µm"
+    if y_unit != unit:
+        if unit not in METRES or y_unit not in METRES:
+            return None
+        y *= METRES[y_unit] / METRES[unit]
+    return _valid(PixelSize(y, x, unit))
+
+
+def _imagej_pixel_size(page: Any, meta: dict[str, Any]) -> PixelSize | None:
+    """ImageJ: 1 / the resolution tags of the first page, in the description's unit (None when uncalibrated)."""
+    unit = unit_name(meta.get("unit"))
+    if unit is None or "XResolution" not in page.tags:
+        return None
+    x_res, y_res = page.resolution
+    return _valid(PixelSize(1 / y_res, 1 / x_res, unit)) if x_res > 0 and y_res > 0 else None
+
+
+def _valid(size: PixelSize) -> PixelSize | None:
+    return size if all(math.isfinite(v) and v > 0 for v in (size.y, size.x)) else None
+
+
+def crop_region(
+    array: np.ndarray, region: tuple[int, int, int, int], channel_axis: int | None = None, min_size: int = 1
+) -> np.ndarray:
+    """The part of an image inside ``region``, with its channels kept where they were.
+
+    Parameters
+    ----------
+    array
+        A 2-D image, RGB(A), or 3-D with ``channel_axis`` (as for training).
+    region
+        ``(y, x, height, width)`` in pixels, from the top left corner.
+    channel_axis
+        Axis of the channels, or None for napari's grayscale/RGB rule.
+    min_size
+        The smallest height and width accepted (e.g. the coarsest scale's).
+
+    Returns
+    -------
+    numpy.ndarray
+        A copy of the region (so a large source can be freed).
+
+    Raises
+    ------
+    ImageInputError
+        If the region is not inside the image or smaller than ``min_size``.
+    """
+    y, x, h, w = (int(v) for v in region)
+    hwc, axis = channels_last(array, channel_axis)
+    height, width = hwc.shape[:2]
+    if min(h, w) < min_size:
+        raise ImageInputError(
+            f"the crop is {h}x{w} px, smaller than the coarsest scale ({min_size} px): "
+            f"crop at least {min_size}x{min_size}"
+        )
+    if y < 0 or x < 0 or y + h > height or x + w > width:
+        raise ImageInputError(
+            f"the crop {h}x{w} at y={y}, x={x} is not inside the {height}x{width} image: "
+            f"it needs 0 <= y, y + height <= {height}, 0 <= x and x + width <= {width}"
+        )
+    part = hwc[y : y + h, x : x + w].copy()
+    return part[..., 0] if axis is None and np.ndim(array) == 2 else np.moveaxis(part, -1, axis)
+
+
+def native_max_size(array: np.ndarray, channel_axis: int | None = None) -> int:
+    """The ``max_size`` that trains at an image's own pixel size: its long side.
+
+    Parameters
+    ----------
+    array, channel_axis
+        The training image, as for :func:`napari_singan.core.train`.
+
+    Returns
+    -------
+    int
+        The longer of its height and width; the finest scale is then the image itself.
+    """
+    hwc, _ = channels_last(array, channel_axis)
+    return max(hwc.shape[:2])
+
+
+@dataclass(frozen=True)
+class TrainingInput:
+    """A training image ready for :func:`napari_singan.core.train`, with its config and metadata."""
+
+    image: np.ndarray
+    channel_axis: int | None
+    config: SinGANConfig
+    metadata: dict[str, Any]
+    labels: np.ndarray | None = None
+
+
+def training_input(
+    image: MicroscopyImage,
+    config: SinGANConfig,
+    source: str,
+    *,
+    channel_axis: int | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+    native: bool = False,
+    labels: np.ndarray | None = None,
+) -> TrainingInput:
+    """Crop an image (and its labels), resolve a native max size and describe the source.
+
+    Parameters
+    ----------
+    image
+        From :func:`read_microscopy` (or ``MicroscopyImage(array)``).
+    config
+        The training configuration; with ``native`` its max size is replaced.
+    source
+        Where the image came from (file path or ``sample:<name>``).
+    channel_axis
+        The caller's channel axis; None uses the one the metadata gave.
+    crop
+        ``(y, x, height, width)`` to train on, or None for the whole image.
+    native
+        Train at the image's own pixel size: max size = the (cropped) image's long side.
+    labels
+        The image's ``(H, W)`` label image, cropped alike.
+
+    Returns
+    -------
+    TrainingInput
+        Metadata: :func:`napari_singan.core.source_metadata` with the pixel
+        size, plane, crop and native flag.
+    """
+    axis = image.channel_axis if channel_axis is None else channel_axis
+    data = image.data
+    if crop is not None:
+        data = crop_region(data, crop, axis, config.pyramid.min_size)
+        if labels is not None:
+            labels = crop_region(labels, crop)
+    if native:
+        config = config.with_overrides(max_size=native_max_size(data, axis))
+    metadata = source_metadata(
+        source, note=image.note, pixel_size=image.pixel_size, plane=image.plane, crop=crop, native=native
+    )
+    return TrainingInput(data, axis, config, metadata, labels)
+
+
+def output_pixel_size(
+    model: SinGANModel, native: tuple[int, int] | None = None, source_hw: tuple[int, int] | None = None
+) -> PixelSize | None:
+    """Physical pixel size of a model's outputs (None for a model trained without one).
+
+    Parameters
+    ----------
+    model
+        A model whose metadata has the source's ``pixel_size`` and ``unit``.
+    native
+        Size that ``source_hw`` of the source has in output pixels (default:
+        the finest trained scale, as for samples).
+    source_hw
+        Size of the source region in source pixels (default: the training image's).
+
+    Returns
+    -------
+    PixelSize or None
+        ``source pixel size x source size / native size``.
+    """
+    pixel = PixelSize.from_metadata(model.metadata)
+    if pixel is None:
+        return None
+    return pixel.scaled(
+        source_hw or (model.spec.height, model.spec.width), native or model.trained_shapes[-1]
+    )
