@@ -1,0 +1,316 @@
+"""What a training run will take, said before it starts: scales, widths, time and peak memory.
+
+**Memory.** One training step at scale *n* holds the autograd graphs of the
+critic (real and fake in one pass, the penalty's interpolate with its double
+backward) or of the generator (a random sample and the reconstruction in one
+pass, then the critic). Both are feature maps of the scale's width over its
+padded area, so the peak is ``LIVE_MAPS x 4 bytes x width x (H + 2b) x (W + 2b)``
+at the widest scale (``b`` = conv blocks), plus the two networks with their
+gradients and Adam state, plus the full-size input tensor kept during
+training. Preparing the input (float64 normalisation of the whole image) is
+an earlier, separate peak. On the CPU the first training of a process also
+takes ``RUNTIME_BYTES`` once (thread pools, kernels and their per-shape state:
+a 4-scale 64 px paper run grew 176 MB from cold, 68 MB after a warm-up).
+``LIVE_MAPS = 72`` is a CPU measurement (``benchmarks/bench_plan.py``: peak
+RSS growth, ``resource.getrusage``, of one scale of 40-256 px at 32, 64 and
+128 filters, three runs): measured/estimated 0.72-1.05, so the estimate errs
+on the high side. On CUDA one H100 run (250x208 px, 128 filters, torch's
+``max_memory_allocated``, before the critic's real/fake pass was split from
+the penalty's) peaked at 351 such maps, cuDNN's FFT workspaces included;
+that factor is used there.
+
+**Time.** Seconds per iteration on the CPU (and MPS) = ``OVERHEAD_SECONDS`` +
+``CONV_EQUIVALENTS`` forward passes of the scale's convolutions on one image
+(3x3 convs: ``2 x 9 x c_in x c_out x H x W`` FLOPs each) at the throughput of a
+timed ``width -> width`` conv on the device + ``MAP_EQUIVALENTS`` norm +
+activation passes over one padded width map at the speed of a timed one +
+one forward of every coarser stage (the random input). The probes time maps
+of the scale's size up to 64 px (conv) and 128 px (norm), a few ms each, once
+per width and size in a process. The three constants were fitted to
+``bench_plan.py --cpu-time`` (CPU seconds at one thread, one scale of 24-256
+px at 32-128 filters, 2 iterations): measured/estimated 0.84-1.23. On CUDA no
+probe runs: one H100 run with graphs (paper preset, 250 px, 100 iterations
+per scale) is fitted by ``CUDA_OVERHEAD_SECONDS`` + ``CUDA_SECONDS_PER_MAP_VALUE``
+x the padded width map's values (there the critic's double backward runs on
+FFT kernels whose time follows the map size): 0.86-1.57 per scale; other GPUs
+differ by their speed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from . import memory
+from .config import SinGANConfig
+from .errors import MemoryEstimateError
+from .models import scale_width
+from .pyramid import Shape, pyramid_shapes
+
+#: float32 feature maps of a scale's width alive at the peak of a training step (CPU, measured).
+LIVE_MAPS = 72
+#: The same on CUDA (one H100 measurement, cuDNN workspaces included).
+LIVE_MAPS_CUDA = 351
+#: Bytes the first CPU training of a process takes beyond its tensors (measured 108 MB at one thread, + margin).
+RUNTIME_BYTES = 130 * 10**6
+#: Bytes per value of the whole input while it is normalised (float64 copies); 20.1 measured (4000 px uint16).
+PREPARE_BYTES = 20
+#: One training iteration in forward conv passes of the scale's networks on one image (CPU, fitted).
+CONV_EQUIVALENTS = 70.0
+#: ... plus this many norm + activation passes over one padded feature map of the scale's width (CPU, fitted).
+MAP_EQUIVALENTS = 400.0
+#: Seconds per iteration beyond those (optimiser steps, autograd, Python; CPU, fitted).
+OVERHEAD_SECONDS = 0.02
+#: CUDA: seconds per iteration with graphs at a tiny scale (H100, fitted; 14.7 ms measured at 39x33 px).
+CUDA_OVERHEAD_SECONDS = 0.0136
+#: CUDA: seconds per iteration per value of the scale's padded width map (H100, fitted; 0.255 s at 250x208).
+CUDA_SECONDS_PER_MAP_VALUE = 3.3e-8
+#: Largest side of the square maps the conv and norm probes time (scales are probed at their own size up to it).
+_CONV_PROBE_SIDE, _MAP_PROBE_SIDE = 64, 128
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """The scales a training run will train and what it is estimated to take."""
+
+    shapes: tuple[Shape, ...]  # (H, W) of every scale to train, coarse to fine
+    widths: tuple[int, ...]  # conv filters of each of those scales
+    iters_per_scale: int
+    seconds: float  # estimated training time
+    peak_bytes: int  # estimated peak memory above what is in use before training
+    device: str  # where it was estimated for
+
+    def summary(self) -> str:
+        """One line: scales, shapes first…last, widths, time and memory."""
+        if not self.shapes:
+            return "no scales left to train"
+        first, last = self.shapes[0], self.shapes[-1]
+        shapes = f"{first[0]}x{first[1]}" + ("" if first == last else f" … {last[0]}x{last[1]}")
+        widths = sorted(set(self.widths))
+        filters = str(widths[0]) if len(widths) == 1 else f"{widths[0]} … {widths[-1]}"
+        return (
+            f"{len(self.shapes)} scale(s) of {shapes} px, {filters} filters, {self.iters_per_scale} iterations "
+            f"each: about {readable_seconds(self.seconds)} and {readable_bytes(self.peak_bytes)} on {self.device}"
+        )
+
+
+def training_plan(
+    height: int,
+    width: int,
+    config: SinGANConfig,
+    device: torch.device | str = "cpu",
+    channels: int = 1,
+    first_scale: int = 0,
+) -> TrainingPlan:
+    """Estimate a training run on an image of ``height`` x ``width`` pixels.
+
+    Parameters
+    ----------
+    height, width
+        The training image's size (after any crop).
+    config
+        The training configuration.
+    device
+        Where it will train; on devices other than CUDA a few ms of convolutions
+        are timed there.
+    channels
+        Image channels plus label channels.
+    first_scale
+        The first scale to train (a resumed model's number of trained scales).
+
+    Returns
+    -------
+    TrainingPlan
+        The scales from ``first_scale`` on, with the estimates.
+    """
+    device = torch.device(device)
+    cfg = config.model
+    shapes = pyramid_shapes(height, width, config.pyramid)
+    widths = [scale_width(n, cfg) for n in range(len(shapes))]
+    seconds = config.train.iters_per_scale * sum(
+        iteration_seconds(shapes[: n + 1], widths[: n + 1], channels, cfg.num_blocks, device)
+        for n in range(first_scale, len(shapes))
+    )
+    live = LIVE_MAPS_CUDA if device.type == "cuda" else LIVE_MAPS
+    steps = [
+        step_bytes(shapes[n], widths[n], channels, cfg.num_blocks, live)
+        for n in range(first_scale, len(shapes))
+    ]
+    values = channels * height * width
+    runtime = 0 if device.type == "cuda" else RUNTIME_BYTES  # CUDA: host memory, not the device's
+    peak = runtime + max(PREPARE_BYTES * values, 4 * values + max(steps, default=0))
+    return TrainingPlan(
+        tuple(shapes[first_scale:]),
+        tuple(widths[first_scale:]),
+        config.train.iters_per_scale,
+        seconds,
+        int(peak),
+        str(device),
+    )
+
+
+def iteration_seconds(
+    shapes: list[Shape], widths: list[int], channels: int, num_blocks: int, device: torch.device
+) -> float:
+    """Estimated seconds of one training iteration at the last of ``shapes``.
+
+    Parameters
+    ----------
+    shapes
+        ``(H, W)`` of the scales up to and including the one trained (the
+        coarser ones make its random input).
+    widths
+        Their conv filters.
+    channels
+        Image plus label channels.
+    num_blocks
+        Conv blocks per network.
+    device
+        Where it trains.
+
+    Returns
+    -------
+    float
+        Overhead + :data:`CONV_EQUIVALENTS` x the scale's forward conv FLOPs at
+        the timed conv throughput + :data:`MAP_EQUIVALENTS` x its padded width
+        maps at the timed norm + activation speed + one forward of each coarser
+        stage (CUDA: overhead + the padded width map's values x a fixed constant).
+    """
+    (h, w), width = shapes[-1], widths[-1]
+    maps = width * (h + 2 * num_blocks) * (w + 2 * num_blocks)
+    if device.type == "cuda":
+        return CUDA_OVERHEAD_SECONDS + maps * CUDA_SECONDS_PER_MAP_VALUE
+    flops = [forward_flops(s, n, channels, num_blocks) for s, n in zip(shapes, widths, strict=True)]
+    side = [_side(shape) for shape in shapes]  # the probes' map sides, like the scales' up to a cap
+    conv = [
+        conv_seconds_per_flop(device, n, min(s, _CONV_PROBE_SIDE)) for n, s in zip(widths, side, strict=True)
+    ]
+    per_value = map_seconds_per_value(device, width, min(side[-1] + 2 * num_blocks, _MAP_PROBE_SIDE))
+    return (
+        OVERHEAD_SECONDS
+        + CONV_EQUIVALENTS * flops[-1] * conv[-1]
+        + MAP_EQUIVALENTS * maps * per_value
+        + sum(f * c for f, c in zip(flops[:-1], conv, strict=False))
+    )
+
+
+def _side(shape: Shape) -> int:
+    """Side of the square with the area of ``shape``, at least 16 px."""
+    return max(16, round(math.sqrt(shape[0] * shape[1])))
+
+
+def forward_flops(shape: Shape, width: int, channels: int, num_blocks: int) -> float:
+    """FLOPs of one forward pass of a scale's generator (or critic) on one image.
+
+    ``num_blocks`` 3x3 convolutions: ``channels -> width``, ``num_blocks - 2``
+    of ``width -> width`` and ``width -> channels``, counted at the output size.
+    """
+    h, w = shape
+    products = channels * width + (num_blocks - 2) * width * width + width * channels
+    return 2.0 * 9 * products * h * w
+
+
+def step_bytes(shape: Shape, width: int, channels: int, num_blocks: int, live_maps: int = LIVE_MAPS) -> int:
+    """Peak bytes of one training step at a scale: live feature maps plus both networks' state.
+
+    Parameters
+    ----------
+    shape
+        ``(H, W)`` of the scale.
+    width
+        Its conv filters.
+    channels
+        Image plus label channels.
+    num_blocks
+        Conv blocks per network (each pads the generator's input by 1 px per side).
+    live_maps
+        Float32 maps of ``width`` x the padded area alive at the peak.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
+    h, w = shape
+    padded = (h + 2 * num_blocks) * (w + 2 * num_blocks)
+    weights = 9 * (channels * width + (num_blocks - 2) * width * width + width * channels)
+    # Two networks, each with weights, gradients and Adam's two moments; the frozen coarser stages are small.
+    return 4 * (live_maps * width * padded + 2 * 4 * weights)
+
+
+@functools.cache
+def conv_seconds_per_flop(device: torch.device, width: int, side: int = _CONV_PROBE_SIDE) -> float:
+    """Seconds per FLOP of a ``width -> width`` 3x3 convolution on ``device`` (timed, at most ~0.2 s; cached).
+
+    The best of seven forward passes on a ``side`` x ``side`` map, after one warm-up.
+    """
+    x = torch.randn(1, width, side, side, device=device)
+    weight = torch.randn(width, width, 3, 3, device=device)
+    return _best_seconds(lambda: F.conv2d(x, weight), device) / (2.0 * 9 * width * width * (side - 2) ** 2)
+
+
+@functools.cache
+def map_seconds_per_value(device: torch.device, width: int, side: int = _MAP_PROBE_SIDE) -> float:
+    """Seconds per value of an instance norm + LeakyReLU over a ``width``-channel map (timed, a few ms; cached).
+
+    The best of seven passes over a ``side`` x ``side`` map, after one warm-up.
+    """
+    x = torch.randn(1, width, side, side, device=device)
+    return _best_seconds(lambda: F.leaky_relu(F.instance_norm(x), 0.2), device) / x.numel()
+
+
+def _best_seconds(work, device: torch.device) -> float:
+    """The shortest of seven timed calls of ``work`` (no gradients) after a warm-up: load slows some, rarely all."""
+    best = float("inf")
+    with torch.no_grad():
+        for k in range(8):
+            start = time.perf_counter()
+            work()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if k:
+                best = min(best, time.perf_counter() - start)
+    return best
+
+
+def readable_bytes(size: float) -> str:
+    """Bytes as MB or GB with one decimal."""
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+
+
+def readable_seconds(seconds: float) -> str:
+    """Seconds as s, min or h, to two significant figures."""
+    value, unit = (
+        (seconds, "s") if seconds < 90 else (seconds / 60, "min") if seconds < 5400 else (seconds / 3600, "h")
+    )
+    return f"{float(f'{value:.2g}'):g} {unit}"
+
+
+def check_training_memory(plan: TrainingPlan, remedy: str) -> None:
+    """Refuse a training run estimated to need more memory than its device has available.
+
+    Parameters
+    ----------
+    plan
+        From :func:`training_plan`; nothing is checked where the available
+        memory is unknown (:func:`napari_singan.core.memory.available_bytes`).
+    remedy
+        What to do instead, in the caller's terms (flags or fields).
+
+    Raises
+    ------
+    MemoryEstimateError
+        One line with the estimate, the memory available and ``remedy``.
+    """
+    available = memory.available_bytes(plan.device)
+    if available is None or plan.peak_bytes <= available:
+        return
+    raise MemoryEstimateError(
+        f"training needs an estimated {readable_bytes(plan.peak_bytes)} of memory but only "
+        f"{readable_bytes(available)} is available on {plan.device}: {remedy}"
+    )

@@ -1,0 +1,100 @@
+"""The training plan: scales and widths, and the memory and time estimates against measured runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from napari_singan.core import PRESETS, SinGANConfig, memory, pyramid_shapes
+from napari_singan.core.errors import MemoryEstimateError
+from napari_singan.core.plan import (
+    check_training_memory,
+    readable_seconds,
+    step_bytes,
+    training_plan,
+)
+
+#: Child process: train one scale of 128 x 128 px at 32 filters; print the peak RSS growth and the estimate.
+MEASURE = """
+import resource
+import numpy as np
+from napari_singan.core import SinGANConfig, drain, train
+from napari_singan.core.plan import step_bytes
+cfg = SinGANConfig().with_overrides(min_size=128, max_size=128, iters_per_scale=1, preview_every=0)
+rng = np.random.default_rng(0)
+drain(train(rng.random((24, 24)), cfg.with_overrides(min_size=24, max_size=24), device="cpu"))  # one-off
+before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+drain(train(rng.random((128, 128)).astype(np.float32), cfg, device="cpu"))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(peak - before, step_bytes((128, 128), 32, 1, cfg.model.num_blocks))
+"""
+
+
+def test_plan_lists_the_scales_to_train():
+    config = SinGANConfig().with_overrides(max_size=64, min_size=14, iters_per_scale=10)
+    plan = training_plan(48, 64, config, "cpu")
+    assert list(plan.shapes) == pyramid_shapes(48, 64, config.pyramid)
+    assert plan.widths == (32,) * 4 + (64,) * (len(plan.shapes) - 4)
+    assert plan.iters_per_scale == 10 and plan.seconds > 0 and plan.device == "cpu"
+    resumed = training_plan(48, 64, config, "cpu", first_scale=2)
+    assert resumed.shapes == plan.shapes[2:] and resumed.widths == plan.widths[2:]
+    assert (
+        resumed.seconds < plan.seconds and resumed.peak_bytes == plan.peak_bytes
+    )  # the finest scale sets it
+    done = training_plan(48, 64, config, "cpu", first_scale=len(plan.shapes))
+    assert done.summary() == "no scales left to train" and done.seconds == 0
+    more = training_plan(48, 64, config.with_overrides(iters_per_scale=20), "cpu")
+    assert more.seconds == pytest.approx(2 * plan.seconds, rel=0.2)  # probes are timed once per width
+
+
+def test_summary_is_one_line():
+    config = SinGANConfig().with_overrides(max_size=64, min_size=14, iters_per_scale=10)
+    text = training_plan(48, 64, config, "cpu").summary()
+    assert text.startswith("6 scale(s) of 14x19 … 48x64 px, 32 … 64 filters, 10 iterations each: about ")
+    assert text.endswith(" on cpu") and "\n" not in text
+    assert [readable_seconds(s) for s in (4.2, 75, 150, 7200, 500000)] == [
+        "4.2 s",
+        "75 s",
+        "2.5 min",
+        "2 h",
+        "140 h",
+    ]
+
+
+def test_memory_grows_with_width_and_area():
+    assert step_bytes((100, 100), 64, 1, 5) > 1.9 * step_bytes((100, 100), 32, 1, 5)
+    assert step_bytes((200, 200), 32, 1, 5) > 3.5 * step_bytes((100, 100), 32, 1, 5)
+
+
+def test_a_2048_native_paper_plan_exceeds_24_gb_and_is_refused(monkeypatch):
+    config = PRESETS["paper"].with_overrides(max_size=2048)
+    plan = training_plan(2048, 2048, config, "cpu")
+    assert plan.shapes[-1] == (2048, 2048) and plan.widths[-1] == 128
+    assert plan.peak_bytes > 100e9
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 24 * 10**9)
+    with pytest.raises(MemoryEstimateError) as info:
+        check_training_memory(plan, "crop it")
+    assert str(info.value).startswith("training needs an estimated ")
+    assert str(info.value).endswith(" GB of memory but only 24.0 GB is available on cpu: crop it")
+    monkeypatch.setattr(memory, "available_bytes", lambda device: None)  # unknown: not checked
+    check_training_memory(plan, "crop it")
+
+
+def test_the_cuda_estimate_uses_the_measured_constants():
+    config = PRESETS["paper"].with_overrides(iters_per_scale=100)
+    plan = training_plan(250, 208, config, torch.device("cuda"))
+    assert len(plan.shapes) == 9
+    # The H100 run these constants come from took 60.5 s (7.1 s of it CUDA start-up at the first scale).
+    assert 35 < plan.seconds < 70
+    assert 8e9 < plan.peak_bytes < 12e9  # it peaked at 10.2 GB
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="measures the resident set through /proc")
+def test_memory_estimate_matches_a_measured_training_step():
+    run = subprocess.run([sys.executable, "-c", MEASURE], capture_output=True, text=True, check=True)
+    measured, estimated = map(int, run.stdout.split())
+    assert 0.7 * estimated < measured < 1.3 * estimated, (measured, estimated)
