@@ -17,9 +17,28 @@ from .core.errors import OUT_OF_MEMORY_HINT, SinGANError, is_out_of_memory
 
 _PAPER_PYR, _PAPER_TRAIN = PyramidConfig(), TrainConfig()
 
+#: The --max-size value that trains at the image's own pixel size.
+NATIVE = "native"
+
+
+def _max_size(text: str) -> int | str:
+    """A --max-size value: a whole number of pixels, or ``native``."""
+    if text.strip().lower() == NATIVE:
+        return NATIVE
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a whole number of pixels or {NATIVE}, not {text!r}") from None
+
+
 #: CLI flag -> (config field, type, help). Defaults come from the chosen preset.
-CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
-    "--max-size": ("max_size", int, f"long side of the finest scale in px (paper: {_PAPER_PYR.max_size})"),
+CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
+    "--max-size": (
+        "max_size",
+        _max_size,
+        f"long side of the finest scale in px (paper: {_PAPER_PYR.max_size}), or {NATIVE}: the (cropped) "
+        "image's own size, so the model works at the file's pixel size",
+    ),
     "--min-size": ("min_size", int, f"short side of the coarsest scale in px (paper: {_PAPER_PYR.min_size})"),
     "--scale-factor": (
         "scale_factor",
@@ -36,11 +55,20 @@ CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
 CONFIG_CHOICES: dict[str, tuple[str, ...]] = {"--norm": get_args(Norm), "--padding": get_args(Padding)}
 
 
-def _add_force(parser: argparse.ArgumentParser) -> None:
+def _add_force(parser: argparse.ArgumentParser, what: str = "generate") -> None:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="generate even if the estimated memory exceeds what is available",
+        help=f"{what} even if the estimated memory exceeds what is available",
+    )
+
+
+def _add_plane(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plane",
+        metavar="AXIS=INDEX[,...]",
+        help="the 2-D plane of a z/t stack (ImageJ hyperstack or OME-TIFF, axes TZCYXS), e.g. --plane Z=12 "
+        "or --plane T=3,Z=0 (from 0); channels (C, or RGB samples S) are found from the file's metadata",
     )
 
 
@@ -73,10 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     tr = sub.add_parser(
-        "train", help="train a model on one image", description="Train a SinGAN model on one image."
+        "train",
+        help="train a model on one image",
+        description="Train a SinGAN model on one image. Before training it prints one line with the scales, "
+        "their shapes and widths and the estimated time and peak memory on the device, and refuses (unless "
+        "--force) when that memory is more than the device has available.",
     )
     src = tr.add_mutually_exclusive_group(required=True)
-    src.add_argument("image", nargs="?", help="PNG, JPEG or TIFF image (8/16-bit, float, 1/3/N channels)")
+    src.add_argument(
+        "image",
+        nargs="?",
+        help="PNG, JPEG or TIFF image (8/16-bit, float, 1/3/N channels); an ImageJ or OME-TIFF's axes and "
+        "pixel size are read from its metadata (the pixel size is stored in the model and its outputs)",
+    )
     src.add_argument(
         "--sample", choices=_builtin_names(), help="use a bundled sample micrograph instead of a file"
     )
@@ -86,7 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_flags(tr)
     tr.add_argument(
-        "--channel-axis", type=int, default=None, help="axis holding channels for non-RGB 3-D images"
+        "--channel-axis",
+        type=int,
+        default=None,
+        help="axis holding channels for non-RGB 3-D images without axis metadata (overrides the metadata's)",
+    )
+    _add_plane(tr)
+    tr.add_argument(
+        "--crop",
+        type=int,
+        nargs=4,
+        metavar=("Y", "X", "H", "W"),
+        help="train on the H x W region whose top left pixel is (Y, X) (of the plane, in pixels; at least "
+        "the min size; also applied to --labels); with --max-size native, at the file's own pixel size",
     )
     tr.add_argument(
         "--labels",
@@ -101,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="classes (one channel per value), instances (objects renumbered in samples) or auto",
     )
     _add_device_seed(tr, "random seed (same seed, same model on the same device)")
+    _add_force(tr, "train")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
     tm = sub.add_parser(
@@ -118,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tm.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://host:8786")
     _add_config_flags(tm)
+    _add_plane(tm)
     _add_device_seed(tm, "random seed of every image")
 
     sa = sub.add_parser(
@@ -275,9 +326,13 @@ def _builtin_names() -> list[str]:
 
 
 def _config_from_args(args: argparse.Namespace):
+    """The preset with the config flags applied; ``--max-size native`` keeps the preset's max size
+    (it is resolved per image by :func:`napari_singan.core.microscopy.training_input`)."""
     overrides: dict[str, Any] = {}
     for flag, (name, _, _) in CONFIG_FLAGS.items():
         value = getattr(args, flag[2:].replace("-", "_"))
+        if value == NATIVE:
+            continue
         if name is None:
             overrides.update(lr_g=value, lr_d=value)
         else:
@@ -335,9 +390,12 @@ def _training_progress(
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .core import resume, save_model, source_metadata, train
+    from .core import resolve_device, resume, save_model, train
     from .core.files import builtin_image, check_output_path, read_image
+    from .core.images import channels_last, validate_image
+    from .core.microscopy import MicroscopyImage, parse_plane, read_microscopy, training_input
     from .core.persistence import SUFFIX
+    from .core.plan import training_plan
 
     output = args.output or args.resume
     if output is None:
@@ -345,22 +403,44 @@ def _cmd_train(args: argparse.Namespace) -> int:
     check_output_path(output, (SUFFIX,))
     if args.resume:
         start = _load(args, args.resume)
-        work = resume(start)
         config = start.config
         first_scale = start.num_trained
+        plan = training_plan(
+            start.spec.height, start.spec.width, config, start.device, start.channels, first_scale
+        )
+        _say_plan(args, plan)
+        work = resume(start)
     else:
-        config = _config_from_args(args)
-        image = builtin_image(args.sample) if args.sample else read_image(args.image)
-        source = f"sample:{args.sample}" if args.sample else str(args.image)
-        work = train(
+        if args.sample and args.plane:
+            raise SinGANError("--plane picks a plane of an image file; the bundled samples are single planes")
+        plane = parse_plane(args.plane) if args.plane else None
+        image = (
+            MicroscopyImage(builtin_image(args.sample)) if args.sample else read_microscopy(args.image, plane)
+        )
+        given = training_input(
             image,
-            config,
-            labels=None if args.labels is None else read_image(args.labels),
-            label_mode=args.label_mode,
+            _config_from_args(args),
+            f"sample:{args.sample}" if args.sample else str(args.image),
             channel_axis=args.channel_axis,
-            device=args.device,
+            crop=args.crop,
+            native=args.max_size == NATIVE,
+            labels=None if args.labels is None else read_image(args.labels),
+        )
+        config = given.config
+        device = resolve_device(args.device)
+        hwc, _ = channels_last(given.image, given.channel_axis)
+        validate_image(hwc)  # what cannot be trained is refused before the plan
+        height, width, channels = hwc.shape
+        _say_plan(args, training_plan(height, width, config, device, channels))
+        work = train(
+            given.image,
+            config,
+            labels=given.labels,
+            label_mode=args.label_mode,
+            channel_axis=given.channel_axis,
+            device=device,
             seed=args.seed,
-            metadata=source_metadata(source),
+            metadata=given.metadata,
         )
         first_scale = 0
     on_event = _training_progress(
@@ -372,10 +452,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say_plan(args: argparse.Namespace, plan) -> None:
+    """Print the training plan; refuse one estimated to need more memory than the device has, unless --force."""
+    from .core.plan import check_training_memory
+
+    print(f"plan: {plan.summary()}", flush=True)
+    if not args.force:
+        check_training_memory(
+            plan,
+            "train on a region (--crop Y X H W) or at a smaller --max-size, or pass --force to try anyway",
+        )
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .core import generate
     from .core.files import write_stack
     from .core.memory import sampling_bytes
+    from .core.microscopy import output_pixel_size
 
     if (args.height is None) != (args.width is None):
         raise SinGANError("give both --height and --width, or neither")
@@ -394,13 +487,18 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     )
     out = _drive(work, args.quiet, lambda event: (event.done, event.total))
     stack, labels = out if model.labels else (out, None)
-    paths = write_stack(args.output, stack, rgb=model.spec.is_rgb)
+    pixel_size = output_pixel_size(model)
+    paths = write_stack(
+        args.output, stack, model.spec.is_rgb, pixel_size=pixel_size, channel_axis=model.spec.channel_axis
+    )
     print(
         f"wrote {len(stack)} sample(s) of shape {stack.shape[1:]} {stack.dtype} to {', '.join(map(str, paths))}"
     )
     if labels is not None:
         output = Path(args.output)
-        label_paths = write_stack(output.with_name(f"{output.stem}_labels{output.suffix}"), labels)
+        label_paths = write_stack(
+            output.with_name(f"{output.stem}_labels{output.suffix}"), labels, pixel_size=pixel_size
+        )
         print(f"wrote their label images ({labels.dtype}) to {', '.join(map(str, label_paths))}")
     return 0
 
@@ -408,6 +506,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_train_many(args: argparse.Namespace) -> int:
     from .apps.train_many import train_many
     from .core import drain
+    from .core.microscopy import parse_plane
 
     def report(event) -> None:
         status = f"model {event.model_path}" if event.error is None else f"FAILED: {event.error}"
@@ -421,6 +520,8 @@ def _cmd_train_many(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         device=args.device,
         seed=args.seed,
+        plane=parse_plane(args.plane) if args.plane else None,
+        native=args.max_size == NATIVE,
     )
     results = drain(work, report)
     failed = sum(value.startswith("failed: ") for value in results.values())
@@ -487,12 +588,22 @@ def _run_app(args: argparse.Namespace, work: Generator[Any, None, Any]) -> Any:
     return _drive(work, args.quiet, lambda event: (event.done, event.total))
 
 
-def _write_single(args: argparse.Namespace, model, image) -> int:
+def _write_single(args: argparse.Namespace, model, source, image) -> int:
+    """Write an application's output ``image`` made from the input image ``source``."""
     from .core.files import write_image
 
-    write_image(args.output, image, rgb=model.spec.is_rgb)
+    pixel_size = _app_pixel_size(model, source, image)
+    write_image(args.output, image, model.spec.is_rgb, pixel_size, model.spec.channel_axis)
     print(f"wrote {image.shape} {image.dtype} to {args.output}")
     return 0
+
+
+def _app_pixel_size(model, source, output):
+    """Physical pixel size of an application's output from an input in the source's pixels (None: unknown)."""
+    from .apps.shared import spatial_shape
+    from .core.microscopy import output_pixel_size
+
+    return output_pixel_size(model, spatial_shape(model, output), spatial_shape(model, source))
 
 
 def _cmd_sr(args: argparse.Namespace) -> int:
@@ -506,7 +617,7 @@ def _cmd_sr(args: argparse.Namespace) -> int:
     target = tuple(max(1, round(args.factor * side)) for side in spatial_shape(model, image))
     _check_memory(args, model, generation_bytes(model, target))
     return _write_single(
-        args, model, _run_app(args, super_resolve(model, image, args.factor, seed=args.seed))
+        args, model, image, _run_app(args, super_resolve(model, image, args.factor, seed=args.seed))
     )
 
 
@@ -529,7 +640,8 @@ def _cmd_paint(args: argparse.Namespace) -> int:
             seed=args.seed,
         ),
     )
-    paths = write_stack(args.output, out, rgb=model.spec.is_rgb)
+    pixel_size = _app_pixel_size(model, paint, out[0])
+    paths = write_stack(args.output, out, model.spec.is_rgb, pixel_size, model.spec.channel_axis)
     print(f"wrote {len(out)} image(s) of {out.shape[1:]} {out.dtype} to {', '.join(map(str, paths))}")
     return 0
 
@@ -545,14 +657,16 @@ def _cmd_masked(args: argparse.Namespace) -> int:
     _check_memory(args, model, generation_bytes(model, _working_size(model, image)))
     blend = dict(radius=args.radius, sigma=args.sigma, seed=args.seed)
     if args.command == "edit":
-        return _write_single(args, model, _run_app(args, edit(model, image, mask, args.start_scale, **blend)))
+        return _write_single(
+            args, model, image, _run_app(args, edit(model, image, mask, args.start_scale, **blend))
+        )
     tuning = _training_progress(model.num_trained - 1, args.fine_tune)
     out = _drive(
         harmonize(model, image, mask, args.start_scale, fine_tune_iters=args.fine_tune, **blend),
         args.quiet,
         lambda event: (event.done, event.total) if isinstance(event, SampleProgress) else tuning(event),
     )
-    return _write_single(args, model, out)
+    return _write_single(args, model, image, out)
 
 
 def _cmd_animate(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.files import METRES, PixelSize
+
 if TYPE_CHECKING:
     from ..core import SinGANModel
 
@@ -134,16 +136,36 @@ def placement(
     return dict(zip(("scale", "translate", "units"), map(list, columns), strict=True))
 
 
+def source_layer(model: SinGANModel) -> dict[str, Any]:
+    """What outputs are placed by: the source layer's :func:`layer_metadata`, or a file's calibration.
+
+    A model trained from a layer keeps that layer's scale, translate, units and
+    look. For a model trained from a file, its physical pixel size (scale and
+    units) and the offset of its crop (translate) stand in, so that outputs
+    have the file's physical size and overlay it when it is opened at that scale.
+    """
+    meta = model.metadata or {}
+    if "layer" in meta:
+        return meta["layer"]
+    pixel = PixelSize.from_metadata(meta)
+    sy, sx = (pixel.y, pixel.x) if pixel is not None else (1.0, 1.0)
+    y, x = meta.get("crop", (0, 0))[:2]
+    layer: dict[str, Any] = {"scale": [sy, sx], "translate": [y * sy, x * sx]}
+    if pixel is not None and pixel.unit in METRES:  # units napari knows
+        layer["units"] = [pixel.unit, pixel.unit]
+    return layer
+
+
 def output_layer_kwargs(model: SinGANModel, leading: int = 1, native: tuple[int, int] | None = None) -> dict:
     """``viewer.add_image`` keyword arguments for a model's output.
 
-    The output has the source layer's pixel size times the downsampling from
-    the source image to ``native`` (default: the model's finest trained
-    scale), so it overlays the source in world coordinates; colormap and
-    contrast limits are the source's.
+    The output has the source layer's (or file's, see :func:`source_layer`)
+    pixel size times the downsampling from the source image to ``native``
+    (default: the model's finest trained scale), so it overlays the source in
+    world coordinates; colormap and contrast limits are the source's.
     """
     spec = model.spec
-    layer = (model.metadata or {}).get("layer", {})
+    layer = source_layer(model)
     rgb = layer.get("rgb", spec.is_rgb)
     native = native or model.trained_shapes[-1]
     kwargs = placement(layer, (spec.height, spec.width), native, spec.channel_axis, rgb, leading)
@@ -157,7 +179,7 @@ def labels_layer_kwargs(model: SinGANModel, leading: int = 1, native: tuple[int,
     image output, without a channel axis, so each label image overlays its image.
     """
     spec = model.spec
-    layer = (model.metadata or {}).get("layer", {})
+    layer = source_layer(model)
     native = native or model.trained_shapes[-1]
     return placement(layer, (spec.height, spec.width), native, None, False, leading)
 

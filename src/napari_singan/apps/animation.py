@@ -155,8 +155,10 @@ def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, mode
     suffix = path.suffix.lower()
     if suffix in {".tif", ".tiff"}:
         from ..core.files import write_stack
+        from ..core.microscopy import output_pixel_size
 
-        return write_stack(path, frames, rgb=model.spec.is_rgb)[0]
+        spec = model.spec
+        return write_stack(path, frames, spec.is_rgb, output_pixel_size(model), spec.channel_axis)[0]
     if suffix not in {".gif", ".mp4"}:
         raise SinGANError(f"animations are written as .gif, .mp4 or .tif, not {suffix!r}")
     spec = model.spec

@@ -21,6 +21,7 @@ import numpy as np
 from ..core.errors import OutputPathError, SinGANError
 from ..core.events import SampleProgress, drain
 from ..core.files import atomic_write, write_image
+from ..core.microscopy import output_pixel_size
 from ..core.pyramid import Shape
 from ..core.sampling import generate, output_shapes, sample_seeds
 from ..core.singan import SinGANModel
@@ -123,6 +124,7 @@ def augment(
     for sub in ("images", "labels") if model.labels else ("images",):
         _make_folder(folder / sub)
     seeds = sample_seeds(seed, num_samples)
+    pixel_size = output_pixel_size(model)  # the model's resolution, whatever the output size
     todo = [i for i in range(num_samples) if i not in entries]
     yield SampleProgress(num_samples - len(todo), num_samples)
     for count, index in enumerate(todo, start=1):
@@ -139,10 +141,10 @@ def augment(
         )
         image, labels = (out[0][0], out[1][0]) if model.labels else (out[0], None)
         entry = {"index": index, "seed": seeds[index], "image": f"images/{index:05d}.tif"}
-        write_image(folder / entry["image"], image, rgb=model.spec.is_rgb)
+        write_image(folder / entry["image"], image, model.spec.is_rgb, pixel_size, model.spec.channel_axis)
         if labels is not None:
             entry["labels"] = f"labels/{index:05d}.tif"
-            write_image(folder / entry["labels"], labels)
+            write_image(folder / entry["labels"], labels, pixel_size=pixel_size)
         entries[index] = entry
         if count % MANIFEST_EVERY == 0:
             _write_manifest(folder, settings, entries)

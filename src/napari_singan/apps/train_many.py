@@ -46,6 +46,8 @@ def train_one(
     labels_path: str | None = None,
     device: str = "auto",
     seed: int = 0,
+    plane: dict[str, int] | None = None,
+    native: bool = False,
 ) -> str:
     """Train on one image file and write its model (the task each worker runs).
 
@@ -64,25 +66,37 @@ def train_one(
         uses ``cuda:k``), else CUDA, MPS or the CPU.
     seed
         Training seed.
+    plane
+        The plane of a z/t stack, e.g. ``{"Z": 12}`` (see :func:`napari_singan.core.microscopy.read_microscopy`).
+    native
+        Train at the image's own pixel size (max size = its long side).
 
     Returns
     -------
     str
         ``model_path``.
     """
-    from ..core import drain, save_model, source_metadata, train
+    from ..core import drain, save_model, train
     from ..core.files import read_image
+    from ..core.microscopy import read_microscopy, training_input
 
     if device == "auto":
         device = _worker_device()
-    labels = None if labels_path is None else read_image(labels_path)
-    work = train(
-        read_image(image_path),
+    given = training_input(
+        read_microscopy(image_path, plane),
         SinGANConfig.from_dict(config),
-        labels=labels,
+        image_path,
+        native=native,
+        labels=None if labels_path is None else read_image(labels_path),
+    )
+    work = train(
+        given.image,
+        given.config,
+        labels=given.labels,
+        channel_axis=given.channel_axis,
         device=device,
         seed=seed,
-        metadata=source_metadata(image_path),
+        metadata=given.metadata,
     )
     save_model(drain(work), model_path)
     return model_path
@@ -113,6 +127,8 @@ def train_many(
     scheduler: str | None = None,
     device: str = "auto",
     seed: int = 0,
+    plane: dict[str, int] | None = None,
+    native: bool = False,
 ) -> Generator[ImageFinished, None, dict[str, str]]:
     """Train one model per image file, in parallel on a Dask cluster.
 
@@ -133,6 +149,10 @@ def train_many(
         Passed to every task (see :func:`train_one`).
     seed
         Training seed of every image.
+    plane
+        The plane of every image that is a z/t stack, e.g. ``{"Z": 12}``.
+    native
+        Train every image at its own pixel size (max size = its long side).
 
     Yields
     ------
@@ -179,7 +199,17 @@ def train_many(
         with Client(scheduler or cluster) as client:
             futures = {
                 client.submit(
-                    train_one, image, target, config.to_dict(), lab, device, seed, retries=1, pure=False
+                    train_one,
+                    image,
+                    target,
+                    config.to_dict(),
+                    lab,
+                    device,
+                    seed,
+                    plane,
+                    native,
+                    retries=1,
+                    pure=False,
                 ): image
                 for image, lab, target in todo
             }
