@@ -30,7 +30,7 @@ def documented_parameters(func) -> list[str] | None:
         if i + 1 < len(lines) and lines[i + 1] and set(lines[i + 1]) == {"-"}:
             break  # the next section
         if line and not line[0].isspace():
-            names += [name.strip() for name in line.split(" : ")[0].split(",")]
+            names += [name.strip().lstrip("*") for name in line.split(" : ")[0].split(",")]  # **kwargs
     return names
 
 

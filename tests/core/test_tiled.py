@@ -146,3 +146,11 @@ def test_write_tiff_is_atomic(models, tmp_path):
     work.close()  # stopped (the widget's Stop, Ctrl-C): the old file stays, no partial file is left
     np.testing.assert_array_equal(tifffile.imread(path), first)
     assert [p.name for p in tmp_path.iterdir()] == ["samples.tif"]
+
+
+def test_write_tiff_checks_disk_space_first(models, tmp_path):
+    from napari_singan.core.errors import OutputPathError
+
+    with pytest.raises(OutputPathError, match="GB free"):
+        drain(write_tiff(models["gray zero"], tmp_path / "huge.tif", (10**6, 10**6)))
+    assert list(tmp_path.iterdir()) == []

@@ -249,7 +249,7 @@ def test_generate_widget_refuses_what_would_not_fit_in_memory(make_napari_viewer
     gen.picker.combo.value = "tiny"
     gen.device.value = "cpu"
     gen.exact.value = True
-    gen.out_height.value = gen.out_width.value = 20_000  # tens of GB of feature maps
+    gen.out_height.value = gen.out_width.value = 60_000  # even tiled: tens of GB of image-sized maps
     layers = len(viewer.layers)
     gen.runner.run_button.clicked.emit()
     wait_idle(qtbot, gen)

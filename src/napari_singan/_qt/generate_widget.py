@@ -57,8 +57,8 @@ class GenerateWidget(ApplicationWidget):
         self.scale_h = FloatSpinBox(label="height ×", min=0.1, max=20.0, step=0.1, value=1.0)
         self.scale_w = FloatSpinBox(label="width ×", min=0.1, max=20.0, step=0.1, value=1.0)
         self.exact = CheckBox(text="exact size in pixels", value=False)
-        self.out_height = SpinBox(label="height (px)", min=1, max=20_000, value=250, visible=False)
-        self.out_width = SpinBox(label="width (px)", min=1, max=20_000, value=250, visible=False)
+        self.out_height = SpinBox(label="height (px)", min=1, max=100_000, value=250, visible=False)
+        self.out_width = SpinBox(label="width (px)", min=1, max=100_000, value=250, visible=False)
         self.output_file = FileEdit(
             label="write to file",
             mode="w",
@@ -129,9 +129,8 @@ class GenerateWidget(ApplicationWidget):
             except MemoryEstimateError:
                 if paired:
                     raise
-                target = Path(tempfile.mkdtemp(prefix="napari-singan-")) / f"{name} samples.tif"
-                show_info(f"these samples do not fit in memory: writing them tile by tile to {target}")
-        if target is not None:
+                return self._tiled(model, None, size, name)
+        else:
             return self._tiled(model, target, size, name)
         work = generate(
             model,
@@ -152,16 +151,20 @@ class GenerateWidget(ApplicationWidget):
         value = self.output_file.value
         return None if value is None or str(value) in ("", ".") else Path(value)
 
-    def _tiled(self, model: SinGANModel, target: Path, size: tuple[int, int] | None, name: str):
-        """Work, layer name and layer arguments of a tiled generation into ``target``."""
+    def _tiled(self, model: SinGANModel, target: Path | None, size: tuple[int, int] | None, name: str):
+        """Work, layer name and layer arguments of a tiled generation into ``target`` (None: a temporary file)."""
         if model.labels is not None:
             raise SinGANError(
                 "samples with labels are generated in memory only: leave 'write to file' empty and "
                 "choose a size that fits"
             )
-        check_output_path(target, (".tif", ".tiff"))
+        if target is not None:
+            check_output_path(target, (".tif", ".tiff"))
         size = size or output_shapes(model, self.scale_h.value, self.scale_w.value)[-1]
         check_memory(tiled_bytes(model, size, self.num.value), "cpu")  # the image-sized maps stay on the host
+        if target is None:
+            target = Path(tempfile.mkdtemp(prefix="napari-singan-")) / f"{name} samples.tif"
+            show_info(f"these samples do not fit in memory: writing them tile by tile to {target}")
         work = tiled_into_file(
             model, target, size, self.num.value, start_scale=self.start_scale.value, seed=self.seed.value
         )

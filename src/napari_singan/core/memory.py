@@ -36,8 +36,8 @@ CONVERSION_COPIES = 3
 #: Copies of the finished images in the training image's dtype (the batches and their concatenation).
 RESULT_COPIES = 2
 #: Peak of one tile over its bound ``tile_bytes`` (the convolutions' working copies). With it,
-#: :func:`tiled_bytes` gives 0.71 and 1.77 GB where benchmarks/bench_large.py measured 0.68 and
-#: 1.45 GB above the loaded model (CPU, paper architecture, 2048 and 8192 px uint16).
+#: :func:`tiled_bytes` gives 0.70 and 1.76 GiB where benchmarks/bench_large.py measured 0.68 and
+#: 1.45 GiB above the loaded model (CPU, paper architecture, 2048 and 8192 px uint16).
 TILE_PEAK = 2.5
 
 

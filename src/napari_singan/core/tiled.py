@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import shutil
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import SinGANError
+from .errors import OutputPathError, SinGANError
 from .events import TileProgress
 from .images import ImageSpec, denormalize
 from .models import scale_width
@@ -319,12 +320,24 @@ def write_tiff(
     -------
     pathlib.Path
         ``path``.
+
+    Raises
+    ------
+    OutputPathError
+        Before any work, if the disk holding ``path`` has too little space.
     """
     path = Path(path)
     spec = model.spec
     image = [*size]
     if spec.channel_axis is not None:
         image.insert(spec.channel_axis, spec.channels)
+    needed = num_samples * math.prod(image) * np.dtype(spec.dtype).itemsize
+    free = shutil.disk_usage(path.parent).free
+    if needed > free:  # a memory-mapped file on a full disk fails mid-write (SIGBUS), so check first
+        raise OutputPathError(
+            f"{path} needs {needed / 1e9:.1f} GB but its disk has {free / 1e9:.1f} GB free; "
+            "choose another folder or a smaller output"
+        )
     tmp = path.with_name(f".{path.name}.partial.tif")
     out = open_tiff(tmp, (num_samples, *image), spec.dtype, rgb=spec.is_rgb, **(tiff or {}))
     try:
