@@ -136,17 +136,94 @@ def placement(
     return dict(zip(("scale", "translate", "units"), map(list, columns), strict=True))
 
 
+Region = tuple[int, int, int, int]  # (y, x, height, width) in pixels of an image
+
+
+def cropped_layer(layer: dict[str, Any], crop: Any = None) -> dict[str, Any]:
+    """A source layer's :func:`layer_metadata` moved onto a ``(y, x, h, w)`` crop of its image.
+
+    The region's top left pixel sits at the layer's translate plus its offset
+    times the layer's scale; without a crop the layer is returned as it is.
+    """
+    if crop is None:
+        return layer
+    (sy, sx), (ty, tx) = layer.get("scale", (1.0, 1.0)), layer.get("translate", (0.0, 0.0))
+    y, x = (float(v) for v in crop[:2])
+    return {**layer, "translate": [ty + y * sy, tx + x * sx]}
+
+
+def box_region(low: Any, high: Any, hw: tuple[int, int]) -> Region | None:
+    """The pixels of an ``hw`` image whose centres lie in the box ``low``-``high`` (data coordinates).
+
+    napari centres pixel ``i`` on data coordinate ``i``; the box is clipped to
+    the image. None when no pixel is inside.
+    """
+    start = [int(np.clip(np.floor(v + 0.5), 0, n)) for v, n in zip(low, hw, strict=True)]
+    stop = [int(np.clip(np.floor(v + 0.5), 0, n)) for v, n in zip(high, hw, strict=True)]
+    if stop[0] <= start[0] or stop[1] <= start[1]:
+        return None
+    return start[0], start[1], stop[0] - start[0], stop[1] - start[1]
+
+
+def _data_box(layer: Any, world_points: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Bounding box, in ``layer``'s last two data axes, of points given in world coordinates."""
+    data = np.array([np.asarray(layer.world_to_data(p), dtype=float)[-2:] for p in world_points])
+    return data.min(axis=0), data.max(axis=0)
+
+
+def shapes_region(shapes: Any, layer: Any, hw: tuple[int, int]) -> Region | None:
+    """The region of ``layer``'s ``hw`` image under the first rectangle of a Shapes layer.
+
+    The rectangle's corners go from the Shapes layer's data to world to the
+    image layer's data coordinates (a rotated one by its bounding box); the
+    region is clipped to the image. None without a rectangle or when it misses the image.
+    """
+    for kind, vertices in zip(shapes.shape_type, shapes.data, strict=True):
+        if kind == "rectangle":
+            world = [np.asarray(shapes.data_to_world(v), dtype=float) for v in np.asarray(vertices)]
+            return box_region(*_data_box(layer, world), hw)
+    return None
+
+
+def view_region(
+    center: Any, zoom: float, canvas_hw: tuple[float, float], point: Any, layer: Any, hw: tuple[int, int]
+) -> Region | None:
+    """The region of ``layer``'s ``hw`` image visible in a 2-D canvas.
+
+    Parameters
+    ----------
+    center, zoom
+        The camera's centre (world coordinates; its last two are the displayed
+        axes) and zoom (canvas pixels per world unit).
+    canvas_hw
+        The canvas size in screen pixels (height, width).
+    point
+        The viewer's current world position (``viewer.dims.point``), for the
+        axes not displayed; the displayed axes are taken as the last two.
+    layer, hw
+        The image layer and the size of its 2-D image.
+    """
+    half = np.asarray(canvas_hw, dtype=float) / float(zoom) / 2
+    middle = np.asarray(center, dtype=float)[-2:]
+    world = []
+    for dy, dx in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
+        position = np.array(point, dtype=float)
+        position[-2:] = middle + half * (dy, dx)
+        world.append(position)
+    return box_region(*_data_box(layer, world), hw)
+
+
 def source_layer(model: SinGANModel) -> dict[str, Any]:
     """What outputs are placed by: the source layer's :func:`layer_metadata`, or a file's calibration.
 
     A model trained from a layer keeps that layer's scale, translate, units and
-    look. For a model trained from a file, its physical pixel size (scale and
+    look (translate moved onto the region it was trained on, when cropped). For a model trained from a file, its physical pixel size (scale and
     units) and the offset of its crop (translate) stand in, so that outputs
     have the file's physical size and overlay it when it is opened at that scale.
     """
     meta = model.metadata or {}
     if "layer" in meta:
-        return meta["layer"]
+        return cropped_layer(meta["layer"], meta.get("crop"))
     pixel = PixelSize.from_metadata(meta)
     sy, sx = (pixel.y, pixel.x) if pixel is not None else (1.0, 1.0)
     y, x = meta.get("crop", (0, 0))[:2]

@@ -5,11 +5,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple, get_args
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, SpinBox
-from napari.layers import Image, Labels
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, SpinBox
+from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 
-from .._napari.layers import channel_axis_choices, layer_image, layer_metadata, look, placement, spatial_hw
+from .._napari.layers import (
+    Region,
+    channel_axis_choices,
+    cropped_layer,
+    layer_image,
+    layer_metadata,
+    look,
+    placement,
+    shapes_region,
+    source_layer,
+    spatial_hw,
+    view_region,
+)
 from .._napari.models import MODELS, timestamped
 from ..core import (
     DEFAULT_PRESET,
@@ -19,17 +31,32 @@ from ..core import (
     ScaleFinished,
     ScaleStarted,
     SinGANConfig,
+    SinGANError,
+    resolve_device,
     resume,
     source_metadata,
     train,
 )
 from ..core.config import LabelEncoding
+from ..core.images import channels_last, validate_image
+from ..core.microscopy import crop_region, native_max_size
+from ..core.plan import check_training_memory, training_plan
 from .controls import TaskRunner, device_picker, layer_picker
 
 if TYPE_CHECKING:
     import napari
 
     from ..core import SinGANModel
+
+
+#: The "region" choices: the part of the layer's 2-D image to train on.
+WHOLE, RECTANGLE, VIEW = "whole image", "shapes rectangle", "field of view"
+
+#: What to do when a training run is refused for memory, in the widget's terms.
+MEMORY_REMEDY = (
+    "train on a smaller region (region: shapes rectangle or field of view), uncheck 'native pixel size' "
+    "or lower the max size"
+)
 
 
 class _Source(NamedTuple):
@@ -39,7 +66,7 @@ class _Source(NamedTuple):
     hw: tuple[int, int]  # spatial size of the training array
     axis: int | None  # channel axis of the training array
     rgb: bool
-    meta: dict[str, Any]  # layer_metadata of the source layer
+    meta: dict[str, Any]  # layer_metadata of the source layer, moved onto the crop trained on
 
 
 class TrainWidget(Container):
@@ -90,6 +117,25 @@ class TrainWidget(Container):
         self.preset_note = Label(value="")
         self.preset_note.native.setWordWrap(True)
         self.max_size = SpinBox(label="max size (px)", min=16, max=4096, value=default.pyramid.max_size)
+        self.native_size = CheckBox(
+            text="native pixel size",
+            value=False,
+            tooltip="Train at the layer's own pixel size: the finest scale is the (cropped) image itself "
+            "(max size = its long side; the max size field is ignored).",
+        )
+        self.region = ComboBox(
+            label="region",
+            choices=[WHOLE, RECTANGLE, VIEW],
+            value=WHOLE,
+            tooltip="The part of the image to train on: all of it, the first rectangle of a Shapes layer, "
+            "or the part visible in the canvas now. Outputs are placed on that region.",
+        )
+        self.region_shapes = layer_picker(viewer, "rectangle in", Shapes, nullable=True)
+        self.region_shapes.value = None
+        self.region_shapes.visible = False
+        self.region_shapes.tooltip = (
+            "Shapes layer whose first rectangle is the region (none: any Shapes layer)."
+        )
         self.min_size = SpinBox(label="min size (px)", min=12, max=1024, value=default.pyramid.min_size)
         self.iters = SpinBox(
             label="iterations / scale", min=1, max=100_000, value=default.train.iters_per_scale
@@ -111,6 +157,9 @@ class TrainWidget(Container):
                 self.preset,
                 self.preset_note,
                 self.max_size,
+                self.native_size,
+                self.region,
+                self.region_shapes,
                 self.min_size,
                 self.iters,
                 self.device,
@@ -121,6 +170,8 @@ class TrainWidget(Container):
         self.preset.changed.connect(self._apply_preset)
         self.layer.changed.connect(lambda _: self.channels.reset_choices())
         self.label_layer.changed.connect(self._toggle_label_mode)
+        self.native_size.changed.connect(self._toggle_native)
+        self.region.changed.connect(self._toggle_region)
         MODELS.changed.connect(self.resume_from.reset_choices)
         self.native.destroyed.connect(lambda: MODELS.changed.disconnect(self.resume_from.reset_choices))
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
@@ -154,6 +205,56 @@ class TrainWidget(Container):
 
     def _toggle_label_mode(self, _: Any = None) -> None:
         self.label_mode.visible = self.label_encoding.visible = self.label_layer.value is not None
+
+    def _toggle_native(self, _: Any = None) -> None:
+        self.max_size.enabled = not self.native_size.value
+
+    def _toggle_region(self, _: Any = None) -> None:
+        self.region_shapes.visible = self.region.value == RECTANGLE
+
+    def crop(self, layer: Image, hw: tuple[int, int]) -> Region | None:
+        """The ``(y, x, h, w)`` region of ``layer``'s 2-D image (``hw``) to train on (None: all of it).
+
+        Raises
+        ------
+        SinGANError
+            When the chosen region cannot be found or misses the image.
+        """
+        if self.region.value == RECTANGLE:
+            chosen = self.region_shapes.value
+            candidates = [chosen] if chosen is not None else self._shapes_layers()
+            for shapes in candidates:
+                found = shapes_region(shapes, layer, hw)
+                if found is not None:
+                    return found
+            where = repr(chosen.name) if chosen is not None else "any Shapes layer"
+            raise SinGANError(
+                f"region 'shapes rectangle': no rectangle of {where} lies over {layer.name!r}; draw one "
+                "with a Shapes layer's rectangle tool"
+            )
+        if self.region.value == VIEW:
+            camera = self._viewer.scene.camera if hasattr(self._viewer, "scene") else self._viewer.camera
+            found = view_region(
+                camera.center, camera.zoom, self._canvas_hw(), self._viewer.dims.point, layer, hw
+            )
+            if found is None:
+                raise SinGANError(f"region 'field of view': {layer.name!r} is not in view; pan onto it")
+            return found
+        return None
+
+    def _shapes_layers(self) -> list[Shapes]:
+        """Shapes layers, the active one first."""
+        active = self._viewer.layers.selection.active
+        layers = [layer for layer in self._viewer.layers if isinstance(layer, Shapes)]
+        return sorted(layers, key=lambda layer: layer is not active)
+
+    def _canvas_hw(self) -> tuple[float, float]:
+        """The canvas size in screen pixels (height, width)."""
+        canvas = getattr(self._viewer, "canvas", None)  # the canvas model (napari >= 0.6)
+        size = getattr(canvas, "size", None) or getattr(self._viewer, "_canvas_size", None)
+        if size is None:
+            size = self._viewer.window._qt_viewer.canvas.size
+        return float(size[0]), float(size[1])
 
     def _preset_fields(self) -> dict[str, SpinBox]:
         """Config field -> the widget field that overrides it."""
@@ -212,22 +313,39 @@ class TrainWidget(Container):
             )
             return
         image, axis, note = layer_image(layer, self._viewer.dims.point, self.channels.value)
+        full_hw = spatial_hw(image, axis)
+        config, native = self.config(), self.native_size.value
+        try:
+            crop = self.crop(layer, full_hw)
+            if crop is not None:
+                image = crop_region(image, crop, axis, config.pyramid.min_size)
+            if native:
+                config = config.with_overrides(max_size=native_max_size(image, axis))
+            if not self._planned(layer.name, image, axis, config):
+                return
+        except SinGANError as error:
+            show_error(f"{layer.name}: {error}")
+            return
         meta = layer_metadata(layer)
         self.partial = None
-        self._source = _Source(layer.name, spatial_hw(image, axis), axis, bool(layer.rgb), meta)
+        self._source = _Source(
+            layer.name, spatial_hw(image, axis), axis, bool(layer.rgb), cropped_layer(meta, crop)
+        )
         if note:
             show_info(f"{layer.name}: {note}")
-        metadata = source_metadata(layer.name, note=note, layer=meta)
+        metadata = source_metadata(layer.name, note=note, layer=meta, crop=crop, native=native)
         labels, labels_layer = None, self.label_layer.value
         if labels_layer is not None:
             # The same displayed slice as the image; the core checks shape and values in the worker.
             labels, _, labels_note = layer_image(labels_layer, self._viewer.dims.point)
+            if crop is not None and labels.shape[:2] == full_hw:  # else the core says they do not match
+                labels = crop_region(labels, crop)
             if labels_note:
                 show_info(f"{labels_layer.name}: {labels_note}")
             metadata["labels_source"] = labels_layer.name
         work = train(
             image,
-            self.config(),
+            config,
             labels=labels,
             label_mode=self.label_mode.value,
             channel_axis=axis,
@@ -239,11 +357,43 @@ class TrainWidget(Container):
             work, f"SinGAN training on {layer.name}", self._on_event, self._on_returned, self._on_aborted
         )
 
+    def _planned(self, name: str, image: np.ndarray, axis: int | None, config: SinGANConfig) -> bool:
+        """Show the training plan of ``image``; False (after saying why) when it would not fit in memory."""
+        try:
+            hwc, _ = channels_last(image, axis)
+            validate_image(hwc)
+        except SinGANError:
+            return True  # the worker says what is wrong with it, as without a plan
+        height, width, channels = hwc.shape
+        plan = training_plan(height, width, config, resolve_device(self.device.value), channels)
+        return self._check_plan(name, plan)
+
+    def _check_plan(self, name: str, plan: Any) -> bool:
+        show_info(f"{name}: plan: {plan.summary()}")
+        self.runner.status.value = f"plan: {plan.summary()}"
+        try:
+            check_training_memory(plan, MEMORY_REMEDY)
+        except SinGANError as error:
+            show_error(f"{name}: not trained: {error}")
+            self.runner.status.value = f"not trained: {error}"
+            return False
+        return True
+
     def continue_training(self, name: str) -> None:
         """Train the remaining scales of the stopped model ``name`` (same result as an uninterrupted run)."""
         model = MODELS.get(name)
         spec = model.spec
-        meta = (model.metadata or {}).get("layer", {})
+        meta = source_layer(model)
+        plan = training_plan(
+            spec.height,
+            spec.width,
+            model.config,
+            resolve_device(self.device.value),
+            model.channels,
+            model.num_trained,
+        )
+        if not self._check_plan(name, plan):
+            return
         self.partial = None
         source = meta.get("source", name)
         self._source = _Source(source, (spec.height, spec.width), spec.channel_axis, spec.is_rgb, meta)

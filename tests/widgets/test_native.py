@@ -1,0 +1,131 @@
+"""Train widget: native pixel size, a region (Shapes rectangle or field of view), the plan and its refusal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_singan._napari.layers import box_region
+from napari_singan._napari.models import MODELS
+from napari_singan._qt.train_widget import RECTANGLE, VIEW
+from napari_singan.core import memory
+
+from ..conftest import make_texture
+from .conftest import tiny_settings, wait_idle
+
+SCALE, TRANSLATE = (0.5, 0.5), (3.0, 4.0)
+CROP = (10, 20, 40, 36)  # y, x, h, w of the rectangle, in image pixels
+
+
+def _widget(viewer, name):
+    _, widget = viewer.window.add_plugin_dock_widget("napari-singan", name)
+    return widget
+
+
+def _world(y, x):
+    """World coordinates of image data coordinates (y, x)."""
+    return TRANSLATE[0] + SCALE[0] * y, TRANSLATE[1] + SCALE[1] * x
+
+
+def _viewer_with_rectangle(make_napari_viewer):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(make_texture(60, 70), name="tex", scale=SCALE, translate=TRANSLATE)
+    y, x, h, w = CROP
+    # Pixel i spans data coordinates i - 0.5 .. i + 0.5: the rectangle's edges cover pixels y .. y + h - 1.
+    corners = [_world(y - 0.5, x - 0.5), _world(y + h - 0.5, x + w - 0.5)]
+    viewer.add_shapes([np.array(corners)], shape_type="rectangle", name="roi")
+    viewer.layers.selection.active = image
+    return viewer, image
+
+
+def test_box_region_rounds_to_pixel_centres_and_clips():
+    assert box_region((9.5, 19.5), (49.5, 55.5), (60, 70)) == CROP
+    assert box_region((-5.0, 60.2), (10.0, 90.0), (60, 70)) == (0, 60, 10, 10)
+    assert box_region((61.0, 0.0), (70.0, 5.0), (60, 70)) is None
+
+
+def test_native_training_on_a_rectangle_sits_on_it(make_napari_viewer, qtbot, notes):
+    viewer, image = _viewer_with_rectangle(make_napari_viewer)
+    train = _widget(viewer, "Train")
+    tiny_settings(train, iters=4)
+    train.native_size.value = True
+    assert not train.max_size.enabled
+    train.region.value = RECTANGLE
+    assert not train.region_shapes.native.isHidden()
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+
+    model = MODELS.get(train.last_model_name)
+    assert model.trained_shapes[-1] == (40, 36)  # the rectangle at the layer's own pixel size
+    assert model.metadata["crop"] == list(CROP) and model.metadata["native"] is True
+    assert model.metadata["layer"]["translate"] == list(TRANSLATE)  # the layer itself, as it is
+    plans = [note for note in notes if "plan:" in note]
+    assert plans and "40x36 px" in plans[0]
+
+    on_crop = _world(CROP[0], CROP[1])  # the centre of the region's top left pixel
+    preview = train.preview_layer
+    assert preview.data.shape == (40, 36)
+    np.testing.assert_allclose(preview.scale, SCALE)
+    np.testing.assert_allclose(preview.translate, on_crop)
+
+    gen = _widget(viewer, "Generate")
+    gen.picker.select(train.last_model_name)
+    gen.num.value = 2
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    out = gen.output_layer
+    assert out.data.shape == (2, 40, 36)
+    np.testing.assert_allclose(out.scale, (1.0, *SCALE))
+    np.testing.assert_allclose(out.translate, (0.0, *on_crop))
+
+
+def test_a_run_estimated_beyond_memory_is_refused(make_napari_viewer, qtbot, notes, monkeypatch):
+    viewer, _ = _viewer_with_rectangle(make_napari_viewer)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10**6)
+    train = _widget(viewer, "Train")
+    tiny_settings(train, iters=4)
+    train.native_size.value = True
+    layers = len(viewer.layers)
+    train.runner.run_button.clicked.emit()
+    qtbot.wait(50)
+    assert not train.runner.is_running and train.last_model_name is None
+    assert MODELS.names() == [] and len(viewer.layers) == layers  # no model, no preview
+    assert any("plan:" in note and "60x70 px" in note for note in notes)
+    refusal = [note for note in notes if "not trained" in note]
+    assert refusal and "available on cpu" in refusal[0] and "native pixel size" in refusal[0]
+    assert "not trained" in train.runner.status.value
+
+
+def test_a_missing_rectangle_is_said_and_nothing_trains(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    viewer.add_image(make_texture(60, 70), name="tex")
+    train = _widget(viewer, "Train")
+    tiny_settings(train, iters=4)
+    train.region.value = RECTANGLE
+    train.runner.run_button.clicked.emit()
+    qtbot.wait(50)
+    assert not train.runner.is_running and MODELS.names() == []
+    assert any("no rectangle" in note for note in notes)
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_field_of_view_trains_on_the_visible_part(make_napari_viewer, qtbot, native):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(make_texture(60, 70), name="tex", scale=SCALE, translate=TRANSLATE)
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    camera.center = _world(30, 35)
+    camera.zoom = max(viewer.canvas.size) / (30 * SCALE[0])  # the canvas's long side shows 30 px
+    train = _widget(viewer, "Train")
+    tiny_settings(train, iters=4)
+    train.native_size.value = native
+    train.region.value = VIEW
+    y, x, h, w = train.crop(image, (60, 70))
+    assert min(h, w) >= 14 and max(h, w) <= 31
+    assert abs(y + h / 2 - 30.5) <= 1.5 and abs(x + w / 2 - 35.5) <= 1.5
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    model = MODELS.get(train.last_model_name)
+    assert model.metadata["crop"] == [y, x, h, w]
+    assert model.spec.height == h and model.spec.width == w
+    if native:
+        assert model.trained_shapes[-1] == (h, w)
