@@ -195,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="0: from pure noise; n>0: keep the training image's layout above n",
     )
     _add_device_seed(sa, "random seed (same seed, same samples)")
+    sa.add_argument(
+        "--tiled",
+        action="store_true",
+        help="generate tile by tile straight into the .tif (any size in bounded memory; chosen by itself "
+        "when a .tif output would not fit in memory)",
+    )
     _add_force(sa)
     sa.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -467,14 +473,21 @@ def _say_plan(args: argparse.Namespace, plan) -> None:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .core import generate
     from .core.files import write_stack
-    from .core.memory import sampling_bytes
+    from .core.memory import available_bytes, sampling_bytes
     from .core.microscopy import output_pixel_size
 
     if (args.height is None) != (args.width is None):
         raise SinGANError("give both --height and --width, or neither")
     model = _load_for_output(args)
     size = (args.height, args.width) if args.height is not None else None
-    _check_memory(args, model, sampling_bytes(model, args.num, args.scale_h, args.scale_w, size))
+    whole = sampling_bytes(model, args.num, args.scale_h, args.scale_w, size)
+    room = available_bytes(model.device)
+    too_large = room is not None and whole > room
+    if args.tiled or (
+        too_large and Path(args.output).suffix.lower() in (".tif", ".tiff") and not model.labels
+    ):
+        return _sample_tiled(args, model, size)
+    _check_memory(args, model, whole)
     work = generate(
         model,
         args.num,
@@ -500,6 +513,35 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             output.with_name(f"{output.stem}_labels{output.suffix}"), labels, pixel_size=pixel_size
         )
         print(f"wrote their label images ({labels.dtype}) to {', '.join(map(str, label_paths))}")
+    return 0
+
+
+def _sample_tiled(args: argparse.Namespace, model, size: tuple[int, int] | None) -> int:
+    """``sample`` tile by tile into a BigTIFF (core.tiled), for outputs of any size."""
+    from .core.memory import check_memory, tiled_bytes
+    from .core.microscopy import output_pixel_size
+    from .core.sampling import output_shapes
+    from .core.tiled import write_tiff
+
+    if Path(args.output).suffix.lower() not in (".tif", ".tiff"):
+        raise SinGANError(f"tiled samples are written to a BigTIFF: name the output .tif, not {args.output}")
+    if model.labels is not None:
+        raise SinGANError("samples with labels are generated in memory only: leave out --tiled")
+    size = size or output_shapes(model, args.scale_h, args.scale_w)[-1]
+    if not args.force:
+        check_memory(tiled_bytes(model, size, args.num), "cpu", force_flag="--force")  # maps stay on the host
+    pixel_size = output_pixel_size(model)
+    work = write_tiff(
+        model,
+        args.output,
+        size,
+        args.num,
+        tiff=None if pixel_size is None else pixel_size.tiff_options(imagej=False),
+        start_scale=args.start_scale,
+        seed=args.seed,
+    )
+    path = _drive(work, args.quiet, lambda event: (event.done, event.total))
+    print(f"wrote {args.num} sample(s) of {size[0]}x{size[1]} px tile by tile to {path}")
     return 0
 
 
