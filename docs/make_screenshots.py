@@ -60,7 +60,7 @@ def montage(images: list[np.ndarray], columns: int) -> np.ndarray:
     return canvas
 
 
-SCENES = ("guide", "augmentation")
+SCENES = ("guide", "augmentation", "large")
 
 
 def main() -> None:
@@ -78,6 +78,8 @@ def main() -> None:
         guide(args)
     if "augmentation" in args.scenes:
         augmentation(args)
+    if "large" in args.scenes:
+        large(args)
 
 
 def guide(args: argparse.Namespace) -> None:
@@ -183,6 +185,49 @@ def augmentation(args: argparse.Namespace) -> None:
     picture = montage(tiles, columns=4)
     iio.imwrite(HERE / "aug_pairs.png", np.kron(picture, np.ones((3, 3, 1), picture.dtype)))  # 3x, nearest
     print("wrote", HERE / "aug_pairs.png")
+
+
+def large(args: argparse.Namespace) -> None:
+    """The large-micrographs page: native training on a rectangle, a 4096 px sample opened lazily."""
+    viewer = napari.Viewer(title="napari-singan")
+    viewer.window.resize(1500, 900)
+    viewer.open_sample("napari-singan", "immunohistochemistry")
+    ihc = viewer.layers["immunohistochemistry"]
+    ihc.scale = (0.5, 0.5)  # a physical pixel size, as a calibrated file would bring
+    viewer.add_shapes(
+        [[[100, 150], [100, 246], [196, 246], [196, 150]]],
+        shape_type="rectangle",
+        name="region",
+        edge_color="yellow",
+        face_color="transparent",
+        edge_width=2,
+    )
+    train_dock, train = viewer.window.add_plugin_dock_widget("napari-singan", "Train")
+    train.layer.value = ihc
+    train.preset.value = "fast"
+    train.iters.value = args.iters
+    train.native_size.value = True
+    train.region.value = "shapes rectangle"
+    train.runner.run_button.clicked.emit()
+    wait(train)
+    viewer.reset_view()
+    shot(viewer, "large_train.png")
+    viewer.window.remove_dock_widget(train_dock)
+    gen_dock, gen = viewer.window.add_plugin_dock_widget("napari-singan", "Generate")
+    gen.num.value = 1
+    gen.exact.value = True
+    gen.out_height.value = gen.out_width.value = 4096
+    with tempfile.TemporaryDirectory() as tmp:
+        gen.output_file.value = Path(tmp) / "ihc_4096.tif"
+        gen.runner.run_button.clicked.emit()
+        wait(gen)
+        ihc.visible = train.preview_layer.visible = False
+        settle(viewer)
+        viewer.reset_view()
+        shot(viewer, "large_generate.png")
+        viewer.camera.zoom *= 8  # the full resolution, read from the file on demand
+        shot(viewer, "large_zoom.png")
+        viewer.close()
 
 
 def grid(viewer):
