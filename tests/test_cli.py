@@ -246,3 +246,28 @@ def test_config_flags_offer_only_valid_choices(flag, value, capsys):
     with pytest.raises(SystemExit) as stop:
         build_parser().parse_args(["train", "--sample", "cell", "-o", "m.singan", flag, value])
     assert stop.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_paint_fine_tune_flag_retrains_the_paint_scale(cli_model, tmp_path, capsys):
+    model, image, _ = cli_model
+    common = ["--start-scale", "2", "--quantize", "3", "--seed", "1", "--device", "cpu", "--quiet"]
+    plain, tuned = tmp_path / "plain.tif", tmp_path / "tuned.tif"
+    assert main(["paint", str(model), str(image), "-o", str(plain), *common]) == 0
+    assert main(["paint", str(model), str(image), "-o", str(tuned), "--fine-tune", "3", *common]) == 0
+    a, b = tifffile.imread(plain), tifffile.imread(tuned)
+    assert a.shape == b.shape and not np.array_equal(a, b)  # the retrained stage paints differently
+    assert main(["paint", str(model), str(image), "-o", str(tmp_path / "x.tif"), "--fine-tune", "3"]) == 2
+    assert "set the number of colours" in capsys.readouterr().err
+
+
+def test_mp4_without_an_encoder_is_refused_before_rendering(cli_model, tmp_path, capsys, monkeypatch):
+    import sys
+
+    import napari_singan.apps
+
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # as if imageio-ffmpeg were not installed
+    monkeypatch.setattr(napari_singan.apps, "animate", lambda *a, **k: pytest.fail("rendered before the check"))
+    model, _, _ = cli_model
+    assert main(["animate", str(model), "-o", str(tmp_path / "a.mp4"), "--quiet"]) == 2
+    assert "pip install imageio-ffmpeg" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

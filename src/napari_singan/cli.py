@@ -302,6 +302,14 @@ def _add_app_parsers(sub) -> None:
         metavar="K",
         help="snap the paint to K dominant colours of the training image first (the reference uses 5)",
     )
+    paint.add_argument(
+        "--fine-tune",
+        type=int,
+        default=0,
+        metavar="ITERS",
+        help="first retrain the paint scale on inputs snapped to the --quantize colours for ITERS iterations "
+        "(closer colours; needs --quantize)",
+    )
     harm = _app_parser(
         sub, "harmonize", "harmonize an object pasted into an image", [("image", "naive composite")]
     )
@@ -665,22 +673,27 @@ def _cmd_sr(args: argparse.Namespace) -> int:
 
 def _cmd_paint(args: argparse.Namespace) -> int:
     from .apps import paint_to_image
+    from .core import SampleProgress
     from .core.files import read_image, write_stack
     from .core.memory import generation_bytes
 
     model = _load_for_output(args)
     paint = read_image(args.paint)
     _check_memory(args, model, generation_bytes(model, _working_size(model, paint), args.num, args.num))
-    out = _run_app(
-        args,
-        paint_to_image(
-            model,
-            paint,
-            args.start_scale,
-            num_samples=args.num,
-            quantize_colors=args.quantize,
-            seed=args.seed,
-        ),
+    tuning = _training_progress(args.start_scale, args.fine_tune)
+    work = paint_to_image(
+        model,
+        paint,
+        args.start_scale,
+        num_samples=args.num,
+        quantize_colors=args.quantize,
+        fine_tune_iters=args.fine_tune,
+        seed=args.seed,
+    )
+    out = _drive(
+        work,
+        args.quiet,
+        lambda event: (event.done, event.total) if isinstance(event, SampleProgress) else tuning(event),
     )
     pixel_size = _app_pixel_size(model, paint, out[0])
     paths = write_stack(args.output, out, model.spec.is_rgb, pixel_size, model.spec.channel_axis)
@@ -713,10 +726,12 @@ def _cmd_masked(args: argparse.Namespace) -> int:
 
 def _cmd_animate(args: argparse.Namespace) -> int:
     from .apps import animate, save_animation
+    from .apps.animation import check_animation_output
     from .core.files import ANIMATION_SUFFIXES
     from .core.memory import generation_bytes
 
     model = _load_for_output(args, ANIMATION_SUFFIXES)
+    check_animation_output(args.output, model)  # e.g. no MP4 encoder: say so before rendering
     _check_memory(args, model, generation_bytes(model, model.trained_shapes[-1], outputs=max(args.frames, 1)))
     frames = _run_app(
         args,

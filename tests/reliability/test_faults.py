@@ -130,6 +130,8 @@ def test_sigkill_while_overwriting_a_model_leaves_a_loadable_file(tiny_model, tm
     killed_mid_write = [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
     assert killed_mid_write  # the kills did land while a file was being written
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".tmp") == ["m.singan"]
+    save_model(load_model(path), path)  # the next write clears what the killed writers left
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
 
 
 def _out_of_memory_at(monkeypatch, scale_in_run: int, error: BaseException) -> None:

@@ -132,6 +132,37 @@ def to_uint8(frames: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)
 
 
+def check_animation_output(path: str | os.PathLike, model: SinGANModel) -> None:
+    """Check, before rendering, that ``path`` can hold ``model``'s animation.
+
+    Parameters
+    ----------
+    path
+        The output file (``.gif``, ``.mp4``, ``.tif``/``.tiff``).
+    model
+        The model that will render the frames.
+
+    Raises
+    ------
+    SinGANError
+        If the suffix is none of those, GIF/MP4 would get multichannel
+        frames, or MP4 has no encoder installed.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix in {".tif", ".tiff"}:
+        return
+    if suffix not in {".gif", ".mp4"}:
+        raise SinGANError(f"animations are written as .gif, .mp4 or .tif, not {suffix!r}")
+    spec = model.spec
+    if spec.channel_axis is not None and spec.channels not in (3, 4) or spec.channel_axis == 0:
+        raise SinGANError("GIF/MP4 need grayscale or RGB(A) frames; write a .tif stack for multichannel data")
+    if suffix == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise SinGANError("MP4 needs an encoder: pip install imageio-ffmpeg (or write a .gif)") from None
+
+
 def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, model: SinGANModel) -> Path:
     """Write frames as GIF or MP4 (8-bit, looping) or as a TIFF stack in the model's dtype.
 
@@ -152,28 +183,20 @@ def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, mode
         The file written.
     """
     path = Path(path)
+    check_animation_output(path, model)
+    spec = model.spec
     suffix = path.suffix.lower()
     if suffix in {".tif", ".tiff"}:
         from ..core.files import write_stack
         from ..core.microscopy import output_pixel_size
 
-        spec = model.spec
         return write_stack(path, frames, spec.is_rgb, output_pixel_size(model), spec.channel_axis)[0]
-    if suffix not in {".gif", ".mp4"}:
-        raise SinGANError(f"animations are written as .gif, .mp4 or .tif, not {suffix!r}")
-    spec = model.spec
-    if spec.channel_axis is not None and spec.channels not in (3, 4) or spec.channel_axis == 0:
-        raise SinGANError("GIF/MP4 need grayscale or RGB(A) frames; write a .tif stack for multichannel data")
     video = to_uint8(frames, min(spec.low), max(spec.high))
     import imageio.v3 as iio
 
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".gif":
         iio.imwrite(path, video, extension=".gif", duration=1000.0 / fps, loop=0)
-        return path
-    try:
-        import imageio_ffmpeg  # noqa: F401
-    except ImportError:
-        raise SinGANError("MP4 needs an encoder: pip install imageio-ffmpeg (or write a .gif)") from None
-    iio.imwrite(path, video, extension=".mp4", fps=fps)
+    else:
+        iio.imwrite(path, video, extension=".mp4", fps=fps)
     return path
