@@ -12,7 +12,16 @@ from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any, get_args
 
-from .core.config import PRESETS, LabelMode, ModelConfig, Norm, Padding, PyramidConfig, TrainConfig
+from .core.config import (
+    PRESETS,
+    LabelEncoding,
+    LabelMode,
+    ModelConfig,
+    Norm,
+    Padding,
+    PyramidConfig,
+    TrainConfig,
+)
 from .core.errors import OUT_OF_MEMORY_HINT, SinGANError, is_out_of_memory
 
 _PAPER_PYR, _PAPER_TRAIN = PyramidConfig(), TrainConfig()
@@ -50,9 +59,19 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
     "--lr": (None, float, f"learning rate of G and D (paper: {_PAPER_TRAIN.lr_g})"),
     "--norm": ("norm", str, f"normalisation layers (paper: {ModelConfig().norm})"),
     "--padding": ("padding", str, f"how each generator pads its input (paper: {ModelConfig().padding})"),
+    "--label-encoding": (
+        "label_encoding",
+        str,
+        f"values of class label channels, with --labels (default: {_PAPER_TRAIN.label_encoding}; "
+        "see docs/augmentation.md)",
+    ),
 }
 #: Flags whose values are a fixed set, taken from the config's types.
-CONFIG_CHOICES: dict[str, tuple[str, ...]] = {"--norm": get_args(Norm), "--padding": get_args(Padding)}
+CONFIG_CHOICES: dict[str, tuple[str, ...]] = {
+    "--norm": get_args(Norm),
+    "--padding": get_args(Padding),
+    "--label-encoding": get_args(LabelEncoding),
+}
 
 
 def _add_force(parser: argparse.ArgumentParser, what: str = "generate") -> None:
@@ -627,7 +646,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             if model.labels.instances
             else f"classes {list(model.labels.classes)}"
         )
-        print(f"labels:    {kind}, {model.labels.dtype}")
+        print(f"labels:    {kind}, {model.labels.dtype}, {model.config.train.label_encoding} encoding")
     print(f"noise:     {', '.join(f'{a:.4g}' for a in model.noise_amps)}")
     for key, value in (model.metadata or {}).items():
         print(f"{key + ':':<10} {value}")
