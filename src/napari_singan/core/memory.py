@@ -14,6 +14,7 @@ memory in use before.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -25,7 +26,6 @@ from .models import scale_width
 from .pyramid import Shape
 from .sampling import output_shapes, samples_per_batch
 from .singan import SinGANModel
-from .tiled import TILE_BYTES, tile_side
 
 #: float32 feature maps of a stage's width alive at once (a block's input, conv output, norm output).
 LIVE_FEATURE_MAPS = 3
@@ -39,6 +39,29 @@ RESULT_COPIES = 2
 #: :func:`tiled_bytes` gives 0.70 and 1.76 GiB where benchmarks/bench_large.py measured 0.68 and
 #: 1.45 GiB above the loaded model (CPU, paper architecture, 2048 and 8192 px uint16).
 TILE_PEAK = 2.5
+#: Bound on the float32 feature maps of one tile of tiled generation (width x padded area x 3 maps).
+TILE_BYTES = 2**28
+
+
+def tile_side(width: int, num_blocks: int, tile_bytes: int = TILE_BYTES) -> int:
+    """Side of the square output tiles of a stage of ``width`` filters, bounded by ``tile_bytes``.
+
+    Parameters
+    ----------
+    width
+        Conv filters of the stage.
+    num_blocks
+        Conv blocks of its networks (the tile is read with ``num_blocks`` px of context per side).
+    tile_bytes
+        Bound on ``3 x width x (side + 2 num_blocks)^2`` float32 values.
+
+    Returns
+    -------
+    int
+        At least 16 px.
+    """
+    padded = math.isqrt(tile_bytes // (4 * LIVE_FEATURE_MAPS * width))
+    return max(16, padded - 2 * num_blocks)
 
 
 def generation_bytes(model: SinGANModel, size: Shape, batch: int = 1, outputs: int = 1) -> int:

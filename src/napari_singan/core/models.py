@@ -64,9 +64,8 @@ class InstanceNorm(nn.InstanceNorm2d):
     def __init__(self, channels: int):
         super().__init__(channels, affine=True)
         self.fixed: tuple[torch.Tensor, torch.Tensor] | None = None  # (N, C, 1, 1) mean and variance
-        self.totals: list | None = (
-            None  # while gathering: [pixels, mean, summed squared deviations] (float64)
-        )
+        # while gathering: [pixels, mean, summed squared deviations] (float64)
+        self.totals: list | None = None
         self.share: tuple[int, int, tuple[bool, ...]] | None = None  # while gathering: see ``_own``
         self.settle = False  # while gathering from one window: fix the statistics at once and use them
 

@@ -41,36 +41,11 @@ import torch
 from .errors import OutputPathError, SinGANError
 from .events import TileProgress
 from .images import ImageSpec, denormalize
+from .memory import TILE_BYTES, tile_side
 from .models import scale_width
 from .pyramid import Shape, resize
 from .sampling import injected_start, output_shapes, random_noise, sample_seeds, torch_generators
 from .singan import SinGANModel
-
-#: Bound on the float32 feature maps of one tile (its width x padded area x 3 maps alive at once).
-TILE_BYTES = 2**28
-#: Feature maps of a tile's width alive at once (see :mod:`napari_singan.core.memory`).
-_LIVE_MAPS = 3
-
-
-def tile_side(width: int, num_blocks: int, tile_bytes: int = TILE_BYTES) -> int:
-    """Side of the square output tiles of a stage of ``width`` filters, bounded by ``tile_bytes``.
-
-    Parameters
-    ----------
-    width
-        Conv filters of the stage.
-    num_blocks
-        Conv blocks of its networks (the tile is read with ``num_blocks`` px of context per side).
-    tile_bytes
-        Bound on ``3 x width x (side + 2 num_blocks)^2`` float32 values.
-
-    Returns
-    -------
-    int
-        At least 16 px.
-    """
-    padded = math.isqrt(tile_bytes // (4 * _LIVE_MAPS * width))
-    return max(16, padded - 2 * num_blocks)
 
 
 def tiles(shape: Shape, side: int) -> Iterator[tuple[slice, slice]]:
