@@ -499,7 +499,7 @@ def _say_plan(args: argparse.Namespace, plan) -> None:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .core import generate
-    from .core.files import write_stack
+    from .core.files import TIFF_SUFFIXES, write_stack
     from .core.memory import available_bytes, sampling_bytes
     from .core.microscopy import output_pixel_size
 
@@ -510,9 +510,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     whole = sampling_bytes(model, args.num, args.scale_h, args.scale_w, size)
     room = available_bytes(model.device)
     too_large = room is not None and whole > room
-    if args.tiled or (
-        too_large and Path(args.output).suffix.lower() in (".tif", ".tiff") and not model.labels
-    ):
+    if args.tiled or (too_large and Path(args.output).suffix.lower() in TIFF_SUFFIXES and not model.labels):
         return _sample_tiled(args, model, size)
     _check_memory(args, model, whole)
     work = generate(
@@ -545,18 +543,18 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 def _sample_tiled(args: argparse.Namespace, model, size: tuple[int, int] | None) -> int:
     """``sample`` tile by tile into a BigTIFF (core.tiled), for outputs of any size."""
-    from .core.memory import check_memory, tiled_bytes
+    from .core.files import TIFF_SUFFIXES
+    from .core.memory import tiled_bytes
     from .core.microscopy import output_pixel_size
     from .core.sampling import output_shapes
     from .core.tiled import write_tiff
 
-    if Path(args.output).suffix.lower() not in (".tif", ".tiff"):
+    if Path(args.output).suffix.lower() not in TIFF_SUFFIXES:
         raise SinGANError(f"tiled samples are written to a BigTIFF: name the output .tif, not {args.output}")
     if model.labels is not None:
         raise SinGANError("samples with labels are generated in memory only: leave out --tiled")
     size = size or output_shapes(model, args.scale_h, args.scale_w)[-1]
-    if not args.force:
-        check_memory(tiled_bytes(model, size, args.num), "cpu", force_flag="--force")  # maps stay on the host
+    _check_memory(args, model, tiled_bytes(model, size, args.num), "cpu")  # the maps stay on the host
     pixel_size = output_pixel_size(model)
     work = write_tiff(
         model,
@@ -787,12 +785,12 @@ def _working_size(model, image) -> tuple[int, int]:
     return model_scale_shape(model, spatial_shape(model, image))
 
 
-def _check_memory(args: argparse.Namespace, model, needed: int) -> None:
-    """Refuse work estimated to need more memory than the model's device has, unless --force."""
+def _check_memory(args: argparse.Namespace, model, needed: int, device: str | None = None) -> None:
+    """Refuse work estimated to need more memory than ``device`` (default: the model's) has, unless --force."""
     from .core.memory import check_memory
 
     if not args.force:
-        check_memory(needed, model.device, force_flag="--force")
+        check_memory(needed, device or model.device, force_flag="--force")
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

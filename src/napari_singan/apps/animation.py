@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..core.errors import SinGANError
+from ..core.files import TIFF_SUFFIXES
 from ..core.images import denormalize
 from ..core.sampling import SampleProgress, synthesize
 from ..core.singan import SinGANModel
@@ -149,7 +150,7 @@ def check_animation_output(path: str | os.PathLike, model: SinGANModel) -> None:
         frames, or MP4 has no encoder installed.
     """
     suffix = Path(path).suffix.lower()
-    if suffix in {".tif", ".tiff"}:
+    if suffix in TIFF_SUFFIXES:
         return
     if suffix not in {".gif", ".mp4"}:
         raise SinGANError(f"animations are written as .gif, .mp4 or .tif, not {suffix!r}")
@@ -186,7 +187,7 @@ def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, mode
     check_animation_output(path, model)
     spec = model.spec
     suffix = path.suffix.lower()
-    if suffix in {".tif", ".tiff"}:
+    if suffix in TIFF_SUFFIXES:
         from ..core.files import write_stack
         from ..core.microscopy import output_pixel_size
 
