@@ -15,7 +15,7 @@ from .._napari.layers import labels_layer_kwargs, output_layer_kwargs
 from ..apps.augment import augment
 from ..core import SampleProgress, SinGANError, generate, resolve_device
 from ..core.errors import MemoryEstimateError
-from ..core.files import check_output_path
+from ..core.files import TIFF_SUFFIXES, check_output_path
 from ..core.memory import check_memory, sampling_bytes, tiled_bytes
 from ..core.sampling import output_shapes
 from ..metrics import QualityReport, measure_model, summary
@@ -121,7 +121,7 @@ class GenerateWidget(ApplicationWidget):
         paired = model.labels is not None
         size = self._size()
         name = self.picker.model_name
-        target = self._file()
+        target = _chosen(self.output_file)
         whole = sampling_bytes(model, self.num.value, self.scale_h.value, self.scale_w.value, size)
         if target is None:
             try:
@@ -146,11 +146,6 @@ class GenerateWidget(ApplicationWidget):
         self._labels_out = (f"{name} labels", labels_layer_kwargs(model, leading=1)) if paired else None
         return work, f"{name} samples", output_layer_kwargs(model, leading=1)
 
-    def _file(self) -> Path | None:
-        """The chosen output file, or None."""
-        value = self.output_file.value
-        return None if value is None or str(value) in ("", ".") else Path(value)
-
     def _tiled(self, model: SinGANModel, target: Path | None, size: tuple[int, int] | None, name: str):
         """Work, layer name and layer arguments of a tiled generation into ``target`` (None: a temporary file)."""
         if model.labels is not None:
@@ -159,7 +154,7 @@ class GenerateWidget(ApplicationWidget):
                 "choose a size that fits"
             )
         if target is not None:
-            check_output_path(target, (".tif", ".tiff"))
+            check_output_path(target, TIFF_SUFFIXES)
         size = size or output_shapes(model, self.scale_h.value, self.scale_w.value)[-1]
         check_memory(tiled_bytes(model, size, self.num.value), "cpu")  # the image-sized maps stay on the host
         if target is None:
@@ -232,11 +227,11 @@ class GenerateWidget(ApplicationWidget):
         if self.runner.is_running:
             show_info("Wait for the running task to finish (or Stop it) before exporting.")
             return
-        folder = self.export_folder.value
-        if folder is None or str(folder) in ("", "."):
+        folder = _chosen(self.export_folder)
+        if folder is None:
             show_error("Choose a dataset folder first (an empty folder, or one to continue exporting into).")
             return
-        folder, total = Path(folder), self.export_num.value
+        total = self.export_num.value
         try:
             size = self._size()
             if size is None and (self.scale_h.value, self.scale_w.value) != (1.0, 1.0):
@@ -275,3 +270,9 @@ class GenerateWidget(ApplicationWidget):
             )
 
         self.runner.start(work, "SinGAN dataset export", on_event, on_returned, on_aborted)
+
+
+def _chosen(edit: FileEdit) -> Path | None:
+    """The path chosen in a nullable file field, or None when it is empty."""
+    value = edit.value
+    return None if value is None or str(value) in ("", ".") else Path(value)
