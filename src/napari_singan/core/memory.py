@@ -211,7 +211,14 @@ def _cgroup_room() -> int | None:
         return None
 
 
-def check_memory(needed: int, device: torch.device | str, *, force_flag: str | None = None) -> None:
+def check_memory(
+    needed: int,
+    device: torch.device | str,
+    *,
+    force_flag: str | None = None,
+    what: str = "this",
+    remedy: str = "choose a smaller output size or fewer samples",
+) -> None:
     """Refuse a request that needs more memory than ``device`` has available.
 
     Parameters
@@ -223,6 +230,10 @@ def check_memory(needed: int, device: torch.device | str, *, force_flag: str | N
         is unknown (see :func:`available_bytes`).
     force_flag
         The option that skips this check, named in the message (e.g. ``--force``).
+    what
+        The work, as the message's subject (e.g. ``training``).
+    remedy
+        What to do instead, in the caller's terms.
 
     Raises
     ------
@@ -232,15 +243,14 @@ def check_memory(needed: int, device: torch.device | str, *, force_flag: str | N
     available = available_bytes(device)
     if available is None or needed <= available:
         return
-    remedy = "choose a smaller output size or fewer samples"
     if force_flag:
         remedy += f", or pass {force_flag} to try anyway"
     raise MemoryEstimateError(
-        f"this needs an estimated {_readable(needed)} of memory but only {_readable(available)} is available "
-        f"on {torch.device(device)}: {remedy}"
+        f"{what} needs an estimated {readable_bytes(needed)} of memory but only {readable_bytes(available)} "
+        f"is available on {torch.device(device)}: {remedy}"
     )
 
 
-def _readable(size: int) -> str:
+def readable_bytes(size: float) -> str:
     """Bytes as MB or GB with one decimal."""
     return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"

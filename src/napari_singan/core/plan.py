@@ -48,7 +48,6 @@ import torch.nn.functional as F
 
 from . import memory
 from .config import SinGANConfig
-from .errors import MemoryEstimateError
 from .models import scale_width
 from .pyramid import Shape, pyramid_shapes
 
@@ -95,7 +94,7 @@ class TrainingPlan:
         filters = str(widths[0]) if len(widths) == 1 else f"{widths[0]} … {widths[-1]}"
         return (
             f"{len(self.shapes)} scale(s) of {shapes} px, {filters} filters, {self.iters_per_scale} iterations "
-            f"each: about {readable_seconds(self.seconds)} and {readable_bytes(self.peak_bytes)} on {self.device}"
+            f"each: about {readable_seconds(self.seconds)} and {memory.readable_bytes(self.peak_bytes)} on {self.device}"
         )
 
 
@@ -278,11 +277,6 @@ def _best_seconds(work, device: torch.device) -> float:
     return best
 
 
-def readable_bytes(size: float) -> str:
-    """Bytes as MB or GB with one decimal."""
-    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
-
-
 def readable_seconds(seconds: float) -> str:
     """Seconds as s, min or h, to two significant figures."""
     value, unit = (
@@ -307,10 +301,4 @@ def check_training_memory(plan: TrainingPlan, remedy: str) -> None:
     MemoryEstimateError
         One line with the estimate, the memory available and ``remedy``.
     """
-    available = memory.available_bytes(plan.device)
-    if available is None or plan.peak_bytes <= available:
-        return
-    raise MemoryEstimateError(
-        f"training needs an estimated {readable_bytes(plan.peak_bytes)} of memory but only "
-        f"{readable_bytes(available)} is available on {plan.device}: {remedy}"
-    )
+    memory.check_memory(plan.peak_bytes, plan.device, what="training", remedy=remedy)

@@ -41,7 +41,7 @@ import torch
 from .errors import OutputPathError, SinGANError
 from .events import TileProgress
 from .images import ImageSpec, denormalize
-from .memory import TILE_BYTES, tile_side
+from .memory import TILE_BYTES, readable_bytes, tile_side
 from .models import scale_width
 from .pyramid import Shape, resize
 from .sampling import injected_start, output_shapes, random_noise, sample_seeds, torch_generators
@@ -310,7 +310,7 @@ def write_tiff(
     free = shutil.disk_usage(path.parent).free
     if needed > free:  # a memory-mapped file on a full disk fails mid-write (SIGBUS), so check first
         raise OutputPathError(
-            f"{path} needs {needed / 1e9:.1f} GB but its disk has {free / 1e9:.1f} GB free; "
+            f"{path} needs {readable_bytes(needed)} but its disk has {readable_bytes(free)} free; "
             "choose another folder or a smaller output"
         )
     tmp = path.with_name(f".{path.name}.partial.tif")
