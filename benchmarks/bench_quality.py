@@ -10,11 +10,16 @@ Examples
 python benchmarks/bench_quality.py --presets paper fast --max-size 48 --seeds 0 1
 python benchmarks/bench_quality.py --presets fast "fast-zero=fast,padding=zero" --images cell texture
 python benchmarks/bench_quality.py --presets fast --with-labels --max-size 64 --images cell --seeds 0 1 2
+python benchmarks/bench_quality.py --presets fast --max-size 48 --threads 1 --include paper48.json
 
 With ``--with-labels`` every preset also trains with a label image (the image's
 Otsu threshold, as the labels tutorial does) as ``PRESET+labels``; the metrics
 are taken on the image channels, so the two rows say whether learning labels
 costs image quality.
+
+``--include`` tabulates and plots the runs of other JSON files with this run's:
+a slow baseline can train at the same time on the other core, both with
+``--threads 1``, so that both see the same machine.
 """
 
 from __future__ import annotations
@@ -197,6 +202,7 @@ def plot(rows: list[dict], path: Path) -> None:
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)  # one figure per save, and a run saves after every job
 
 
 def save(records: list[dict], args: argparse.Namespace) -> None:
@@ -228,13 +234,19 @@ def main() -> None:
     parser.add_argument("--baseline", default="paper", help="preset the time ratio refers to")
     parser.add_argument("--out", default="benchmarks/results/quality", help="path stem for .json and .png")
     parser.add_argument("--with-labels", action="store_true", help="also train every preset with labels")
+    parser.add_argument(
+        "--include",
+        nargs="+",
+        default=[],
+        help="JSON of other runs (e.g. a slow baseline run at the same time on another core) to tabulate with this one",
+    )
     parser.add_argument("--job", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
         print(json.dumps(run_job(json.loads(args.job))))
         return
 
-    records = []
+    records = [r for path in args.include for r in json.loads(Path(path).read_text())["runs"]]
     for seed in args.seeds:
         for image in args.images:
             for variant, labels in product(args.presets, (False, True) if args.with_labels else (False,)):

@@ -47,6 +47,13 @@ def shot(viewer, name: str) -> None:
     print("wrote", HERE / name)
 
 
+def use_fast(train, args: argparse.Namespace) -> None:
+    """The Train widget on the ``fast`` preset, with ``--iters`` iterations per scale if given."""
+    train.preset.value = "fast"
+    if args.iters:
+        train.iters.value = args.iters
+
+
 def montage(images: list[np.ndarray], columns: int) -> np.ndarray:
     """Tile equally sized 2-D (or RGB) images with a 4 px white gap."""
     h, w = images[0].shape[:2]
@@ -67,7 +74,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--iters", type=int, default=200, help="iterations per scale (default 200)")
+    parser.add_argument(
+        "--iters", type=int, default=None, help="iterations per scale (default: the preset's)"
+    )
     parser.add_argument("--max-size", type=int, default=80, help="finest long side (default 80)")
     parser.add_argument(
         "--scenes", nargs="+", choices=SCENES, default=list(SCENES), help="pictures to render (default: all)"
@@ -88,9 +97,8 @@ def guide(args: argparse.Namespace) -> None:
     viewer.window.resize(1500, 900)
     viewer.open_sample("napari-singan", "cell")
     train_dock, train = viewer.window.add_plugin_dock_widget("napari-singan", "Train")
-    train.preset.value = "fast"
+    use_fast(train, args)
     train.max_size.value = args.max_size
-    train.iters.value = args.iters
     train.runner.run_button.clicked.emit()
     while train.partial is None or train.partial.num_trained < 3:  # mid-training view
         QApplication.processEvents()
@@ -144,9 +152,8 @@ def augmentation(args: argparse.Namespace) -> None:
     mask = viewer.add_labels((cell.data > threshold_otsu(cell.data)).astype(np.uint8), name="cell mask")
     train_dock, train = viewer.window.add_plugin_dock_widget("napari-singan", "Train")
     train.layer.value, train.label_layer.value = cell, mask
-    train.preset.value = "fast"
+    use_fast(train, args)
     train.max_size.value = args.max_size
-    train.iters.value = args.iters
     shot(viewer, "aug_mask.png")
     train.runner.run_button.clicked.emit()
     while train.partial is None or train.partial.num_trained < 3:  # mid-training view
@@ -204,8 +211,7 @@ def large(args: argparse.Namespace) -> None:
     )
     train_dock, train = viewer.window.add_plugin_dock_widget("napari-singan", "Train")
     train.layer.value = ihc
-    train.preset.value = "fast"
-    train.iters.value = args.iters
+    use_fast(train, args)
     train.native_size.value = True
     train.region.value = "shapes rectangle"
     train.runner.run_button.clicked.emit()
