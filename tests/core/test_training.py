@@ -182,3 +182,25 @@ def test_noise_padding_continues_the_noise_map_into_the_frame():
     assert changed[:5].all() and changed[-5:].all() and changed[:, :5].all() and changed[:, -5:].all()
     assert not changed[5:-5, 5:-5].any()  # only the outputs that see the frame
     assert noisy(z[..., :3, :2], prev[..., :3, :2]).shape == (2, 1, 3, 2)  # maps smaller than the frame
+
+
+def test_fused_adam_is_chosen_on_cpu_and_reproduces(monkeypatch):
+    """fused_adam (the CPU default) picks Adam's fused kernel, and a seed still gives one model."""
+    made = []
+
+    class Recording(torch.optim.Adam):
+        def __init__(self, params, **kwargs):
+            made.append(kwargs.get("fused"))
+            super().__init__(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", Recording)
+    cfg = TINY.with_overrides(iters_per_scale=4)
+    runs = [
+        drain(train(make_texture(), cfg.with_overrides(fused_adam=f), device="cpu", seed=0))
+        for f in (True, True, False)
+    ]
+    nets = 2 * len(runs[0].generators)  # G and D of every scale
+    assert made == [True] * (2 * nets) + [None] * nets
+    for a, b in zip(runs[0].generators, runs[1].generators):
+        for p, q in zip(a.state_dict().values(), b.state_dict().values()):
+            assert torch.equal(p, q)

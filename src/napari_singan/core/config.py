@@ -93,6 +93,7 @@ class TrainConfig:
     label_encoding: LabelEncoding = "distance"  # class channels: "distance" ramps or "one-hot" steps
     cuda_graphs: bool = True  # CUDA: replay each iteration as one captured graph (same math, less overhead)
     penalty_conv: bool = False  # critic convs with a double backward that avoids torch's FFT path (same math)
+    fused_adam: bool = True  # CPU: Adam's fused kernel (same update, ~0.9x the time); else torch's default
 
     def __post_init__(self) -> None:
         for name in ("iters_per_scale", "d_steps", "g_steps", "gp_every"):

@@ -262,6 +262,8 @@ def _train_scale(
 
     graphed = use_cuda_graphs(cfg_t, dev)
     adam = {"betas": (cfg_t.beta1, cfg_t.beta2), "capturable": graphed}
+    if cfg_t.fused_adam and dev.type == "cpu":  # measured on CPU only (docs/performance.md)
+        adam["fused"] = True
     opt_g = torch.optim.Adam(netg.parameters(), lr=cfg_t.lr_g, **adam)
     opt_d = torch.optim.Adam(netd.parameters(), lr=cfg_t.lr_d, **adam)
     milestone = [int(cfg_t.lr_decay_at * cfg_t.iters_per_scale)]
