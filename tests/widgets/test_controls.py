@@ -21,7 +21,7 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     viewer = make_napari_viewer()
     train = _dock(viewer, "Train")
     assert train.preset_note.value == ""
-    assert train.preset.value == "fast" and train.iters.value == 55  # the default preset
+    assert train.preset.value == "fast" and train.iters.value == 120  # the default preset
     train.iters.value = 300  # typed by the user
     train.preset.value = "paper"
     assert train.iters.value == 300  # kept

@@ -172,11 +172,11 @@ def _field_names(obj: Any) -> set[str]:
 
 PRESETS: dict[str, SinGANConfig] = {
     # The paper's pyramid with a short schedule, chosen by measurement (benchmarks/bench_quality.py,
-    # docs/performance.md): 55 iterations per scale instead of 2000, 32-filter nets, and reflection
+    # docs/performance.md): 120 iterations per scale instead of 2000, 32-filter nets, and reflection
     # padding, which leaves the nets no frame to anchor objects to (more diverse borders).
     "fast": SinGANConfig(
         model=ModelConfig(max_width=32, padding="reflect"),
-        train=TrainConfig(iters_per_scale=55, preview_every=25),
+        train=TrainConfig(iters_per_scale=120, preview_every=25),
     ),
     # The published defaults.
     "paper": SinGANConfig(),
