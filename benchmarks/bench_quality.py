@@ -11,6 +11,7 @@ python benchmarks/bench_quality.py --presets paper fast --max-size 48 --seeds 0 
 python benchmarks/bench_quality.py --presets fast "fast-zero=fast,padding=zero" --images cell texture
 python benchmarks/bench_quality.py --presets fast --with-labels --max-size 64 --images cell --seeds 0 1 2
 python benchmarks/bench_quality.py --presets fast --max-size 48 --threads 1 --include paper48.json
+python benchmarks/bench_quality.py --seeds --include a.json b.json --baseline quick --out merged
 
 With ``--with-labels`` every preset also trains with a label image (the image's
 Otsu threshold, as the labels tutorial does) as ``PRESET+labels``; the metrics
@@ -19,7 +20,10 @@ costs image quality.
 
 ``--include`` tabulates and plots the runs of other JSON files with this run's:
 a slow baseline can train at the same time on the other core, both with
-``--threads 1``, so that both see the same machine.
+``--threads 1``, so that both see the same machine. With ``--seeds`` and no
+seed, nothing trains (--presets, --images and the training options are
+ignored): the included runs alone are tabulated (runs made in several
+processes, merged).
 """
 
 from __future__ import annotations
@@ -210,8 +214,10 @@ def save(records: list[dict], args: argparse.Namespace) -> None:
     rows = summarize(records, args.baseline)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # Tabulating only: the runs' own settings are in each run (preset label, shapes, threads), not in args.
+    setup = vars(args) if args.seeds else {"tabulated": [Path(f).name for f in args.include]}
     out.with_suffix(".json").write_text(
-        json.dumps({"args": vars(args), "runs": records, "summary": rows}, indent=1)
+        json.dumps({"args": setup, "runs": records, "summary": rows}, indent=1)
     )
     out.with_suffix(".md").write_text(markdown(rows, args.baseline) + "\n")
     plot(rows, out.with_suffix(".png"))
@@ -225,7 +231,7 @@ def main() -> None:
         "--presets", nargs="+", default=["paper", "fast"], help="presets or LABEL=PRESET,field=value"
     )
     parser.add_argument("--images", nargs="+", default=list(BUNDLED), help=f"{', '.join(BUNDLED)} or paths")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1], help="none: only tabulate --include")
     parser.add_argument("--max-size", type=int, default=None, help="same finest size for every preset")
     parser.add_argument("--iters", type=int, default=None, help="override iterations per scale (smoke runs)")
     parser.add_argument("--samples", type=int, default=25, help="samples measured per model")
@@ -247,6 +253,9 @@ def main() -> None:
         return
 
     records = [r for path in args.include for r in json.loads(Path(path).read_text())["runs"]]
+    keys = [(r["image"], r["preset"], r["seed"]) for r in records]
+    if len(set(keys)) < len(keys):
+        raise SystemExit("the --include files repeat an (image, preset, seed) run; relabel one of them")
     for seed in args.seeds:
         for image in args.images:
             for variant, labels in product(args.presets, (False, True) if args.with_labels else (False,)):
@@ -275,6 +284,9 @@ def main() -> None:
                     flush=True,
                 )
                 save(records, args)  # after every job: a run cut short keeps what it measured
+    if not records:
+        raise SystemExit("nothing to tabulate: give --seeds, or --include with runs")
+    save(records, args)
     print(markdown(summarize(records, args.baseline), args.baseline))
     stem = Path(args.out)
     print(f"wrote {stem.with_suffix('.json')}, {stem.with_suffix('.md')} and {stem.with_suffix('.png')}")
