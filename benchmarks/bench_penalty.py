@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from bench_step import seconds
 from torch import nn
 
 from napari_singan.core import ModelConfig, TrainConfig, resolve_device
@@ -24,15 +24,9 @@ from napari_singan.core.training import discriminator_step
 
 def step_seconds(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, steps: int) -> float:
     gen = torch.Generator(device=real.device).manual_seed(0)
-    opt = torch.optim.Adam(critic.parameters(), lr=5e-4, betas=(0.5, 0.999))
-    sync = torch.cuda.synchronize if real.device.type == "cuda" else (lambda: None)
-    discriminator_step(critic, opt, real, fake, gen, TrainConfig(), 0)  # warm-up
-    sync()
-    start = time.perf_counter()
-    for k in range(steps):
-        discriminator_step(critic, opt, real, fake, gen, TrainConfig(), k)
-    sync()
-    return (time.perf_counter() - start) / steps
+    cfg = TrainConfig()  # gp_every = 1: every step is penalised, whatever its index
+    opt = torch.optim.Adam(critic.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    return seconds(lambda: discriminator_step(critic, opt, real, fake, gen, cfg, 0), steps, real.device)[1]
 
 
 def main() -> None:

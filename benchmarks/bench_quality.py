@@ -286,7 +286,8 @@ def main() -> None:
                 save(records, args)  # after every job: a run cut short keeps what it measured
     if not records:
         raise SystemExit("nothing to tabulate: give --seeds, or --include with runs")
-    save(records, args)
+    if not args.seeds:  # a training run saved after its every job
+        save(records, args)
     print(markdown(summarize(records, args.baseline), args.baseline))
     stem = Path(args.out)
     print(f"wrote {stem.with_suffix('.json')}, {stem.with_suffix('.md')} and {stem.with_suffix('.png')}")

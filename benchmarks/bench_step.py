@@ -25,6 +25,7 @@ from napari_singan.core.models import Discriminator, GeneratorStage
 from napari_singan.core.training import discriminator_step, generator_step
 
 VARIANTS = ("eager", "channels_last", "fused Adam", "torch.compile")
+PARTS = ("critic", "generator")
 
 
 def build(variant: str, channels: int, width: int, size: int, device: torch.device) -> dict:
@@ -38,14 +39,14 @@ def build(variant: str, channels: int, width: int, size: int, device: torch.devi
     if variant == "channels_last":
         netg, netd = (m.to(memory_format=torch.channels_last) for m in (netg, netd))
         tensors = [t.contiguous(memory_format=torch.channels_last) for t in tensors]
-    adam = {"lr": 5e-4, "betas": (0.5, 0.999), **({"fused": True} if variant == "fused Adam" else {})}
-    opt_g = torch.optim.Adam(netg.parameters(), **adam)
-    opt_d = torch.optim.Adam(netd.parameters(), **adam)
+    cfg = TrainConfig()
+    adam = {"betas": (cfg.beta1, cfg.beta2), **({"fused": True} if variant == "fused Adam" else {})}
+    opt_g = torch.optim.Adam(netg.parameters(), lr=cfg.lr_g, **adam)
+    opt_d = torch.optim.Adam(netd.parameters(), lr=cfg.lr_d, **adam)
     if variant == "torch.compile":
         netg, netd = torch.compile(netg), torch.compile(netd)
     real, fake, z, prev = tensors
     gen = torch.Generator(device=device).manual_seed(0)
-    cfg = TrainConfig()
 
     def critic() -> None:
         netd.requires_grad_(True)
@@ -92,7 +93,7 @@ def main() -> None:
     errors: dict[tuple[str, str], str] = {}
     first: dict[tuple[str, str], float] = {}
     for _ in range(args.repeat):
-        for part in ("critic", "generator"):
+        for part in PARTS:
             for variant in VARIANTS:
                 if (variant, part) in errors:
                     continue
@@ -109,12 +110,12 @@ def main() -> None:
         "| variant | critic ms/step (min–max) | speed-up | generator ms/step (min–max) | speed-up "
         "| first calls s |\n|---|---|---|---|---|---|"
     )
-    if any(("eager", p) in errors for p in ("critic", "generator")):
+    if any(("eager", p) in errors for p in PARTS):
         raise SystemExit(f"the eager step itself failed: {errors}")
-    base = {p: statistics.median(times[("eager", p)]) for p in ("critic", "generator")}
+    base = {p: statistics.median(times[("eager", p)]) for p in PARTS}
     for variant in VARIANTS:
         cells = []
-        for part in ("critic", "generator"):
+        for part in PARTS:
             if (variant, part) in errors:
                 cells += [errors[(variant, part)], ""]
             else:
@@ -124,7 +125,7 @@ def main() -> None:
                     f"{med * 1e3:.1f} ({min(t) * 1e3:.1f}–{max(t) * 1e3:.1f})",
                     f"{base[part] / med:.2f}",
                 ]
-        warm = sum(first.get((variant, p), 0.0) for p in ("critic", "generator"))
+        warm = sum(first.get((variant, p), 0.0) for p in PARTS)
         print(f"| {variant} | " + " | ".join(cells) + f" | {warm:.1f} |")
 
 
