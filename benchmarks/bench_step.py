@@ -22,7 +22,7 @@ import torch
 
 from napari_singan.core import ModelConfig, TrainConfig, resolve_device
 from napari_singan.core.models import Discriminator, GeneratorStage
-from napari_singan.core.training import discriminator_step, generator_step
+from napari_singan.core.training import StageChain, discriminator_step, generator_step
 
 VARIANTS = ("eager", "channels_last", "fused Adam", "torch.compile")
 PARTS = ("critic", "generator")
@@ -46,6 +46,7 @@ def build(variant: str, channels: int, width: int, size: int, device: torch.devi
     if variant == "torch.compile":
         netg, netd = torch.compile(netg), torch.compile(netd)
     real, fake, z, prev = tensors
+    chain = StageChain([netg], [(size, size)])
     gen = torch.Generator(device=device).manual_seed(0)
 
     def critic() -> None:
@@ -54,7 +55,7 @@ def build(variant: str, channels: int, width: int, size: int, device: torch.devi
 
     def generator() -> None:
         netd.requires_grad_(False)
-        generator_step(netg, netd, opt_g, (z, prev), (torch.zeros_like(z), prev), real, cfg)
+        generator_step(chain, netd, opt_g, ([z], prev), ([torch.zeros_like(z)], prev), real, cfg)
 
     return {"critic": critic, "generator": generator}
 

@@ -266,8 +266,41 @@ def test_mp4_without_an_encoder_is_refused_before_rendering(cli_model, tmp_path,
     import napari_singan.apps
 
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # as if imageio-ffmpeg were not installed
-    monkeypatch.setattr(napari_singan.apps, "animate", lambda *a, **k: pytest.fail("rendered before the check"))
+    monkeypatch.setattr(
+        napari_singan.apps, "animate", lambda *a, **k: pytest.fail("rendered before the check")
+    )
     model, _, _ = cli_model
     assert main(["animate", str(model), "-o", str(tmp_path / "a.mp4"), "--quiet"]) == 2
     assert "pip install imageio-ffmpeg" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_coarsest_iters_flag_reaches_the_model_and_the_plan(tmp_path, capsys):
+    from napari_singan.core import load_model
+
+    tifffile.imwrite(tmp_path / "in.tif", make_texture(40, 40))
+    model_path = tmp_path / "m.singan"
+    flags = [f for f in TINY_FLAGS if f != "--quiet"]
+    assert (
+        main(["train", str(tmp_path / "in.tif"), "-o", str(model_path), *flags, "--coarsest-iters", "6"]) == 0
+    )
+    assert load_model(model_path).config.train.coarsest_iters == 6
+    assert "32 filters, 6 … 4 iterations: about " in capsys.readouterr().out
+
+
+def test_training_progress_counts_each_scales_own_iterations():
+    from napari_singan.cli import _training_progress
+    from napari_singan.core import Progress, ScaleFinished, ScaleStarted
+    from napari_singan.core.config import TrainConfig
+
+    iters = TrainConfig(iters_per_scale=3, coarsest_iters=7).iterations  # 7, 3, 3
+    events = [
+        ScaleStarted(0, 3, (8, 8), 32, 1.0),
+        Progress(0, 3, 5, 7, 0, 0, 0),
+        ScaleFinished(0, 3, 1, 0, None),
+    ]
+    events += [Progress(1, 3, 2, 3, 0, 0, 0), ScaleFinished(1, 3, 1, 0, None), Progress(2, 3, 3, 3, 0, 0, 0)]
+    steps = [_training_progress(0, iters)(e) for e in events]
+    assert steps == [(0, 13), (5, 13), (7, 13), (9, 13), (10, 13), (13, 13)]
+    resumed = _training_progress(1, iters)  # a model resumed at scale 1 has 6 iterations left
+    assert [resumed(e) for e in events[3:]] == [(2, 6), (3, 6), (6, 6)]

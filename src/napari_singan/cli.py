@@ -55,6 +55,11 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
         f"nominal ratio between scales (paper: {_PAPER_PYR.scale_factor})",
     ),
     "--iters": ("iters_per_scale", int, f"iterations per scale (paper: {_PAPER_TRAIN.iters_per_scale})"),
+    "--coarsest-iters": (
+        "coarsest_iters",
+        int,
+        "iterations at the coarsest scale, where samples get their layout (paper: 0, as --iters)",
+    ),
     "--rec-weight": ("rec_weight", float, f"reconstruction weight alpha (paper: {_PAPER_TRAIN.rec_weight})"),
     "--lr": (None, float, f"learning rate of G and D (paper: {_PAPER_TRAIN.lr_g})"),
     "--norm": ("norm", str, f"normalisation layers (paper: {ModelConfig().norm})"),
@@ -406,9 +411,12 @@ def _drive(
 
 
 def _training_progress(
-    first_scale: int, iters: int, on_scale: Callable[[Any], None] | None = None
+    first_scale: int, iters: Callable[[int], int], on_scale: Callable[[Any], None] | None = None
 ) -> Callable[[Any], tuple[float, float] | None]:
-    """Map training events to (iterations done, total) from ``first_scale`` on; ``on_scale`` gets each model."""
+    """Map training events to (iterations done, total) from ``first_scale`` on.
+
+    ``iters(scale)`` gives a scale's iterations; ``on_scale`` gets each finished model.
+    """
     from .core import Progress, ScaleFinished, ScaleStarted
 
     def on_event(event: Any) -> tuple[float, float] | None:
@@ -416,8 +424,13 @@ def _training_progress(
             on_scale(event.model)
         if not isinstance(event, (Progress, ScaleStarted, ScaleFinished)):
             return None
-        done = iters if isinstance(event, ScaleFinished) else getattr(event, "iteration", 0)
-        return (event.scale - first_scale) * iters + done, (event.num_scales - first_scale) * iters
+        counts = [iters(n) for n in range(first_scale, event.num_scales)]
+        done = (
+            counts[event.scale - first_scale]
+            if isinstance(event, ScaleFinished)
+            else getattr(event, "iteration", 0)
+        )
+        return sum(counts[: event.scale - first_scale]) + done, sum(counts)
 
     return on_event
 
@@ -477,7 +490,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         first_scale = 0
     on_event = _training_progress(
-        first_scale, config.train.iters_per_scale, lambda model: save_model(model, output)
+        first_scale, config.train.iterations, lambda model: save_model(model, output)
     )  # Ctrl-C, running out of memory or any failure keeps the finished scales
     model = _drive(work, args.quiet, on_event)
     save_model(model, output)
@@ -697,7 +710,7 @@ def _cmd_paint(args: argparse.Namespace) -> int:
     model = _load_for_output(args)
     paint = read_image(args.paint)
     _check_memory(args, model, generation_bytes(model, _working_size(model, paint), args.num, args.num))
-    tuning = _training_progress(args.start_scale, args.fine_tune)
+    tuning = _training_progress(args.start_scale, lambda _scale: args.fine_tune)
     work = paint_to_image(
         model,
         paint,
@@ -732,7 +745,7 @@ def _cmd_masked(args: argparse.Namespace) -> int:
         return _write_single(
             args, model, image, _run_app(args, edit(model, image, mask, args.start_scale, **blend))
         )
-    tuning = _training_progress(model.num_trained - 1, args.fine_tune)
+    tuning = _training_progress(model.num_trained - 1, lambda _scale: args.fine_tune)
     out = _drive(
         harmonize(model, image, mask, args.start_scale, fine_tune_iters=args.fine_tune, **blend),
         args.quiet,

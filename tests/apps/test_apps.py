@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from napari_singan.apps import (
     animate,
@@ -138,6 +140,16 @@ def test_fine_tune_retrains_only_the_finest_scales(tiny_model):
     a, b = tuned.generators[-1].state_dict(), tiny_model.generators[-1].state_dict()
     assert any(not np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     assert drain(harmonize(tuned, composite, composite == 0, start_scale=2)).shape == (32, 32)
+
+
+def test_fine_tuning_a_concurrently_trained_model_trains_only_the_retrained_stages(tiny_model):
+    """With concurrent_stages > 1 in a model's config, retraining still trains the retrained stages
+    alone, against the kept stages below them: the result is that of the same model without it."""
+    concurrent = replace(tiny_model, config=tiny_model.config.with_overrides(concurrent_stages=3))
+    tuned = drain(fine_tune(concurrent, training_image(tiny_model), scales=2, iters=3))
+    plain = drain(fine_tune(tiny_model, training_image(tiny_model), scales=2, iters=3))
+    for a, b in zip(tuned.generators, plain.generators, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def test_animation_moves_gradually(tiny_model, tmp_path):

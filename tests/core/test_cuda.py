@@ -70,3 +70,6 @@ def test_graphs_need_the_same_penalty_pattern_every_iteration():
     assert not use_cuda_graphs(SinGANConfig().with_overrides(gp_every=2).train, cuda)  # 3 D steps
     assert use_cuda_graphs(SinGANConfig().with_overrides(gp_every=2, d_steps=2).train, cuda)
     assert not use_cuda_graphs(SinGANConfig().train, torch.device("cpu"))
+    assert not use_cuda_graphs(
+        SinGANConfig().with_overrides(concurrent_stages=2).train, cuda
+    )  # not run on a GPU

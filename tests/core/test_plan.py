@@ -40,7 +40,7 @@ def test_plan_lists_the_scales_to_train():
     plan = training_plan(48, 64, config, "cpu")
     assert list(plan.shapes) == pyramid_shapes(48, 64, config.pyramid)
     assert plan.widths == (32,) * 4 + (64,) * (len(plan.shapes) - 4)
-    assert plan.iters_per_scale == 10 and plan.seconds > 0 and plan.device == "cpu"
+    assert plan.iterations == (10,) * len(plan.shapes) and plan.seconds > 0 and plan.device == "cpu"
     resumed = training_plan(48, 64, config, "cpu", first_scale=2)
     assert resumed.shapes == plan.shapes[2:] and resumed.widths == plan.widths[2:]
     assert (
@@ -50,6 +50,25 @@ def test_plan_lists_the_scales_to_train():
     assert done.summary() == "no scales left to train" and done.seconds == 0
     more = training_plan(48, 64, config.with_overrides(iters_per_scale=20), "cpu")
     assert more.seconds == pytest.approx(2 * plan.seconds, rel=0.2)  # probes are timed once per width
+
+
+def test_plan_counts_the_coarsest_scales_own_iterations():
+    config = SinGANConfig().with_overrides(max_size=64, min_size=14, iters_per_scale=10)
+    longer = config.with_overrides(coarsest_iters=50)
+    plan, plan_longer = training_plan(48, 64, config, "cpu"), training_plan(48, 64, longer, "cpu")
+    assert plan_longer.iterations == (50,) + (10,) * (len(plan.shapes) - 1)
+    assert plan_longer.seconds > plan.seconds
+    assert " 32 … 64 filters, 50 … 10 iterations: about " in plan_longer.summary()
+    assert training_plan(48, 64, longer, "cpu", first_scale=1).iterations == plan.iterations[1:]
+
+
+def test_plan_counts_the_stages_trained_along():
+    config = SinGANConfig().with_overrides(max_size=64, min_size=14, iters_per_scale=10)
+    for device in ("cpu", "cuda"):  # no probe runs for CUDA: nothing needs a GPU here
+        alone = training_plan(48, 64, config, device)
+        along = training_plan(48, 64, config.with_overrides(concurrent_stages=3), device)
+        assert along.seconds > alone.seconds and along.peak_bytes > alone.peak_bytes
+        assert along.shapes == alone.shapes and along.iterations == alone.iterations
 
 
 def test_summary_is_one_line():

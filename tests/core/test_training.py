@@ -204,3 +204,56 @@ def test_fused_adam_is_chosen_on_cpu_and_reproduces(monkeypatch):
     for a, b in zip(runs[0].generators, runs[1].generators):
         for p, q in zip(a.state_dict().values(), b.state_dict().values()):
             assert torch.equal(p, q)
+
+
+def test_concurrent_training_trains_the_stages_below_on_copies_and_reproduces(monkeypatch):
+    """concurrent_stages = 3: the two stages below the new one learn with it at 0.1x and 0.01x
+    its learning rate; earlier models stay as they were; a seed, or a resume, gives one model."""
+    rates = []
+
+    class Recording(torch.optim.Adam):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+            rates.append([group["lr"] for group in self.param_groups])
+
+    monkeypatch.setattr(torch.optim, "Adam", Recording)
+    cfg = TINY.with_overrides(iters_per_scale=6, concurrent_stages=3)
+    finished, snapshots = [], []
+
+    def keep(event):
+        if isinstance(event, ScaleFinished):
+            finished.append(event.model)
+            snapshots.append([_weights(g) for g in event.model.generators])
+
+    model = drain(train(make_texture(), cfg, device="cpu", seed=0), keep)
+    lr = cfg.train.lr_g
+    expected = [[lr], [lr, lr / 10], [lr, lr / 100, lr / 10], [lr, lr / 100, lr / 10]]
+    assert [pytest.approx(r) for r in rates[::2]] == expected
+    for earlier, kept in zip(finished, snapshots):  # the events' models were not changed afterwards
+        assert all(_same(_weights(g), w) for g, w in zip(earlier.generators, kept))
+    for n in range(1, 4):  # stages n-2 and n-1 changed while scale n trained, those below did not
+        for s in range(n):
+            assert _same(snapshots[n][s], snapshots[n - 1][s]) == (s < n - 2), (n, s)
+    assert not any(p.requires_grad for g in model.generators for p in g.parameters())
+    again = drain(train(make_texture(), cfg, device="cpu", seed=0))
+    resumed = drain(resume(finished[1]))
+    for a, b, c in zip(model.generators, again.generators, resumed.generators):
+        assert _same(_weights(a), _weights(b)) and _same(_weights(a), _weights(c))
+
+
+def _weights(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [v.clone() for v in module.state_dict().values()]
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_coarsest_iters_trains_the_coarsest_scale_longer():
+    cfg = TINY.with_overrides(iters_per_scale=3, coarsest_iters=7, report_seconds=0.0, preview_every=0)
+    assert [cfg.train.iterations(n) for n in range(3)] == [7, 3, 3]
+    assert TINY.train.iterations(0) == TINY.train.iterations(1) == 12  # off: the paper's schedule
+    events = _events(train(make_texture(), cfg, device="cpu", seed=0))
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert {e.scale: e.iters for e in progress} == {0: 7, 1: 3, 2: 3, 3: 3}
+    assert [e.iteration for e in progress if e.scale == 0] == list(range(1, 8))

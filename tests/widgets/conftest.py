@@ -39,4 +39,5 @@ def tiny_settings(widget, iters=12):
     widget.max_size.value = 32
     widget.min_size.value = 14
     widget.iters.value = iters
+    widget.coarsest_iters.value = 0  # as every other scale
     widget.device.value = "cpu"

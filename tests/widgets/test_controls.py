@@ -32,7 +32,9 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     assert "kept your iterations / scale 300" in note
     config = train.config()
     assert config.train.iters_per_scale == 300 and config.model.max_width == 128
-    assert config.model.padding == "zero"
+    assert config.model.padding == "zero" and config.train.coarsest_iters == 0  # as the other scales
+    train.coarsest_iters.value = 1000
+    assert train.config().train.iterations(0) == 1000 and train.config().train.iterations(1) == 300
 
     train.preset.value = "super-resolution"
     assert train.min_size.value == 18 and train.iters.value == 300 and train.max_size.value == 250
@@ -71,6 +73,7 @@ def test_train_widget_writes_the_shared_metadata(make_napari_viewer, qtbot):
     viewer.add_image(make_texture(40, 40, dtype=np.uint16), name="tex")
     train = _dock(viewer, "Train")
     train.max_size.value, train.min_size.value, train.iters.value = 32, 14, 1
+    train.coarsest_iters.value = 0
     train.device.value = "cpu"
     train.runner.run_button.clicked.emit()
     wait_idle(qtbot, train)

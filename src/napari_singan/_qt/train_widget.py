@@ -140,6 +140,14 @@ class TrainWidget(Container):
         self.iters = SpinBox(
             label="iterations / scale", min=1, max=100_000, value=default.train.iters_per_scale
         )
+        self.coarsest_iters = SpinBox(
+            label="coarsest-scale iterations",
+            min=0,
+            max=100_000,
+            value=default.train.coarsest_iters,
+            tooltip="Iterations at the coarsest scale, where samples get their layout from noise; "
+            "0: as every other scale (the paper).",
+        )
         self.device = device_picker()
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
         self.resume_from = ComboBox(
@@ -162,6 +170,7 @@ class TrainWidget(Container):
                 self.region_shapes,
                 self.min_size,
                 self.iters,
+                self.coarsest_iters,
                 self.device,
                 self.seed,
                 self.runner,
@@ -258,7 +267,12 @@ class TrainWidget(Container):
 
     def _preset_fields(self) -> dict[str, SpinBox]:
         """Config field -> the widget field that overrides it."""
-        return {"max_size": self.max_size, "min_size": self.min_size, "iters_per_scale": self.iters}
+        return {
+            "max_size": self.max_size,
+            "min_size": self.min_size,
+            "iters_per_scale": self.iters,
+            "coarsest_iters": self.coarsest_iters,
+        }
 
     def _apply_preset(self, name: str) -> None:
         """Switch presets without losing what the user typed, and say what changed.
@@ -295,6 +309,7 @@ class TrainWidget(Container):
             max_size=self.max_size.value,
             min_size=self.min_size.value,
             iters_per_scale=self.iters.value,
+            coarsest_iters=self.coarsest_iters.value,
             label_encoding=self.label_encoding.value,
         )
 

@@ -74,13 +74,14 @@ class TrainConfig:
     """Optimisation of each scale (paper §2.2)."""
 
     iters_per_scale: int = 2000  # adversarial iterations per scale
+    coarsest_iters: int = 0  # iterations at the coarsest scale instead (0: iters_per_scale, as the paper)
     d_steps: int = 3  # discriminator updates per iteration
     g_steps: int = 3  # generator updates per iteration
     lr_g: float = 5e-4  # Adam learning rate of the generator
     lr_d: float = 5e-4  # Adam learning rate of the discriminator
     beta1: float = 0.5  # Adam beta1
     beta2: float = 0.999  # Adam beta2
-    lr_decay_at: float = 0.8  # fraction of iters_per_scale after which the learning rates drop
+    lr_decay_at: float = 0.8  # fraction of a scale's iterations after which the learning rates drop
     lr_decay: float = 0.1  # factor applied to the learning rates at lr_decay_at
     gp_weight: float = 0.1  # WGAN-GP gradient-penalty weight lambda
     rec_weight: float = 10.0  # reconstruction-loss weight alpha (100 for super-resolution)
@@ -94,9 +95,11 @@ class TrainConfig:
     cuda_graphs: bool = True  # CUDA: replay each iteration as one captured graph (same math, less overhead)
     penalty_conv: bool = False  # critic convs with a double backward that avoids torch's FFT path (same math)
     fused_adam: bool = True  # CPU: Adam's fused kernel (same update, ~0.9x the time); else torch's default
+    concurrent_stages: int = 1  # stages trained at once: the new one and those below (1: paper; MPS untried)
+    concurrent_lr_scale: float = 0.1  # learning-rate factor per stage below the new one (ConSinGAN's 0.1)
 
     def __post_init__(self) -> None:
-        for name in ("iters_per_scale", "d_steps", "g_steps", "gp_every"):
+        for name in ("iters_per_scale", "d_steps", "g_steps", "gp_every", "concurrent_stages"):
             _require(
                 getattr(self, name) >= 1,
                 f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}",
@@ -106,9 +109,14 @@ class TrainConfig:
                 getattr(self, name) > 0,
                 f"{name.replace('_', ' ')} must be positive, got {getattr(self, name)}",
             )
+        _require(self.coarsest_iters >= 0, f"coarsest iters must not be negative, got {self.coarsest_iters}")
         _require(0.0 < self.beta1 < 1.0 and 0.0 < self.beta2 < 1.0, "Adam betas must be between 0 and 1")
         _require(0.0 <= self.lr_decay_at <= 1.0, f"lr decay at must be in [0, 1], got {self.lr_decay_at}")
         _require(0.0 < self.lr_decay <= 1.0, f"lr decay must be in (0, 1], got {self.lr_decay}")
+        _require(
+            0.0 < self.concurrent_lr_scale <= 1.0,
+            f"concurrent lr scale must be in (0, 1], got {self.concurrent_lr_scale}",
+        )
         _require(
             0.0 < self.label_amplitude <= 1.0,
             f"label amplitude must be in (0, 1], got {self.label_amplitude}",
@@ -122,6 +130,15 @@ class TrainConfig:
                 getattr(self, name) >= 0,
                 f"{name.replace('_', ' ')} must not be negative, got {getattr(self, name)}",
             )
+
+    def iterations(self, scale: int) -> int:
+        """Adversarial iterations at ``scale`` (0 = coarsest).
+
+        ``iters_per_scale``, except at the coarsest scale with ``coarsest_iters``:
+        the one scale that makes samples from noise alone (their layout, §2.1),
+        and the cheapest to train longer.
+        """
+        return self.coarsest_iters if scale == 0 and self.coarsest_iters else self.iters_per_scale
 
 
 @dataclass(frozen=True)

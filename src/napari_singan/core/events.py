@@ -39,14 +39,14 @@ class Progress:
     scale: int  # coarse-to-fine index
     num_scales: int  # scales in the pyramid
     iteration: int  # iterations done at this scale
-    iters: int  # iterations per scale
+    iters: int  # iterations of this scale
     d_loss: float  # discriminator loss (WGAN-GP)
     g_loss: float  # adversarial + alpha * reconstruction loss
     rec_loss: float  # reconstruction MSE
 
     @property
     def fraction(self) -> float:
-        """Share of the whole training done, 0..1."""
+        """Share of the whole training done, 0..1 (every scale counts alike, whatever its iterations)."""
         return (self.scale + self.iteration / self.iters) / self.num_scales
 
 

@@ -34,6 +34,12 @@ per scale) is fitted by ``CUDA_OVERHEAD_SECONDS`` + ``CUDA_SECONDS_PER_MAP_VALUE
 x the padded width map's values (there the critic's double backward runs on
 FFT kernels whose time follows the map size): 0.86-1.57 per scale; other GPUs
 differ by their speed.
+
+**Concurrent training** (``concurrent_stages = k > 1``, not measured for the
+estimate): each of the k - 1 stages trained along adds its own step's memory,
+and on the CPU ``6 x g_steps`` forward passes per iteration (forward and
+backward, on a random sample and the reconstruction, in every generator
+step); on CUDA the map-size rate of its size.
 """
 
 from __future__ import annotations
@@ -79,7 +85,7 @@ class TrainingPlan:
 
     shapes: tuple[Shape, ...]  # (H, W) of every scale to train, coarse to fine
     widths: tuple[int, ...]  # conv filters of each of those scales
-    iters_per_scale: int
+    iterations: tuple[int, ...]  # adversarial iterations of each of those scales
     seconds: float  # estimated training time
     peak_bytes: int  # estimated peak memory above what is in use before training
     device: str  # where it was estimated for
@@ -92,9 +98,15 @@ class TrainingPlan:
         shapes = f"{first[0]}x{first[1]}" + ("" if first == last else f" … {last[0]}x{last[1]}")
         widths = sorted(set(self.widths))
         filters = str(widths[0]) if len(widths) == 1 else f"{widths[0]} … {widths[-1]}"
+        iters_first, iters_last = self.iterations[0], self.iterations[-1]
+        iters = (
+            f"{iters_first} iterations each"
+            if iters_first == iters_last
+            else f"{iters_first} … {iters_last} iterations"
+        )
         return (
-            f"{len(self.shapes)} scale(s) of {shapes} px, {filters} filters, {self.iters_per_scale} iterations "
-            f"each: about {readable_seconds(self.seconds)} and {memory.readable_bytes(self.peak_bytes)} on {self.device}"
+            f"{len(self.shapes)} scale(s) of {shapes} px, {filters} filters, {iters}: "
+            f"about {readable_seconds(self.seconds)} and {memory.readable_bytes(self.peak_bytes)} on {self.device}"
         )
 
 
@@ -131,13 +143,22 @@ def training_plan(
     cfg = config.model
     shapes = pyramid_shapes(height, width, config.pyramid)
     widths = [scale_width(n, cfg) for n in range(len(shapes))]
-    seconds = config.train.iters_per_scale * sum(
-        iteration_seconds(shapes[: n + 1], widths[: n + 1], channels, cfg.num_blocks, device)
-        for n in range(first_scale, len(shapes))
+    iterations = [config.train.iterations(n) for n in range(first_scale, len(shapes))]
+    along = config.train.concurrent_stages - 1  # coarser stages trained with each new one
+    along_passes = 6 * config.train.g_steps
+    seconds = sum(
+        iters
+        * iteration_seconds(
+            shapes[: n + 1], widths[: n + 1], channels, cfg.num_blocks, device, along, along_passes
+        )
+        for n, iters in enumerate(iterations, first_scale)
     )
     live = LIVE_MAPS_CUDA if device.type == "cuda" else LIVE_MAPS
     steps = [
-        step_bytes(shapes[n], widths[n], channels, cfg.num_blocks, live)
+        sum(
+            step_bytes(shapes[s], widths[s], channels, cfg.num_blocks, live)
+            for s in range(max(0, n - along), n + 1)
+        )
         for n in range(first_scale, len(shapes))
     ]
     values = channels * height * width
@@ -146,7 +167,7 @@ def training_plan(
     return TrainingPlan(
         tuple(shapes[first_scale:]),
         tuple(widths[first_scale:]),
-        config.train.iters_per_scale,
+        tuple(iterations),
         seconds,
         int(peak),
         str(device),
@@ -154,7 +175,13 @@ def training_plan(
 
 
 def iteration_seconds(
-    shapes: list[Shape], widths: list[int], channels: int, num_blocks: int, device: torch.device
+    shapes: list[Shape],
+    widths: list[int],
+    channels: int,
+    num_blocks: int,
+    device: torch.device,
+    along: int = 0,
+    along_passes: float = 0.0,
 ) -> float:
     """Estimated seconds of one training iteration at the last of ``shapes``.
 
@@ -171,6 +198,10 @@ def iteration_seconds(
         Conv blocks per network.
     device
         Where it trains.
+    along
+        Coarser stages trained along (``concurrent_stages - 1``).
+    along_passes
+        Forward-pass equivalents each of them adds per iteration on the CPU.
 
     Returns
     -------
@@ -178,12 +209,16 @@ def iteration_seconds(
         Overhead + :data:`CONV_EQUIVALENTS` x the scale's forward conv FLOPs at
         the timed conv throughput + :data:`MAP_EQUIVALENTS` x its padded width
         maps at the timed norm + activation speed + one forward of each coarser
-        stage (CUDA: overhead + the padded width map's values x a fixed constant).
+        stage, ``1 + along_passes`` of the ``along`` just below it (CUDA:
+        overhead + the padded width maps' values of it and of those trained
+        along x a fixed constant).
     """
-    (h, w), width = shapes[-1], widths[-1]
-    maps = width * (h + 2 * num_blocks) * (w + 2 * num_blocks)
+    padded = [
+        n * (h + 2 * num_blocks) * (w + 2 * num_blocks) for (h, w), n in zip(shapes, widths, strict=True)
+    ]
+    width, maps = widths[-1], padded[-1]
     if device.type == "cuda":
-        return CUDA_OVERHEAD_SECONDS + maps * CUDA_SECONDS_PER_MAP_VALUE
+        return CUDA_OVERHEAD_SECONDS + sum(padded[-1 - along :]) * CUDA_SECONDS_PER_MAP_VALUE
     flops = [forward_flops(s, n, channels, num_blocks) for s, n in zip(shapes, widths, strict=True)]
     side = [_side(shape) for shape in shapes]  # the probes' map sides, like the scales' up to a cap
     conv = [
@@ -195,6 +230,8 @@ def iteration_seconds(
         + CONV_EQUIVALENTS * flops[-1] * conv[-1]
         + MAP_EQUIVALENTS * maps * per_value
         + sum(f * c for f, c in zip(flops[:-1], conv, strict=False))
+        + along_passes
+        * sum(f * c for f, c in zip(flops[-1 - along : -1], conv[-1 - along : -1], strict=True))
     )
 
 

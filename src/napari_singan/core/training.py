@@ -8,6 +8,7 @@ model trained so far, so a consumer that stops iterating keeps a usable model.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Generator
@@ -27,7 +28,7 @@ from .images import denormalize, prepare_image
 from .labels import LabelMode, check_labels, decode_labels, encode_labels, reduce_labels
 from .models import Discriminator, GeneratorStage, PenaltyConv2d, init_weights, scale_width
 from .pyramid import build_pyramid, pyramid_shapes, resize
-from .sampling import random_noise, reconstruct, synthesize
+from .sampling import random_noise, reconstruct, reconstruction_noise, synthesize
 from .singan import SinGANModel
 
 
@@ -138,10 +139,17 @@ def _fit(model: SinGANModel) -> Generator[TrainEvent, None, SinGANModel]:
 def use_cuda_graphs(cfg: TrainConfig, device: torch.device) -> bool:
     """Whether a scale's iterations run as one replayed CUDA graph on ``device``.
 
-    Only on CUDA, when ``cfg.cuda_graphs`` allows it and every iteration applies
-    the gradient penalty on the same critic steps (``d_steps`` a multiple of ``gp_every``).
+    Only on CUDA, when ``cfg.cuda_graphs`` allows it, every iteration applies
+    the gradient penalty on the same critic steps (``d_steps`` a multiple of
+    ``gp_every``) and one stage trains at a time (concurrent training has not
+    been run captured on a GPU).
     """
-    return device.type == "cuda" and cfg.cuda_graphs and cfg.d_steps % cfg.gp_every == 0
+    return (
+        device.type == "cuda"
+        and cfg.cuda_graphs
+        and cfg.d_steps % cfg.gp_every == 0
+        and cfg.concurrent_stages == 1
+    )
 
 
 def noise_amplitude(rec_prev: torch.Tensor, real: torch.Tensor, weight: float) -> float:
@@ -194,23 +202,47 @@ def discriminator_step(
     return d_loss
 
 
+class StageChain(nn.Module):
+    """Generator stages run one after the other, the new stage last.
+
+    With ``TrainConfig.concurrent_stages = k > 1`` the k - 1 stages below the new
+    one keep learning with it (ConSinGAN-style concurrent training); with k = 1
+    the chain is the new stage alone, as in the paper (§2.2).
+    """
+
+    def __init__(self, stages: list[nn.Module], shapes: list[tuple[int, int]]):
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self.shapes = shapes  # (H, W) of each stage's output
+
+    def forward(self, noises: list[torch.Tensor], prev: torch.Tensor) -> torch.Tensor:
+        """``noises``: one (B, C, H_s, W_s) per stage; ``prev``: the image entering the first stage
+        (resized to its shape here unless it has it already)."""
+        x = prev
+        for stage, z, shape in zip(self.stages, noises, self.shapes, strict=True):
+            x = stage(z, resize(x, shape))  # (B, C, H_s, W_s)
+        return x
+
+
 def generator_step(
-    netg: nn.Module,
+    chain: StageChain,
     netd: nn.Module,
     opt_g: torch.optim.Optimizer,
-    inputs: tuple[torch.Tensor, torch.Tensor],
-    rec_inputs: tuple[torch.Tensor, torch.Tensor],
+    inputs: tuple[list[torch.Tensor], torch.Tensor],
+    rec_inputs: tuple[list[torch.Tensor], torch.Tensor],
     real: torch.Tensor,
     cfg: TrainConfig,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One G update: adversarial loss + alpha x reconstruction MSE (§2.2, Eq. 1).
 
-    ``inputs`` and ``rec_inputs`` are (noise, upsampled previous image) pairs for a
-    random sample and for the reconstruction path, each (1, C, H, W); they run as
-    one batch. Returns the loss, the reconstruction loss and the random sample.
+    ``inputs`` and ``rec_inputs`` are (the noise of every stage of ``chain``, each
+    (1, C, H_s, W_s); the image entering its first stage, (1, C, H, W)) for a
+    random sample and for the reconstruction path; they run as one batch.
+    Returns the loss, the reconstruction loss and the random sample.
     """
     opt_g.zero_grad(set_to_none=True)
-    out = netg(torch.cat([inputs[0], rec_inputs[0]]), torch.cat([inputs[1], rec_inputs[1]]))  # (2, C, H, W)
+    noises = [torch.cat(pair) for pair in zip(inputs[0], rec_inputs[0], strict=True)]
+    out = chain(noises, torch.cat([inputs[1], rec_inputs[1]]))  # (2, C, H_n, W_n)
     gen_fake, rec = out[:1], out[1:]
     rec_loss = F.mse_loss(rec, real)
     g_loss = -netd(gen_fake).mean() + cfg.rec_weight * rec_loss
@@ -222,7 +254,13 @@ def generator_step(
 def _train_scale(
     model: SinGANModel, scale: int, real: torch.Tensor
 ) -> Generator[TrainEvent, None, SinGANModel]:
-    """Train G_n and D_n at ``scale`` with the coarser stages frozen (§2.2)."""
+    """Train G_n and D_n at ``scale`` (§2.2).
+
+    The coarser stages are frozen, except the ``concurrent_stages - 1`` just below
+    ``scale``, which train along at learning rates scaled by ``concurrent_lr_scale``
+    per stage of distance; they are copies, so the model of the previous
+    :class:`ScaleFinished` event stays as it was.
+    """
     cfg_m, cfg_t = model.config.model, model.config.train
     dev = model.device
     started = time.perf_counter()
@@ -239,20 +277,27 @@ def _train_scale(
         netg.load_state_dict(model.generators[scale - 1].state_dict())
         if model.discriminator_state is not None:
             netd.load_state_dict(model.discriminator_state)
+    low = scale + 1 - min(cfg_t.concurrent_stages, scale + 1)  # the lowest stage trained at this scale
+    lower = [copy.deepcopy(model.generators[s]).requires_grad_(True) for s in range(low, scale)]
+    chain = StageChain([*lower, netg], list(model.shapes[low : scale + 1]))
+    chain_shapes = [(1, channels, *model.shapes[s]) for s in range(low, scale + 1)]  # its outputs
+    # The reconstruction path enters the chain from the frozen stages below it: (1, C, H_low, W_low).
+    rec_start = (
+        torch.zeros(chain_shapes[0], device=dev)
+        if low == 0
+        else resize(reconstruct(model, stop=low), chain_shapes[0][-2:])
+    )
 
     shape = tuple(real.shape)  # (1, C, H_n, W_n)
     if scale == 0:
         noise_amp = label_amp = 1.0
-        rec_prev = torch.zeros(shape, device=dev)
-        rec_noise = model.z_star.expand(shape)
-    else:
-        rec_prev = resize(reconstruct(model), shape[-2:])  # upsampled reconstruction from coarser scales
+    else:  # the upsampled reconstruction from the coarser scales
+        rec_prev = rec_start if low == scale else resize(reconstruct(model), shape[-2:])
         c = model.spec.channels  # image channels; label channels (if any) get their own sigma_n
         noise_amp = noise_amplitude(rec_prev[:, :c], real[:, :c], cfg_t.noise_amp_weight)
         label_amp = (
             noise_amplitude(rec_prev[:, c:], real[:, c:], cfg_t.noise_amp_weight) if model.labels else 0.0
         )
-        rec_noise = torch.zeros(shape, device=dev)
     trained = replace(  # the noise source sees sigma_n of this scale too
         model,
         noise_amps=(*model.noise_amps, noise_amp),
@@ -264,32 +309,39 @@ def _train_scale(
     adam = {"betas": (cfg_t.beta1, cfg_t.beta2), "capturable": graphed}
     if cfg_t.fused_adam and dev.type == "cpu":  # measured on CPU only (docs/performance.md)
         adam["fused"] = True
-    opt_g = torch.optim.Adam(netg.parameters(), lr=cfg_t.lr_g, **adam)
+    lower_groups = [
+        {"params": stage.parameters(), "lr": cfg_t.lr_g * cfg_t.concurrent_lr_scale ** (scale - s)}
+        for s, stage in zip(range(low, scale), lower, strict=True)
+    ]
+    opt_g = torch.optim.Adam([{"params": netg.parameters()}, *lower_groups], lr=cfg_t.lr_g, **adam)
     opt_d = torch.optim.Adam(netd.parameters(), lr=cfg_t.lr_d, **adam)
-    milestone = [int(cfg_t.lr_decay_at * cfg_t.iters_per_scale)]
+    iters = cfg_t.iterations(scale)
+    milestone = [int(cfg_t.lr_decay_at * iters)]
     sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestone, cfg_t.lr_decay)
     sched_d = torch.optim.lr_scheduler.MultiStepLR(opt_d, milestone, cfg_t.lr_decay)
     noise = random_noise(trained, [gen])
+    # The reconstruction path's noise: z* at the coarsest scale, zeros above (§2.2).
+    rec_noises = [reconstruction_noise(trained)(s, chain_shapes[s - low]) for s in range(low, scale + 1)]
     first_d_step = 0  # index of the iteration's first critic step (for gp_every)
 
     def iteration() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One adversarial iteration: d_steps critic updates, then g_steps generator updates."""
         with torch.no_grad():
-            # A random image from the frozen coarser stages, upsampled: (1, C, H_n, W_n).
+            # A random image from the frozen coarser stages, upsampled to enter stage `low`: (1, C, H, W).
             prev = (
-                torch.zeros(shape, device=dev)
-                if scale == 0
-                else resize(synthesize(trained, noise), shape[-2:])
+                torch.zeros(chain_shapes[0], device=dev)
+                if low == 0
+                else resize(synthesize(trained, noise, stop=low), chain_shapes[0][-2:])
             )
-            z = noise(scale, shape)
-            fake = netg(z, prev)
+            zs = [noise(s, chain_shapes[s - low]) for s in range(low, scale + 1)]
+            fake = chain(zs, prev)  # (1, C, H_n, W_n)
         netd.requires_grad_(True)
         for step in range(cfg_t.d_steps):
             d_loss = discriminator_step(netd, opt_d, real, fake, gen, cfg_t, first_d_step + step)
         netd.requires_grad_(False)
         for _ in range(cfg_t.g_steps):
             g_loss, rec_loss, gen_fake = generator_step(
-                netg, netd, opt_g, (z, prev), (noise_amp * rec_noise, rec_prev), real, cfg_t
+                chain, netd, opt_g, (zs, prev), (rec_noises, rec_start), real, cfg_t
             )
         return d_loss, g_loss, rec_loss, gen_fake
 
@@ -297,7 +349,6 @@ def _train_scale(
     # iteration is then the first one's, which use_cuda_graphs guarantees is the right one.
     run = GraphedWork(iteration, gen) if graphed else iteration
     last_report = time.perf_counter()
-    iters = cfg_t.iters_per_scale
     for it in range(1, iters + 1):
         first_d_step = (it - 1) * cfg_t.d_steps
         d_loss, g_loss, rec_loss, gen_fake = run()
@@ -316,12 +367,12 @@ def _train_scale(
             yield Preview(scale, it, denormalize(gen_fake.detach(), model.spec)[0], labels)
 
     del run  # frees a captured graph's memory pool
-    netg.zero_grad(set_to_none=True)
+    chain.zero_grad(set_to_none=True)
     netd.zero_grad(set_to_none=True)
-    netg.requires_grad_(False)
+    chain.requires_grad_(False)
     finished = replace(
         trained,
-        generators=nn.ModuleList([*model.generators, netg]),
+        generators=nn.ModuleList([*model.generators[:low], *lower, netg]),
         discriminator_state={k: v.detach().clone() for k, v in netd.state_dict().items()},
     )
     rec_rmse = math.sqrt(F.mse_loss(reconstruct(finished), real).item())
