@@ -417,20 +417,13 @@ def _training_progress(
 
     ``iters(scale)`` gives a scale's iterations; ``on_scale`` gets each finished model.
     """
-    from .core import Progress, ScaleFinished, ScaleStarted
+    from .core import ScaleFinished
+    from .core.events import training_steps
 
     def on_event(event: Any) -> tuple[float, float] | None:
         if isinstance(event, ScaleFinished) and on_scale is not None:
             on_scale(event.model)
-        if not isinstance(event, (Progress, ScaleStarted, ScaleFinished)):
-            return None
-        counts = [iters(n) for n in range(first_scale, event.num_scales)]
-        done = (
-            counts[event.scale - first_scale]
-            if isinstance(event, ScaleFinished)
-            else getattr(event, "iteration", 0)
-        )
-        return sum(counts[: event.scale - first_scale]) + done, sum(counts)
+        return training_steps(event, iters, first_scale)
 
     return on_event
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from napari_singan._napari.models import MODELS
+from napari_singan._qt.controls import STEPS
 from napari_singan.core import SinGANModel, available_devices, save_model
 
 from ..conftest import make_texture
@@ -80,3 +81,20 @@ def test_train_widget_writes_the_shared_metadata(make_napari_viewer, qtbot):
     meta = MODELS.get(train.last_model_name).metadata
     assert meta["source"] == "tex" and set(meta) == {"source", "layer"}
     assert meta["layer"]["source"] == "tex"
+
+
+def test_train_widget_bar_counts_each_scales_iterations(make_napari_viewer, qtbot):
+    """With more iterations at the coarsest scale, the bar moves in step with the iterations done."""
+    viewer = make_napari_viewer()
+    viewer.add_image(make_texture(40, 40), name="tex")
+    train = _dock(viewer, "Train")
+    train.max_size.value, train.min_size.value, train.iters.value = 32, 14, 2
+    train.coarsest_iters.value = 14  # 14 + 2 + 2 + 2 iterations over 4 scales
+    train.device.value = "cpu"
+    shown = []
+    train.runner.bar.changed.connect(shown.append)  # bar steps of STEPS
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    assert MODELS.get(train.last_model_name).num_scales == 4
+    assert shown[-1] == STEPS and shown == sorted(shown)
+    assert round(0.7 * STEPS) in shown  # the coarsest scale done: 14 of 20 iterations, not 1 of 4 scales

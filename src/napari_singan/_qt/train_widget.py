@@ -38,6 +38,7 @@ from ..core import (
     train,
 )
 from ..core.config import LabelEncoding
+from ..core.events import training_steps
 from ..core.images import channels_last, validate_image
 from ..core.microscopy import crop_region, native_max_size
 from ..core.plan import check_training_memory, training_plan
@@ -81,6 +82,7 @@ class TrainWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self._viewer = viewer
         self.partial: SinGANModel | None = None  # latest finished scales of the running training
+        self._iterations = PRESETS[DEFAULT_PRESET].train.iterations  # of each scale of the running training
         self.last_model_name: str | None = None
         self.preview_layer: Image | None = None
         self.preview_labels_layer: Labels | None = None  # the preview's labels, when training with labels
@@ -343,6 +345,7 @@ class TrainWidget(Container):
             return
         meta = layer_metadata(layer)
         self.partial = None
+        self._iterations = config.train.iterations
         self._source = _Source(
             layer.name, spatial_hw(image, axis), axis, bool(layer.rgb), cropped_layer(meta, crop)
         )
@@ -410,6 +413,7 @@ class TrainWidget(Container):
         if not self._check_plan(name, plan):
             return
         self.partial = None
+        self._iterations = model.config.train.iterations
         source = meta.get("source", name)
         self._source = _Source(source, (spec.height, spec.width), spec.channel_axis, spec.is_rgb, meta)
         self.runner.start(
@@ -426,20 +430,18 @@ class TrainWidget(Container):
             self.runner.status.value = (
                 f"scale {event.scale + 1}/{event.num_scales}: {h}×{w} px, {event.width} filters"
             )
-            return event.scale / event.num_scales
         if isinstance(event, Progress):
             self.runner.status.value = (
                 f"scale {event.scale + 1}/{event.num_scales}, iteration {event.iteration}/{event.iters} · "
                 f"D {event.d_loss:.3f} · G {event.g_loss:.3f} · rec {event.rec_loss:.4f}"
             )
-            return event.fraction
         if isinstance(event, Preview):
             self._show_preview(event.image)
             self._show_preview_labels(event.labels)
         if isinstance(event, ScaleFinished):
             self.partial = event.model
-            return (event.scale + 1) / event.num_scales
-        return None
+        steps = training_steps(event, self._iterations)  # of the whole pyramid, in iterations
+        return None if steps is None else steps[0] / steps[1]
 
     def _show_preview(self, image: np.ndarray) -> None:
         src = self._source

@@ -3,7 +3,8 @@
 The events of every long-work generator live here; :func:`drain` is the one
 driver that runs such a generator (CLI progress bars, benchmarks and tests
 pass a callback; napari widgets run the same generator in a thread worker).
-Events with progress carry their own ``fraction`` of the work done.
+Events with progress carry their own ``fraction`` of the work done; training
+events are counted in iterations by :func:`training_steps`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class Progress:
 
     @property
     def fraction(self) -> float:
-        """Share of the whole training done, 0..1 (every scale counts alike, whatever its iterations)."""
+        """Share of the whole training done, 0..1, every scale counted alike (:func:`training_steps`
+        weighs each by its iterations)."""
         return (self.scale + self.iteration / self.iters) / self.num_scales
 
 
@@ -116,6 +118,34 @@ class ImageFinished:
     def fraction(self) -> float:
         """Share of the work done, 0..1."""
         return self.done / self.total
+
+
+def training_steps(
+    event: object, iterations: Callable[[int], int], first_scale: int = 0
+) -> tuple[int, int] | None:
+    """Iterations done and in all, from scale ``first_scale`` on, after a training event.
+
+    Parameters
+    ----------
+    event
+        Any event; only :class:`ScaleStarted`, :class:`Progress` and
+        :class:`ScaleFinished` count.
+    iterations
+        Iterations of a scale, e.g. ``TrainConfig.iterations``.
+    first_scale
+        The first scale of the run (a resumed model's number of trained scales).
+
+    Returns
+    -------
+    (int, int) or None
+        ``(done, total)``, or ``None`` for other events.
+    """
+    if not isinstance(event, (ScaleStarted, Progress, ScaleFinished)):
+        return None
+    counts = [iterations(n) for n in range(first_scale, event.num_scales)]
+    here = event.scale - first_scale
+    done = counts[here] if isinstance(event, ScaleFinished) else getattr(event, "iteration", 0)
+    return sum(counts[:here]) + done, sum(counts)
 
 
 def drain(work: Generator[E, None, R], on_event: Callable[[E], object] | None = None) -> R:
