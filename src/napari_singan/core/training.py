@@ -280,7 +280,7 @@ def _train_scale(
     low = scale + 1 - min(cfg_t.concurrent_stages, scale + 1)  # the lowest stage trained at this scale
     lower = [copy.deepcopy(model.generators[s]).requires_grad_(True) for s in range(low, scale)]
     chain = StageChain([*lower, netg], list(model.shapes[low : scale + 1]))
-    chain_shapes = [(1, channels, *model.shapes[s]) for s in range(low, scale + 1)]  # its outputs
+    chain_shapes = [(1, channels, *hw) for hw in chain.shapes]  # its outputs, (1, C, H_s, W_s)
     # The reconstruction path enters the chain from the frozen stages below it: (1, C, H_low, W_low).
     rec_start = (
         torch.zeros(chain_shapes[0], device=dev)
