@@ -18,7 +18,8 @@ Otsu threshold, as the labels tutorial does) as ``PRESET+labels``; the metrics
 are taken on the image channels, so the two rows say whether learning labels
 costs image quality.
 
-``--include`` tabulates and plots the runs of other JSON files with this run's:
+``--include`` tabulates and plots the runs of other JSON files with this run's
+(``--rename OLD=NEW`` relabels their presets, ``--only`` keeps some of them):
 a slow baseline can train at the same time on the other core, both with
 ``--threads 1``, so that both see the same machine. With ``--seeds`` and no
 seed, nothing trains (--presets, --images and the training options are
@@ -246,13 +247,31 @@ def main() -> None:
         default=[],
         help="JSON of other runs (e.g. a slow baseline run at the same time on another core) to tabulate with this one",
     )
+    parser.add_argument(
+        "--rename",
+        nargs="+",
+        default=[],
+        metavar="OLD=NEW",
+        help="relabel the included runs of preset OLD as NEW (e.g. runs of a preset that has changed since)",
+    )
+    parser.add_argument(
+        "--only", nargs="+", help="keep only the included runs of these presets (after --rename)"
+    )
     parser.add_argument("--job", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
         print(json.dumps(run_job(json.loads(args.job))))
         return
 
-    records = [r for path in args.include for r in json.loads(Path(path).read_text())["runs"]]
+    renames = dict(pair.split("=", 1) for pair in args.rename if "=" in pair)
+    if len(renames) < len(args.rename):
+        raise SystemExit("--rename takes OLD=NEW pairs")
+    records = [
+        {**r, "preset": renames.get(r["preset"], r["preset"])}
+        for path in args.include
+        for r in json.loads(Path(path).read_text())["runs"]
+    ]
+    records = [r for r in records if args.only is None or r["preset"] in args.only]
     keys = [(r["image"], r["preset"], r["seed"]) for r in records]
     if len(set(keys)) < len(keys):
         raise SystemExit("the --include files repeat an (image, preset, seed) run; relabel one of them")

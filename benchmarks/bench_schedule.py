@@ -7,6 +7,9 @@ line: train seconds, seconds per scale, the noise amplitudes sigma_n and the :mo
 report of 25 samples, as ``bench_quality.py`` measures its models.
 
     python benchmarks/bench_schedule.py immunohistochemistry 2000,120,120,120 --preset fast --max-size 48
+
+``--strip PNG`` also writes the training image and the first samples side by side (4x, nearest):
+the picture behind the numbers.
 """
 
 from __future__ import annotations
@@ -16,12 +19,26 @@ import dataclasses
 import json
 import time
 
+import imageio.v3 as iio
+import numpy as np
 import torch
 from bench_quality import config_of, load
 
-from napari_singan.core import ScaleFinished, resume, train
+from napari_singan.core import ScaleFinished, SinGANModel, drain, generate, resume, train
 from napari_singan.core.pyramid import pyramid_shapes
-from napari_singan.metrics import evaluate_model
+from napari_singan.metrics import evaluate_model, training_image
+
+
+def write_strip(model: SinGANModel, path: str, count: int, seed: int, zoom: int = 4) -> None:
+    """The training image and ``count`` samples side by side, as 8-bit PNG (2-D or RGB images)."""
+    image = training_image(model).astype(np.float64)
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3)):
+        raise SystemExit(f"--strip draws 2-D or RGB images, not shape {image.shape}")
+    tiles = [image, *drain(generate(model, count, seed=seed)).astype(np.float64)]
+    low, high = image.min(), image.max()
+    strip = np.concatenate([np.clip((t - low) / max(high - low, 1e-12), 0, 1) for t in tiles], axis=1)
+    strip = strip.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    iio.imwrite(path, (255 * strip).round().astype(np.uint8))
 
 
 def main() -> None:
@@ -33,6 +50,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--strip", help="PNG of the training image and 7 samples side by side")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     label, config = config_of(args.preset, args.max_size, None)
@@ -56,7 +74,10 @@ def main() -> None:
         model = finished.model
         per_scale.append(round(finished.seconds, 2))
     seconds = time.perf_counter() - start
-    report = evaluate_model(dataclasses.replace(model, config=config), 25, seed=1000 + args.seed)
+    model = dataclasses.replace(model, config=config)
+    report = evaluate_model(model, 25, seed=1000 + args.seed)
+    if args.strip:
+        write_strip(model, args.strip, 7, seed=1000 + args.seed)
     print(
         json.dumps(
             {
