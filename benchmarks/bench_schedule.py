@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from bench_quality import config_of, load
 
-from napari_singan.core import ScaleFinished, SinGANModel, drain, generate, resume, train
+from napari_singan.core import ScaleFinished, SinGANModel, drain, generate, resume, save_model, train
 from napari_singan.core.pyramid import pyramid_shapes
 from napari_singan.metrics import evaluate_model, training_image
 
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--strip", help="PNG of the training image and 7 samples side by side")
+    parser.add_argument("--save", help="also save the trained model here (.singan)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     label, config = config_of(args.preset, args.max_size, None)
@@ -78,6 +79,8 @@ def main() -> None:
     report = evaluate_model(model, 25, seed=1000 + args.seed)
     if args.strip:
         write_strip(model, args.strip, 7, seed=1000 + args.seed)
+    if args.save:
+        save_model(model, args.save)
     print(
         json.dumps(
             {

@@ -48,6 +48,7 @@ def test_dict_round_trip_and_presets():
     for cfg in PRESETS.values():
         assert SinGANConfig.from_dict(cfg.to_dict()) == cfg
     assert preset("super-resolution").train.rec_weight == 100.0
+    assert preset("fast").train.rec_weight == 1.0 and preset("paper").train.rec_weight == 10.0  # measured
 
 
 @pytest.mark.parametrize(
