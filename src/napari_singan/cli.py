@@ -60,6 +60,12 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
         int,
         "iterations at the coarsest scale, where samples get their layout (paper: 0, as --iters)",
     ),
+    "--coarse-taper": (
+        "coarse_taper",
+        float,
+        "with --coarsest-iters, scale n trains that many x taper^n, at least --iters "
+        f"(default: {_PAPER_TRAIN.coarse_taper})",
+    ),
     "--rec-weight": ("rec_weight", float, f"reconstruction weight alpha (paper: {_PAPER_TRAIN.rec_weight})"),
     "--lr": (None, float, f"learning rate of G and D (paper: {_PAPER_TRAIN.lr_g})"),
     "--norm": ("norm", str, f"normalisation layers (paper: {ModelConfig().norm})"),

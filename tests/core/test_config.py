@@ -49,6 +49,9 @@ def test_dict_round_trip_and_presets():
         assert SinGANConfig.from_dict(cfg.to_dict()) == cfg
     assert preset("super-resolution").train.rec_weight == 100.0
     assert preset("fast").train.rec_weight == 1.0 and preset("paper").train.rec_weight == 10.0  # measured
+    older = SinGANConfig().to_dict()
+    del older["train"]["coarse_taper"]  # a file written before the taper trained without one
+    assert SinGANConfig.from_dict(older).train.coarse_taper == 0.0
 
 
 @pytest.mark.parametrize(
@@ -64,6 +67,7 @@ def test_dict_round_trip_and_presets():
         ({"gp_every": 0}, "gp every must be at least 1"),
         ({"concurrent_stages": 0}, "concurrent stages must be at least 1"),
         ({"coarsest_iters": -1}, "coarsest iters must not be negative"),
+        ({"coarse_taper": 1.5}, "coarse taper must be in"),
         ({"concurrent_lr_scale": 0.0}, "concurrent lr scale must be in"),
         ({"concurrent_lr_scale": 1.5}, "concurrent lr scale must be in"),
         ({"lr_g": 0.0}, "lr g must be positive"),

@@ -56,10 +56,10 @@ def test_plan_counts_the_coarsest_scales_own_iterations():
     config = SinGANConfig().with_overrides(max_size=64, min_size=14, iters_per_scale=10)
     longer = config.with_overrides(coarsest_iters=50)
     plan, plan_longer = training_plan(48, 64, config, "cpu"), training_plan(48, 64, longer, "cpu")
-    assert plan_longer.iterations == (50,) + (10,) * (len(plan.shapes) - 1)
+    assert plan_longer.iterations == (50, 20) + (10,) * (len(plan.shapes) - 2)  # tapered by 0.4 per scale
     assert plan_longer.seconds > plan.seconds
     assert " 32 … 64 filters, 50 … 10 iterations: about " in plan_longer.summary()
-    assert training_plan(48, 64, longer, "cpu", first_scale=1).iterations == plan.iterations[1:]
+    assert training_plan(48, 64, longer, "cpu", first_scale=1).iterations == plan_longer.iterations[1:]
 
 
 def test_plan_counts_the_stages_trained_along():

@@ -16,6 +16,7 @@ from napari_singan.core import (
     resume,
     train,
 )
+from napari_singan.core.config import TrainConfig
 from napari_singan.core.models import Discriminator, GeneratorStage, scale_width
 
 from ..conftest import TINY, make_texture
@@ -253,6 +254,13 @@ def test_coarsest_iters_trains_the_coarsest_scale_longer():
     cfg = TINY.with_overrides(iters_per_scale=3, coarsest_iters=7, report_seconds=0.0, preview_every=0)
     assert [cfg.train.iterations(n) for n in range(3)] == [7, 3, 3]
     assert TINY.train.iterations(0) == TINY.train.iterations(1) == 12  # off: the paper's schedule
+    tapered = TrainConfig(iters_per_scale=10, coarsest_iters=100)
+    assert [tapered.iterations(n) for n in range(5)] == [100, 40, 16, 10, 10]  # x 0.4 per scale, >= 10
+    untapered = dataclasses.replace(tapered, coarse_taper=0.0)
+    assert [untapered.iterations(n) for n in range(3)] == [100, 10, 10]
+    assert (
+        dataclasses.replace(tapered, coarsest_iters=5).iterations(0) == 5
+    )  # fewer at the coarsest scale is allowed
     events = _events(train(make_texture(), cfg, device="cpu", seed=0))
     progress = [e for e in events if isinstance(e, Progress)]
     assert {e.scale: e.iters for e in progress} == {0: 7, 1: 3, 2: 3, 3: 3}

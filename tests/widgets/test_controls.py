@@ -35,7 +35,8 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     assert config.train.iters_per_scale == 300 and config.model.max_width == 128
     assert config.model.padding == "zero" and config.train.coarsest_iters == 0  # as the other scales
     train.coarsest_iters.value = 1000
-    assert train.config().train.iterations(0) == 1000 and train.config().train.iterations(1) == 300
+    iterations = train.config().train.iterations
+    assert (iterations(0), iterations(1), iterations(2)) == (1000, 400, 300)  # tapered, at least 300
 
     train.preset.value = "super-resolution"
     assert train.min_size.value == 18 and train.iters.value == 300 and train.max_size.value == 250
@@ -89,7 +90,7 @@ def test_train_widget_bar_counts_each_scales_iterations(make_napari_viewer, qtbo
     viewer.add_image(make_texture(40, 40), name="tex")
     train = _dock(viewer, "Train")
     train.max_size.value, train.min_size.value, train.iters.value = 32, 14, 2
-    train.coarsest_iters.value = 14  # 14 + 2 + 2 + 2 iterations over 4 scales
+    train.coarsest_iters.value = 14  # 14 + 6 + 2 + 2 iterations over 4 scales (tapered by 0.4 per scale)
     train.device.value = "cpu"
     shown = []
     train.runner.bar.changed.connect(shown.append)  # bar steps of STEPS
@@ -97,4 +98,4 @@ def test_train_widget_bar_counts_each_scales_iterations(make_napari_viewer, qtbo
     wait_idle(qtbot, train)
     assert MODELS.get(train.last_model_name).num_scales == 4
     assert shown[-1] == STEPS and shown == sorted(shown)
-    assert round(0.7 * STEPS) in shown  # the coarsest scale done: 14 of 20 iterations, not 1 of 4 scales
+    assert round(14 / 24 * STEPS) in shown  # the coarsest scale done: 14 of 24 iterations, not 1 of 4 scales

@@ -142,12 +142,14 @@ class TrainWidget(Container):
         self.iters = SpinBox(
             label="iterations / scale", min=1, max=100_000, value=default.train.iters_per_scale
         )
+        taper = default.train.coarse_taper
         self.coarsest_iters = SpinBox(
             label="coarsest-scale iterations",
             min=0,
             max=100_000,
             value=default.train.coarsest_iters,
             tooltip="Iterations at the coarsest scale, where samples get their layout from noise; "
+            f"the scales above get {taper:g}x, {taper**2:g}x, ... as many, at least iterations / scale. "
             "0: as every other scale (the paper).",
         )
         self.device = device_picker()

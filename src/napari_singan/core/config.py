@@ -75,6 +75,9 @@ class TrainConfig:
 
     iters_per_scale: int = 2000  # adversarial iterations per scale
     coarsest_iters: int = 0  # iterations at the coarsest scale instead (0: iters_per_scale, as the paper)
+    coarse_taper: float = (
+        0.4  # with coarsest_iters, scale n trains max(iters_per_scale, coarsest_iters*taper^n)
+    )
     d_steps: int = 3  # discriminator updates per iteration
     g_steps: int = 3  # generator updates per iteration
     lr_g: float = 5e-4  # Adam learning rate of the generator
@@ -110,6 +113,7 @@ class TrainConfig:
                 f"{name.replace('_', ' ')} must be positive, got {getattr(self, name)}",
             )
         _require(self.coarsest_iters >= 0, f"coarsest iters must not be negative, got {self.coarsest_iters}")
+        _require(0.0 <= self.coarse_taper <= 1.0, f"coarse taper must be in [0, 1], got {self.coarse_taper}")
         _require(0.0 < self.beta1 < 1.0 and 0.0 < self.beta2 < 1.0, "Adam betas must be between 0 and 1")
         _require(0.0 <= self.lr_decay_at <= 1.0, f"lr decay at must be in [0, 1], got {self.lr_decay_at}")
         _require(0.0 < self.lr_decay <= 1.0, f"lr decay must be in (0, 1], got {self.lr_decay}")
@@ -134,11 +138,18 @@ class TrainConfig:
     def iterations(self, scale: int) -> int:
         """Adversarial iterations at ``scale`` (0 = coarsest).
 
-        ``iters_per_scale``, except at the coarsest scale with ``coarsest_iters``:
-        the one scale that makes samples from noise alone (their layout, §2.1),
-        and the cheapest to train longer.
+        ``iters_per_scale``, unless ``coarsest_iters`` is set: then the coarsest
+        scale, the one that makes samples from noise alone (their layout, §2.1)
+        and the cheapest to train longer, trains ``coarsest_iters``, and the
+        scales above it ``coarsest_iters * coarse_taper**scale``, never fewer
+        than ``iters_per_scale`` (1000 with 0.4: 1000, 400, 160, then
+        ``iters_per_scale``).
         """
-        return self.coarsest_iters if scale == 0 and self.coarsest_iters else self.iters_per_scale
+        if not self.coarsest_iters:
+            return self.iters_per_scale
+        if scale == 0:
+            return self.coarsest_iters
+        return max(self.iters_per_scale, round(self.coarsest_iters * self.coarse_taper**scale))
 
 
 @dataclass(frozen=True)
@@ -157,12 +168,13 @@ class SinGANConfig:
     def from_dict(cls, data: dict[str, dict[str, Any]]) -> SinGANConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``.
 
-        Files written before ``label_encoding`` existed were trained one-hot.
+        Files written before ``label_encoding`` existed were trained one-hot,
+        and those written before ``coarse_taper`` without a taper.
         """
         return cls(
             pyramid=PyramidConfig(**data["pyramid"]),
             model=ModelConfig(**data["model"]),
-            train=TrainConfig(**{"label_encoding": "one-hot", **data["train"]}),
+            train=TrainConfig(**{"label_encoding": "one-hot", "coarse_taper": 0.0, **data["train"]}),
         )
 
     def with_overrides(self, **overrides: Any) -> SinGANConfig:
