@@ -6,7 +6,8 @@ range) and measures every set as ``evaluate_model`` does. Noise that lowers
 patch-SWD while the samples visibly get worse marks how much of a gain in the
 metric could be noise rather than structure. Prints one JSON line per level.
 
-    python benchmarks/bench_schedule.py immunohistochemistry 2000,120,120,120 --save ihc.singan
+    python benchmarks/bench_schedule.py immunohistochemistry 2000,120,120,120 --save ihc.singan \
+        --preset "a10=fast,rec_weight=10"
     python benchmarks/bench_metric_noise.py ihc.singan --sigmas 0 0.016 0.031 0.063
 """
 

@@ -67,6 +67,11 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
         f"(default: {_PAPER_TRAIN.coarse_taper})",
     ),
     "--rec-weight": ("rec_weight", float, f"reconstruction weight alpha (paper: {_PAPER_TRAIN.rec_weight})"),
+    "--label-rec-weight": (
+        "label_rec_weight",
+        float,
+        "alpha instead when training with --labels (0: --rec-weight; the fast preset: 10)",
+    ),
     "--lr": (None, float, f"learning rate of G and D (paper: {_PAPER_TRAIN.lr_g})"),
     "--norm": ("norm", str, f"normalisation layers (paper: {ModelConfig().norm})"),
     "--padding": ("padding", str, f"how each generator pads its input (paper: {ModelConfig().padding})"),

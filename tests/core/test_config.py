@@ -49,6 +49,7 @@ def test_dict_round_trip_and_presets():
         assert SinGANConfig.from_dict(cfg.to_dict()) == cfg
     assert preset("super-resolution").train.rec_weight == 100.0
     assert preset("fast").train.rec_weight == 1.0 and preset("paper").train.rec_weight == 10.0  # measured
+    assert preset("fast").train.label_rec_weight == 10.0  # pairs: the paper's alpha (measured)
     older = SinGANConfig().to_dict()
     del older["train"]["coarse_taper"]  # a file written before the taper trained without one
     assert SinGANConfig.from_dict(older).train.coarse_taper == 0.0

@@ -171,6 +171,15 @@ def test_one_hot_training_gives_aligned_pairs_and_older_files_read_as_one_hot():
     assert SinGANConfig.from_dict(old).train.label_encoding == "one-hot"
 
 
+def test_label_models_train_with_their_own_reconstruction_weight():
+    image = make_texture()
+    config = PAIRS.with_overrides(iters_per_scale=2, rec_weight=1.0, label_rec_weight=10.0)
+    assert drain(train(image, config, labels=semantic(image), device="cpu")).config.train.rec_weight == 10.0
+    assert drain(train(image, config, device="cpu")).config.train.rec_weight == 1.0  # images alone
+    unset = config.with_overrides(label_rec_weight=0.0)
+    assert drain(train(image, unset, labels=semantic(image), device="cpu")).config.train.rec_weight == 1.0
+
+
 def test_training_with_instance_labels_gives_numbered_objects_on_bright_spots():
     image, labels = nuclei()
     model = drain(train(image, PAIRS, labels=labels, device="cpu", seed=0))

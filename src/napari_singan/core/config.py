@@ -88,6 +88,7 @@ class TrainConfig:
     lr_decay: float = 0.1  # factor applied to the learning rates at lr_decay_at
     gp_weight: float = 0.1  # WGAN-GP gradient-penalty weight lambda
     rec_weight: float = 10.0  # reconstruction-loss weight alpha (100 for super-resolution)
+    label_rec_weight: float = 0.0  # alpha instead when training with labels (0: rec_weight)
     noise_amp_weight: float = 0.1  # sigma_n = noise_amp_weight * RMSE(upsampled reconstruction, x_n)
     init_from_previous: bool = True  # copy the previous scale's weights when the widths match
     report_seconds: float = 0.25  # at most this long between progress events (also the Stop latency)
@@ -129,7 +130,14 @@ class TrainConfig:
             self.label_encoding in get_args(LabelEncoding),
             f"label encoding must be one of {', '.join(get_args(LabelEncoding))}, got {self.label_encoding!r}",
         )
-        for name in ("gp_weight", "rec_weight", "noise_amp_weight", "preview_every", "report_seconds"):
+        for name in (
+            "gp_weight",
+            "rec_weight",
+            "label_rec_weight",
+            "noise_amp_weight",
+            "preview_every",
+            "report_seconds",
+        ):
             _require(
                 getattr(self, name) >= 0,
                 f"{name.replace('_', ' ')} must not be negative, got {getattr(self, name)}",
@@ -203,10 +211,11 @@ PRESETS: dict[str, SinGANConfig] = {
     # The paper's pyramid with a short schedule, chosen by measurement (benchmarks/bench_quality.py,
     # docs/performance.md): 120 iterations per scale instead of 2000, 32-filter nets, reflection
     # padding, which leaves the nets no frame to anchor objects to (more diverse borders), and a
-    # reconstruction weight of 1 instead of 10, which leaves the short schedule to the adversarial loss.
+    # reconstruction weight of 1 instead of 10, which leaves the short schedule to the adversarial loss;
+    # with labels the paper's 10, whose pairs trained the better segmenters.
     "fast": SinGANConfig(
         model=ModelConfig(max_width=32, padding="reflect"),
-        train=TrainConfig(iters_per_scale=120, preview_every=25, rec_weight=1.0),
+        train=TrainConfig(iters_per_scale=120, preview_every=25, rec_weight=1.0, label_rec_weight=10.0),
     ),
     # The published defaults.
     "paper": SinGANConfig(),
