@@ -41,6 +41,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     for sigma in args.sigmas:
         noisy = np.clip(samples + rng.normal(0.0, sigma * (high - low), samples.shape), low, high)
+        if np.issubdtype(image.dtype, np.integer):
+            noisy = np.rint(noisy)
         report = evaluate(
             noisy.astype(image.dtype), image, channel_axis=model.spec.channel_axis, seed=1000 + args.seed
         )

@@ -51,7 +51,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--strip", help="PNG of the training image and 7 samples side by side")
-    parser.add_argument("--save", help="also save the trained model here (.singan)")
+    parser.add_argument(
+        "--save",
+        help="also save the trained model here (.singan; its config is the preset's, not the counts)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     label, config = config_of(args.preset, args.max_size, None)

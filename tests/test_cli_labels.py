@@ -28,6 +28,8 @@ def test_train_with_labels_sample_pairs_and_augment_a_dataset(tmp_path, capsys):
     assert main([*argv[:-1], str(one_hot), *flags, "--iters", "1"]) == 0
     assert load_model(one_hot).config.train.label_encoding == "one-hot"
     assert load_model(one_hot).config.train.rec_weight == 3.0  # with labels, alpha is --label-rec-weight
+    assert main([*argv[:-1], str(one_hot), *flags[:4], "--rec-weight", "2", *TINY_FLAGS, "--iters", "1"]) == 0
+    assert load_model(one_hot).config.train.rec_weight == 2.0  # --rec-weight alone applies with labels too
 
     assert main(["sample", str(model_path), "-n", "2", "-o", str(tmp_path / "s.tif"), "--quiet"]) == 0
     stack, masks = tifffile.imread(tmp_path / "s.tif"), tifffile.imread(tmp_path / "s_labels.tif")

@@ -66,7 +66,12 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
         "with --coarsest-iters, scale n trains that many x taper^n, at least --iters "
         f"(default: {_PAPER_TRAIN.coarse_taper})",
     ),
-    "--rec-weight": ("rec_weight", float, f"reconstruction weight alpha (paper: {_PAPER_TRAIN.rec_weight})"),
+    "--rec-weight": (
+        "rec_weight",
+        float,
+        f"reconstruction weight alpha (paper: {_PAPER_TRAIN.rec_weight}; the fast preset: 1), with labels too "
+        "unless --label-rec-weight is given",
+    ),
     "--label-rec-weight": (
         "label_rec_weight",
         float,
@@ -386,6 +391,8 @@ def _config_from_args(args: argparse.Namespace):
             overrides.update(lr_g=value, lr_d=value)
         else:
             overrides[name] = value
+    if args.rec_weight is not None and args.label_rec_weight is None:  # --rec-weight alone: with labels too
+        overrides["label_rec_weight"] = 0.0
     return PRESETS[args.preset].with_overrides(**overrides)
 
 

@@ -152,6 +152,17 @@ def test_fine_tuning_a_concurrently_trained_model_trains_only_the_retrained_stag
         assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
+def test_fine_tuning_a_model_with_coarsest_scale_iterations_trains_iters_per_scale(tiny_model):
+    """The taper of a model's coarsest-scale iterations does not reach the retrained scales."""
+    from napari_singan.core import Progress
+
+    tapered = replace(tiny_model, config=tiny_model.config.with_overrides(coarsest_iters=1000))
+    assert tapered.config.train.iterations(1) == 400  # what training it would have got
+    events = []
+    drain(fine_tune(tapered, training_image(tiny_model), scales=2, iters=3), events.append)
+    assert {e.iters for e in events if isinstance(e, Progress)} == {3}
+
+
 def test_animation_moves_gradually(tiny_model, tmp_path):
     frames = drain(animate(tiny_model, 12, start_scale=0, alpha=0.1, beta=0.9, seed=0))
     assert frames.shape == (12, 32, 32) and frames.dtype == np.uint8

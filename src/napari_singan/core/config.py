@@ -1,5 +1,8 @@
 """Frozen configuration dataclasses; every default is the SinGAN paper's value.
 
+Options the paper does not have default to its behaviour (``coarse_taper`` acts
+only with ``coarsest_iters``; ``label_rec_weight`` 0 means ``rec_weight``).
+
 Nothing here is ever mutated: derive a variant with :func:`dataclasses.replace`
 (or :meth:`SinGANConfig.with_overrides`).
 """
@@ -88,7 +91,7 @@ class TrainConfig:
     lr_decay: float = 0.1  # factor applied to the learning rates at lr_decay_at
     gp_weight: float = 0.1  # WGAN-GP gradient-penalty weight lambda
     rec_weight: float = 10.0  # reconstruction-loss weight alpha (100 for super-resolution)
-    label_rec_weight: float = 0.0  # alpha instead when training with labels (0: rec_weight)
+    label_rec_weight: float = 0.0  # alpha instead of rec_weight when training with labels (0: rec_weight)
     noise_amp_weight: float = 0.1  # sigma_n = noise_amp_weight * RMSE(upsampled reconstruction, x_n)
     init_from_previous: bool = True  # copy the previous scale's weights when the widths match
     report_seconds: float = 0.25  # at most this long between progress events (also the Stop latency)
