@@ -78,9 +78,7 @@ class TrainConfig:
 
     iters_per_scale: int = 2000  # adversarial iterations per scale
     coarsest_iters: int = 0  # iterations at the coarsest scale instead (0: iters_per_scale, as the paper)
-    coarse_taper: float = (
-        0.4  # with coarsest_iters, scale n trains max(iters_per_scale, coarsest_iters*taper^n)
-    )
+    coarse_taper: float = 0.4  # with coarsest_iters, scale n: coarsest_iters*taper^n, >= iters_per_scale
     d_steps: int = 3  # discriminator updates per iteration
     g_steps: int = 3  # generator updates per iteration
     lr_g: float = 5e-4  # Adam learning rate of the generator
