@@ -391,8 +391,6 @@ def _config_from_args(args: argparse.Namespace):
             overrides.update(lr_g=value, lr_d=value)
         else:
             overrides[name] = value
-    if args.rec_weight is not None and args.label_rec_weight is None:  # --rec-weight alone: with labels too
-        overrides["label_rec_weight"] = 0.0
     return PRESETS[args.preset].with_overrides(**overrides)
 
 

@@ -50,6 +50,10 @@ def test_dict_round_trip_and_presets():
     assert preset("super-resolution").train.rec_weight == 100.0
     assert preset("fast").train.rec_weight == 1.0 and preset("paper").train.rec_weight == 10.0  # measured
     assert preset("fast").train.label_rec_weight == 10.0  # pairs: the paper's alpha (measured)
+    alpha3 = preset("fast").with_overrides(rec_weight=3.0).train  # a lone alpha applies to label models too
+    assert (alpha3.rec_weight, alpha3.label_rec_weight) == (3.0, 0.0)
+    both = preset("fast").with_overrides(rec_weight=3.0, label_rec_weight=5.0).train
+    assert (both.rec_weight, both.label_rec_weight) == (3.0, 5.0)
     older = SinGANConfig().to_dict()
     del older["train"]["coarse_taper"]  # a file written before the taper trained without one
     assert SinGANConfig.from_dict(older).train.coarse_taper == 0.0

@@ -191,7 +191,12 @@ class SinGANConfig:
 
         Each name is looked up in the pyramid, model and train sections;
         ``None`` values are ignored so CLI/widget options can be passed as-is.
+        A ``rec_weight`` given without ``label_rec_weight`` applies to label
+        models too (``label_rec_weight`` becomes 0), so ``rec_weight=3`` means
+        alpha = 3 whether or not the model learns labels.
         """
+        if overrides.get("rec_weight") is not None and overrides.get("label_rec_weight") is None:
+            overrides = {**overrides, "label_rec_weight": 0.0}
         sections = {"pyramid": self.pyramid, "model": self.model, "train": self.train}
         updates: dict[str, dict[str, Any]] = {name: {} for name in sections}
         for key, value in overrides.items():
