@@ -504,8 +504,10 @@ class TrainWidget(Container):
 
 
 def _flat(config: SinGANConfig) -> dict[str, object]:
-    """Every field of a configuration by name (names are unique across its sections)."""
-    return {key: value for section in config.to_dict().values() for key, value in section.items()}
+    """Every field of a configuration by name (names are unique across its sections); the label
+    models' alpha as it takes effect (``label_rec_weight`` 0 means ``rec_weight``)."""
+    flat = {key: value for section in config.to_dict().values() for key, value in section.items()}
+    return {**flat, "label_rec_weight": flat["label_rec_weight"] or flat["rec_weight"]}
 
 
 def _labels_note(model: SinGANModel) -> str:
