@@ -97,7 +97,7 @@ def _train(preset_name: str, max_size: int, iters: int, uint16: bool, path: Path
     image = builtin_image("cell")
     if uint16:
         image = image.astype(np.uint16) * 257  # the same picture over the full 16-bit range
-    config = preset(preset_name).with_overrides(max_size=max_size, iters_per_scale=iters)
+    config = preset(preset_name).with_overrides(max_size=max_size, iters_per_scale=iters, coarsest_iters=0)
     start = time.perf_counter()
     save_model(drain(train(image, config, device="cpu", seed=0)), path)
     return time.perf_counter() - start

@@ -73,7 +73,7 @@ preset, max_size, iters, cpu_time = sys.argv[1], *map(int, sys.argv[2:5])
 if cpu_time:
     time.perf_counter = time.process_time
 image = builtin_image("cell")
-config = PRESETS[preset].with_overrides(max_size=max_size, iters_per_scale=iters)
+config = PRESETS[preset].with_overrides(max_size=max_size, iters_per_scale=iters, coarsest_iters=0)
 plan = training_plan(*image.shape, config, "cpu")
 before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
 start = time.perf_counter()

@@ -80,7 +80,8 @@ def config_of(variant: str, max_size: int | None, iters: int | None):
             raise SystemExit(f"unknown config field {key!r} in {variant!r}")
         current = getattr(owner, key)
         overrides[key] = value == "True" if isinstance(current, bool) else type(current)(value)
-    return label, base.with_overrides(**overrides).with_overrides(max_size=max_size, iters_per_scale=iters)
+    every_scale = {"iters_per_scale": iters, "coarsest_iters": 0} if iters else {}
+    return label, base.with_overrides(**overrides).with_overrides(max_size=max_size, **every_scale)
 
 
 def threshold_labels(image: np.ndarray) -> np.ndarray:
@@ -234,7 +235,9 @@ def main() -> None:
     parser.add_argument("--images", nargs="+", default=list(BUNDLED), help=f"{', '.join(BUNDLED)} or paths")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1], help="none: only tabulate --include")
     parser.add_argument("--max-size", type=int, default=None, help="same finest size for every preset")
-    parser.add_argument("--iters", type=int, default=None, help="override iterations per scale (smoke runs)")
+    parser.add_argument(
+        "--iters", type=int, default=None, help="iterations of every scale, coarsest too (smoke runs)"
+    )
     parser.add_argument("--samples", type=int, default=25, help="samples measured per model")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")

@@ -22,6 +22,7 @@ vary the SinGAN model, the pairs and the nets together. Several ``--presets``
     python benchmarks/bench_segmentation.py --presets amp025=fast,label_amplitude=0.25 --seeds 0 1
     python benchmarks/bench_segmentation.py --presets one-hot=fast distance=fast,label_encoding=distance \
         --seeds 0 1 2 --out benchmarks/results/segmentation_encoding
+    python benchmarks/bench_segmentation.py --seeds --include a.json b.json --out merged   # runs merged
 """
 
 from __future__ import annotations
@@ -182,11 +183,15 @@ def main() -> None:
     )
     parser.add_argument("--pairs", type=int, default=100, help="synthetic pairs generated")
     parser.add_argument("--steps", type=int, default=400, help="segmenter training steps (batch 16)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1], help="none: only tabulate --include")
+    parser.add_argument(
+        "--include", nargs="+", default=[], help="JSON of other runs (e.g. seeds run in another process)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="benchmarks/results/segmentation")
     args = parser.parse_args()
-    rows = [row for seed in args.seeds for row in run(seed, args)]
+    rows = [row for path in args.include for row in json.loads(Path(path).read_text())["runs"]]
+    rows += [row for seed in args.seeds for row in run(seed, args)]
     lines = table(rows)
     print("\n".join(lines))
     out = Path(args.out)
