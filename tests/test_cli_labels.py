@@ -24,11 +24,13 @@ def test_train_with_labels_sample_pairs_and_augment_a_dataset(tmp_path, capsys):
     assert main(["info", str(model_path)]) == 0
     assert "labels:    classes [0, 5], uint8, distance encoding" in capsys.readouterr().out
     one_hot = tmp_path / "one-hot.singan"
-    flags = ["--label-encoding", "one-hot", "--preset", "fast", "--label-rec-weight", "3", *TINY_FLAGS]
+    fast = ["--label-encoding", "one-hot", "--preset", "fast"]
+    flags = [*fast, "--label-rec-weight", "3", *TINY_FLAGS]
     assert main([*argv[:-1], str(one_hot), *flags, "--iters", "1"]) == 0
     assert load_model(one_hot).config.train.label_encoding == "one-hot"
     assert load_model(one_hot).config.train.rec_weight == 3.0  # with labels, alpha is --label-rec-weight
-    assert main([*argv[:-1], str(one_hot), *flags[:4], "--rec-weight", "2", *TINY_FLAGS, "--iters", "1"]) == 0
+    assert load_model(one_hot).config.train.coarsest_iters == 0  # and fast's coarsest scales as the others
+    assert main([*argv[:-1], str(one_hot), *fast, "--rec-weight", "2", *TINY_FLAGS, "--iters", "1"]) == 0
     assert load_model(one_hot).config.train.rec_weight == 2.0  # --rec-weight alone applies with labels too
 
     assert main(["sample", str(model_path), "-n", "2", "-o", str(tmp_path / "s.tif"), "--quiet"]) == 0

@@ -58,7 +58,8 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
     "--coarsest-iters": (
         "coarsest_iters",
         int,
-        "iterations at the coarsest scale, where samples get their layout (paper: 0, as --iters)",
+        "iterations at the coarsest scale, where samples get their layout (paper: 0, as --iters; "
+        "the fast preset: 1000, but as --iters with --labels)",
     ),
     "--coarse-taper": (
         "coarse_taper",

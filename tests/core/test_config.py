@@ -50,6 +50,13 @@ def test_dict_round_trip_and_presets():
     assert preset("super-resolution").train.rec_weight == 100.0
     assert preset("fast").train.rec_weight == 1.0 and preset("paper").train.rec_weight == 10.0  # measured
     assert preset("fast").train.label_rec_weight == 10.0  # pairs: the paper's alpha (measured)
+    fast_iterations = [preset("fast").train.iterations(n) for n in range(5)]
+    assert fast_iterations == [1000, 400, 160, 120, 120]  # the coarsest scales longer (measured)
+    labelled = preset("fast").for_labels()  # label models: the schedule whose pairs segmented better
+    assert (labelled.train.rec_weight, labelled.train.coarsest_iters) == (10.0, 0)
+    assert labelled.for_labels() == labelled and preset("paper").for_labels() == preset("paper")
+    longer = preset("fast").with_overrides(coarse_with_labels=True).for_labels().train
+    assert longer.coarsest_iters == 1000
     alpha3 = preset("fast").with_overrides(rec_weight=3.0).train  # a lone alpha applies to label models too
     assert (alpha3.rec_weight, alpha3.label_rec_weight) == (3.0, 0.0)
     both = preset("fast").with_overrides(rec_weight=3.0, label_rec_weight=5.0).train

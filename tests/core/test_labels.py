@@ -171,13 +171,16 @@ def test_one_hot_training_gives_aligned_pairs_and_older_files_read_as_one_hot():
     assert SinGANConfig.from_dict(old).train.label_encoding == "one-hot"
 
 
-def test_label_models_train_with_their_own_reconstruction_weight():
+def test_label_models_train_with_their_own_reconstruction_weight_and_schedule():
     image = make_texture()
     config = PAIRS.with_overrides(iters_per_scale=2, rec_weight=1.0, label_rec_weight=10.0)
     assert drain(train(image, config, labels=semantic(image), device="cpu")).config.train.rec_weight == 10.0
     assert drain(train(image, config, device="cpu")).config.train.rec_weight == 1.0  # images alone
     unset = config.with_overrides(label_rec_weight=0.0)
     assert drain(train(image, unset, labels=semantic(image), device="cpu")).config.train.rec_weight == 1.0
+    short = config.with_overrides(coarsest_iters=3, coarse_with_labels=False)
+    assert drain(train(image, short, labels=semantic(image), device="cpu")).config.train.coarsest_iters == 0
+    assert drain(train(image, short, device="cpu")).config.train.coarsest_iters == 3  # images alone
 
 
 def test_training_with_instance_labels_gives_numbered_objects_on_bright_spots():

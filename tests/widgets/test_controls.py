@@ -23,6 +23,7 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     train = _dock(viewer, "Train")
     assert train.preset_note.value == ""
     assert train.preset.value == "fast" and train.iters.value == 120  # the default preset
+    assert train.coarsest_iters.value == 1000
     train.iters.value = 300  # typed by the user
     train.preset.value = "paper"
     assert train.iters.value == 300  # kept
@@ -30,7 +31,7 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     note = train.preset_note.value
     assert "preset 'paper' changed" in note
     assert "max_width 32 → 128" in note and "padding reflect → zero" in note  # settings without a field
-    assert "kept your iterations / scale 300" in note
+    assert "kept your iterations / scale 300" in note and "coarsest-scale iterations 1000 → 0" in note
     assert "rec_weight 1.0 → 10.0" in note and "label_rec_weight" not in note  # label models: 10 in both
     config = train.config()
     assert config.train.iters_per_scale == 300 and config.model.max_width == 128

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_singan._napari.models import MODELS
+from napari_singan._qt.controls import STEPS
 from napari_singan.apps.augment import load_pair, read_manifest
 from napari_singan.core import SinGANConfig, drain, train
 
@@ -42,9 +43,15 @@ def test_train_with_a_labels_layer_then_generate_pairs(make_napari_viewer, qtbot
     train.label_layer.value = mask
     assert not train.label_mode.native.isHidden()
     tiny_settings(train)
+    train.coarsest_iters.value = 30  # the fast preset trains label models without it (measured)
+    shown = []
+    train.runner.bar.changed.connect(shown.append)  # bar steps of STEPS
     train.runner.run_button.clicked.emit()
     wait_idle(qtbot, train)
     model = MODELS.get(train.last_model_name)
+    assert model.config.train.coarsest_iters == 0 and model.config.train.rec_weight == 10.0
+    iterations = [model.config.train.iterations(n) for n in range(model.num_scales)]
+    assert round(iterations[0] / sum(iterations) * STEPS) in shown  # counted what the model trained
     assert model.labels is not None and model.labels.classes == (0, 2) and not model.labels.instances
     assert model.metadata["labels_source"] == "mask"
     assert "label classes 0, 2" in train.runner.status.value

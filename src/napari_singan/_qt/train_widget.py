@@ -150,7 +150,7 @@ class TrainWidget(Container):
             value=default.train.coarsest_iters,
             tooltip="Iterations at the coarsest scale, where samples get their layout from noise; "
             f"the scales above get {taper:g}x, {taper**2:g}x, ... as many, at least iterations / scale. "
-            "0: as every other scale (the paper).",
+            "0: as every other scale (the paper). The fast preset trains models with labels 0 (measured).",
         )
         self.device = device_picker()
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
@@ -334,6 +334,8 @@ class TrainWidget(Container):
         image, axis, note = layer_image(layer, self._viewer.dims.point, self.channels.value)
         full_hw = spatial_hw(image, axis)
         config, native = self.config(), self.native_size.value
+        if self.label_layer.value is not None:
+            config = config.for_labels()  # what the model will train with, for the plan and the progress
         try:
             crop = self.crop(layer, full_hw)
             if crop is not None:

@@ -90,6 +90,7 @@ class TrainConfig:
     gp_weight: float = 0.1  # WGAN-GP gradient-penalty weight lambda
     rec_weight: float = 10.0  # reconstruction-loss weight alpha (100 for super-resolution)
     label_rec_weight: float = 0.0  # alpha instead of rec_weight when training with labels (0: rec_weight)
+    coarse_with_labels: bool = True  # coarsest_iters with labels too (False: iters_per_scale at every scale)
     noise_amp_weight: float = 0.1  # sigma_n = noise_amp_weight * RMSE(upsampled reconstruction, x_n)
     init_from_previous: bool = True  # copy the previous scale's weights when the widths match
     report_seconds: float = 0.25  # at most this long between progress events (also the Stop latency)
@@ -186,6 +187,18 @@ class SinGANConfig:
             train=TrainConfig(**{"label_encoding": "one-hot", "coarse_taper": 0.0, **data["train"]}),
         )
 
+    def for_labels(self) -> SinGANConfig:
+        """The configuration a model trained with labels uses (and records): alpha ``label_rec_weight``
+        if set, and ``iters_per_scale`` at the coarsest scales too unless ``coarse_with_labels``.
+
+        Applying it twice changes nothing.
+        """
+        train = self.train
+        return self.with_overrides(
+            rec_weight=train.label_rec_weight or None,
+            coarsest_iters=None if train.coarse_with_labels else 0,
+        )
+
     def with_overrides(self, **overrides: Any) -> SinGANConfig:
         """Return a copy with fields replaced by name, e.g. ``max_size=128``.
 
@@ -217,11 +230,20 @@ PRESETS: dict[str, SinGANConfig] = {
     # The paper's pyramid with a short schedule, chosen by measurement (benchmarks/bench_quality.py,
     # docs/performance.md): 120 iterations per scale instead of 2000, 32-filter nets, reflection
     # padding, which leaves the nets no frame to anchor objects to (more diverse borders), and a
-    # reconstruction weight of 1 instead of 10, which leaves the short schedule to the adversarial loss;
-    # with labels the paper's 10, whose pairs trained the better segmenters.
+    # reconstruction weight of 1 instead of 10, which leaves the short schedule to the adversarial loss
+    # (with labels the paper's 10), and 1000 iterations at the coarsest scale, tapering to 120 (1000, 400,
+    # 160), where samples get their layout (with labels 120 there too): label models keep the schedule
+    # whose pairs trained the better segmenters.
     "fast": SinGANConfig(
         model=ModelConfig(max_width=32, padding="reflect"),
-        train=TrainConfig(iters_per_scale=120, preview_every=25, rec_weight=1.0, label_rec_weight=10.0),
+        train=TrainConfig(
+            iters_per_scale=120,
+            coarsest_iters=1000,
+            preview_every=25,
+            rec_weight=1.0,
+            label_rec_weight=10.0,
+            coarse_with_labels=False,
+        ),
     ),
     # The published defaults.
     "paper": SinGANConfig(),

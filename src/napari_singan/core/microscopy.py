@@ -366,7 +366,8 @@ def training_input(
     image
         From :func:`read_microscopy` (or ``MicroscopyImage(array)``).
     config
-        The training configuration; with ``native`` its max size is replaced.
+        The training configuration; with ``native`` its max size is replaced, and
+        with ``labels`` it becomes :meth:`~napari_singan.core.SinGANConfig.for_labels`.
     source
         Where the image came from (file path or ``sample:<name>``).
     channel_axis
@@ -395,6 +396,8 @@ def training_input(
     metadata = source_metadata(
         source, note=image.note, pixel_size=image.pixel_size, plane=image.plane, crop=crop, native=native
     )
+    if labels is not None:
+        config = config.for_labels()  # what the model will train with, for the plan and the progress
     return TrainingInput(data, axis, config, metadata, labels)
 
 

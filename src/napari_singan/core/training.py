@@ -61,7 +61,7 @@ def train(
         Optional ``(H, W)`` integer label image of ``image`` (a napari Labels
         layer): learned as extra channels, so that every sample comes with its
         labels (``generate(..., with_labels=True)``). With labels the
-        reconstruction weight is ``config.train.label_rec_weight`` if set.
+        model trains with :meth:`SinGANConfig.for_labels` of ``config``.
     label_mode
         ``"classes"``, ``"instances"`` or ``"auto"``; see :mod:`napari_singan.core.labels`.
     channel_axis
@@ -91,8 +91,7 @@ def train(
         label_spec = replace(
             check_labels(labels, (spec.height, spec.width), label_mode), first_channel=spec.channels
         )
-        if config.train.label_rec_weight:  # the model's config says which alpha it trained with
-            config = config.with_overrides(rec_weight=config.train.label_rec_weight)
+        config = config.for_labels()  # the model's config says which alpha and schedule it trained with
     shapes = pyramid_shapes(spec.height, spec.width, config.pyramid)
     receptive = 2 * config.model.num_blocks + 1
     if min(shapes[0]) <= receptive:
