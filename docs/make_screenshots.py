@@ -48,10 +48,12 @@ def shot(viewer, name: str) -> None:
 
 
 def use_fast(train, args: argparse.Namespace) -> None:
-    """The Train widget on the ``fast`` preset, with ``--iters`` iterations per scale if given."""
+    """The Train widget on the ``fast`` preset, with ``--iters`` iterations per scale if given and
+    ``--coarsest-iters`` at the coarsest scale."""
     train.preset.value = "fast"
     if args.iters:
         train.iters.value = args.iters
+    train.coarsest_iters.value = args.coarsest_iters
 
 
 def montage(images: list[np.ndarray], columns: int) -> np.ndarray:
@@ -76,6 +78,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--iters", type=int, default=None, help="iterations per scale (default: the preset's)"
+    )
+    parser.add_argument(
+        "--coarsest-iters",
+        type=int,
+        default=0,
+        help="coarsest-scale iterations (default 0, as the README's main job; the preset's: 1000)",
     )
     parser.add_argument("--max-size", type=int, default=80, help="finest long side (default 80)")
     parser.add_argument(
