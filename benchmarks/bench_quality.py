@@ -16,7 +16,9 @@ python benchmarks/bench_quality.py --seeds --include a.json b.json --baseline qu
 With ``--with-labels`` every preset also trains with a label image (the image's
 Otsu threshold, as the labels tutorial does) as ``PRESET+labels``; the metrics
 are taken on the image channels, so the two rows say whether learning labels
-costs image quality.
+costs image quality. Label models train with ``SinGANConfig.for_labels()``:
+for ``fast`` that is also alpha = 10 and no longer coarsest scales, so pin
+``rec_weight`` and ``coarsest_iters`` to compare the labels alone.
 
 ``--include`` tabulates and plots the runs of other JSON files with this run's
 (``--rename OLD=NEW`` relabels their presets, ``--only`` keeps some of them):

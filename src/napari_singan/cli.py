@@ -59,7 +59,7 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
         "coarsest_iters",
         int,
         "iterations at the coarsest scale, where samples get their layout (paper: 0, as --iters; "
-        "the fast preset: 1000, but as --iters with --labels)",
+        "the fast preset: 1000, or 0 with --labels unless this flag is given)",
     ),
     "--coarse-taper": (
         "coarse_taper",

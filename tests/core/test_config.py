@@ -57,6 +57,8 @@ def test_dict_round_trip_and_presets():
     assert labelled.for_labels() == labelled and preset("paper").for_labels() == preset("paper")
     longer = preset("fast").with_overrides(coarse_with_labels=True).for_labels().train
     assert longer.coarsest_iters == 1000
+    typed = preset("fast").with_overrides(coarsest_iters=500)  # a lone count applies to label models too
+    assert typed.for_labels().train.coarsest_iters == 500
     alpha3 = preset("fast").with_overrides(rec_weight=3.0).train  # a lone alpha applies to label models too
     assert (alpha3.rec_weight, alpha3.label_rec_weight) == (3.0, 0.0)
     both = preset("fast").with_overrides(rec_weight=3.0, label_rec_weight=5.0).train

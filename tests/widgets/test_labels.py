@@ -43,7 +43,9 @@ def test_train_with_a_labels_layer_then_generate_pairs(make_napari_viewer, qtbot
     train.label_layer.value = mask
     assert not train.label_mode.native.isHidden()
     tiny_settings(train)
-    train.coarsest_iters.value = 30  # the fast preset trains label models without it (measured)
+    train.coarsest_iters.value = 30  # typed: applies with labels too
+    assert train.config().for_labels().train.coarsest_iters == 30
+    train.coarsest_iters.value = 1000  # the preset's, which fast leaves out for label models (measured)
     shown = []
     train.runner.bar.changed.connect(shown.append)  # bar steps of STEPS
     train.runner.run_button.clicked.emit()

@@ -150,7 +150,8 @@ class TrainWidget(Container):
             value=default.train.coarsest_iters,
             tooltip="Iterations at the coarsest scale, where samples get their layout from noise; "
             f"the scales above get {taper:g}x, {taper**2:g}x, ... as many, at least iterations / scale. "
-            "0: as every other scale (the paper). The fast preset trains models with labels 0 (measured).",
+            "0: as every other scale (the paper). With a labels layer, the fast preset's 1000 becomes 0 "
+            "(measured); a count you type applies.",
         )
         self.device = device_picker()
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
@@ -308,12 +309,17 @@ class TrainWidget(Container):
     # --- training -----------------------------------------------------------------------------
 
     def config(self):
-        """The training configuration the widget's values describe."""
-        return PRESETS[self.preset.value].with_overrides(
+        """The training configuration the widget's values describe.
+
+        A coarsest-scale count other than the preset's applies to label models
+        too; the preset's own follows the preset (``fast``: 0 with labels).
+        """
+        chosen, coarsest = PRESETS[self.preset.value], self.coarsest_iters.value
+        return chosen.with_overrides(
             max_size=self.max_size.value,
             min_size=self.min_size.value,
             iters_per_scale=self.iters.value,
-            coarsest_iters=self.coarsest_iters.value,
+            coarsest_iters=None if coarsest == chosen.train.coarsest_iters else coarsest,
             label_encoding=self.label_encoding.value,
         )
 

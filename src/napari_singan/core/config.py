@@ -204,12 +204,17 @@ class SinGANConfig:
 
         Each name is looked up in the pyramid, model and train sections;
         ``None`` values are ignored so CLI/widget options can be passed as-is.
-        A ``rec_weight`` given without ``label_rec_weight`` applies to label
-        models too (``label_rec_weight`` becomes 0), so ``rec_weight=3`` means
-        alpha = 3 whether or not the model learns labels.
+        A ``rec_weight`` or ``coarsest_iters`` given without its label
+        counterpart applies to label models too (``label_rec_weight`` becomes
+        0, ``coarse_with_labels`` True), so ``rec_weight=3`` means alpha = 3
+        whether or not the model learns labels; give both to keep them apart.
         """
-        if overrides.get("rec_weight") is not None and overrides.get("label_rec_weight") is None:
-            overrides = {**overrides, "label_rec_weight": 0.0}
+        for name, label_name, as_images in (
+            ("rec_weight", "label_rec_weight", 0.0),
+            ("coarsest_iters", "coarse_with_labels", True),
+        ):
+            if overrides.get(name) is not None and overrides.get(label_name) is None:
+                overrides = {**overrides, label_name: as_images}
         sections = {"pyramid": self.pyramid, "model": self.model, "train": self.train}
         updates: dict[str, dict[str, Any]] = {name: {} for name in sections}
         for key, value in overrides.items():
