@@ -258,9 +258,8 @@ def test_coarsest_iters_trains_the_coarsest_scale_longer():
     assert [tapered.iterations(n) for n in range(5)] == [100, 40, 16, 10, 10]  # x 0.4 per scale, >= 10
     untapered = dataclasses.replace(tapered, coarse_taper=0.0)
     assert [untapered.iterations(n) for n in range(3)] == [100, 10, 10]
-    assert (
-        dataclasses.replace(tapered, coarsest_iters=5).iterations(0) == 5
-    )  # fewer at the coarsest scale is allowed
+    fewer = dataclasses.replace(tapered, coarsest_iters=5)  # fewer at the coarsest scale is allowed
+    assert fewer.iterations(0) == 5
     events = _events(train(make_texture(), cfg, device="cpu", seed=0))
     progress = [e for e in events if isinstance(e, Progress)]
     assert {e.scale: e.iters for e in progress} == {0: 7, 1: 3, 2: 3, 3: 3}

@@ -513,9 +513,9 @@ class TrainWidget(Container):
 
 def _flat(config: SinGANConfig) -> dict[str, object]:
     """Every field of a configuration by name (names are unique across its sections); the label
-    models' alpha as it takes effect (``label_rec_weight`` 0 means ``rec_weight``)."""
+    models' alpha as it takes effect (:meth:`SinGANConfig.for_labels`)."""
     flat = {key: value for section in config.to_dict().values() for key, value in section.items()}
-    return {**flat, "label_rec_weight": flat["label_rec_weight"] or flat["rec_weight"]}
+    return {**flat, "label_rec_weight": config.for_labels().train.rec_weight}
 
 
 def _labels_note(model: SinGANModel) -> str:
