@@ -2,13 +2,15 @@
 
 Times the critic step and the generator step of :mod:`napari_singan.core.training`
 (eager, NCHW tensors, Adam's default implementation) at one scale's size and
-width against: the channels_last memory format, fused Adam, and torch.compile of
-both networks. Variants alternate with the baseline for ``--repeat`` rounds; a
-variant torch cannot run (the gradient penalty differentiates the critic twice)
-is reported with its error instead of a time.
+width against: the channels_last memory format, fused Adam, torch.compile of
+both networks and bfloat16 autocast (``TrainConfig.precision``). Variants
+alternate with the baseline for ``--repeat`` rounds; a variant torch cannot run
+(the gradient penalty differentiates the critic twice) is reported with its
+error instead of a time.
 
     python benchmarks/bench_step.py --size 64 --width 32 --threads 2
     python benchmarks/bench_step.py --size 250 --width 128 --device cuda
+    python benchmarks/bench_step.py --size 128 --width 32 --threads 1 --variants "bf16 autocast"
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import torch
 
 from napari_singan.core import ModelConfig, TrainConfig, resolve_device
 from napari_singan.core.models import Discriminator, GeneratorStage
-from napari_singan.core.training import StageChain, discriminator_step, generator_step
+from napari_singan.core.training import StageChain, discriminator_step, generator_step, training_autocast
 
-VARIANTS = ("eager", "channels_last", "fused Adam", "torch.compile")
+VARIANTS = ("eager", "channels_last", "fused Adam", "torch.compile", "bf16 autocast")
 PARTS = ("critic", "generator")
 
 
@@ -39,7 +41,8 @@ def build(variant: str, channels: int, width: int, size: int, device: torch.devi
     if variant == "channels_last":
         netg, netd = (m.to(memory_format=torch.channels_last) for m in (netg, netd))
         tensors = [t.contiguous(memory_format=torch.channels_last) for t in tensors]
-    cfg = TrainConfig()
+    cfg = TrainConfig(precision="bfloat16" if variant == "bf16 autocast" else "float32")
+    precision = training_autocast(cfg, device)
     adam = {"betas": (cfg.beta1, cfg.beta2), **({"fused": True} if variant == "fused Adam" else {})}
     opt_g = torch.optim.Adam(netg.parameters(), lr=cfg.lr_g, **adam)
     opt_d = torch.optim.Adam(netd.parameters(), lr=cfg.lr_d, **adam)
@@ -49,10 +52,12 @@ def build(variant: str, channels: int, width: int, size: int, device: torch.devi
     chain = StageChain([netg], [(size, size)])
     gen = torch.Generator(device=device).manual_seed(0)
 
+    @precision
     def critic() -> None:
         netd.requires_grad_(True)
         discriminator_step(netd, opt_d, real, fake, gen, cfg, 0)
 
+    @precision
     def generator() -> None:
         netd.requires_grad_(False)
         generator_step(chain, netd, opt_g, ([z], prev), ([torch.zeros_like(z)], prev), real, cfg)
@@ -85,17 +90,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="alternating rounds")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--variants", nargs="+", choices=VARIANTS[1:], default=VARIANTS[1:], help="besides eager"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    runs = {v: build(v, args.channels, args.width, args.size, device) for v in VARIANTS}
+    variants = ("eager", *args.variants)
+    runs = {v: build(v, args.channels, args.width, args.size, device) for v in variants}
     times: dict[tuple[str, str], list[float]] = {}
     errors: dict[tuple[str, str], str] = {}
     first: dict[tuple[str, str], float] = {}
     for _ in range(args.repeat):
         for part in PARTS:
-            for variant in VARIANTS:
+            for variant in variants:
                 if (variant, part) in errors:
                     continue
                 try:
@@ -114,7 +123,7 @@ def main() -> None:
     if any(("eager", p) in errors for p in PARTS):
         raise SystemExit(f"the eager step itself failed: {errors}")
     base = {p: statistics.median(times[("eager", p)]) for p in PARTS}
-    for variant in VARIANTS:
+    for variant in variants:
         cells = []
         for part in PARTS:
             if (variant, part) in errors:

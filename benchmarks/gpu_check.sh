@@ -2,7 +2,8 @@
 # GPU measurements for docs/performance.md, sized for one short lease of a CUDA machine.
 #   bash benchmarks/gpu_check.sh probe     CUDA tests, paper training speed with and without graphs,
 #                                          the fast preset, 50 samples
-#   bash benchmarks/gpu_check.sh final     CUDA tests, paper speed with graphs, then presets side by side
+#   bash benchmarks/gpu_check.sh final     CUDA tests, paper speed with graphs in float32 and in bfloat16
+#                                          (precision=bfloat16, unmeasured on GPUs), then presets side by side
 #                                          (bench_quality.py) until BUDGET seconds (default 480) have passed
 # Results go to $OUT (default benchmarks/results/gpu); a summary is printed last.
 set -u
@@ -27,7 +28,7 @@ run() {  # run NAME COMMAND...: stdout to $out/NAME.json, the error's end on fai
     python3 -m pytest -q -p no:cacheprovider --disable-warnings --tb=short "$root/tests/core/test_cuda.py" 2>&1 | tail -40
 } >"$out/env.txt" 2>&1
 cat "$out/env.txt"
-variants=("graphs=paper")
+variants=("graphs=paper" "graphs_bf16=paper,precision=bfloat16")
 [ "$stage" = probe ] && variants=("eager=paper,cuda_graphs=False" "graphs=paper")
 for variant in "${variants[@]}"; do
     run "train100_${variant%%=*}" python3 bench_train.py --device cuda --preset "$variant" --iters 100

@@ -19,6 +19,7 @@ from .core.config import (
     ModelConfig,
     Norm,
     Padding,
+    Precision,
     PyramidConfig,
     TrainConfig,
 )
@@ -87,12 +88,19 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
         f"values of class label channels, with --labels (default: {_PAPER_TRAIN.label_encoding}; "
         "see docs/augmentation.md)",
     ),
+    "--precision": (
+        "precision",
+        str,
+        f"arithmetic of the networks while training (paper: {_PAPER_TRAIN.precision}); bfloat16 pays on "
+        "processors with bfloat16 instructions, see docs/performance.md",
+    ),
 }
 #: Flags whose values are a fixed set, taken from the config's types.
 CONFIG_CHOICES: dict[str, tuple[str, ...]] = {
     "--norm": get_args(Norm),
     "--padding": get_args(Padding),
     "--label-encoding": get_args(LabelEncoding),
+    "--precision": get_args(Precision),
 }
 
 

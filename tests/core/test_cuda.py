@@ -50,10 +50,17 @@ def test_recapture_picks_up_a_changed_number():
     assert out.item() == pytest.approx(4 * 1.0 + 2 * 10.0)
 
 
-@pytest.mark.parametrize("graphs", [True, False])
-def test_training_on_cuda_lowers_the_reconstruction_error(graphs):
+@pytest.mark.parametrize(
+    ("graphs", "precision"), [(True, "float32"), (False, "float32"), (True, "bfloat16"), (False, "bfloat16")]
+)
+def test_training_on_cuda_lowers_the_reconstruction_error(graphs, precision):
     cfg = SinGANConfig().with_overrides(
-        max_size=24, min_size=24, iters_per_scale=120, report_seconds=0.0, cuda_graphs=graphs
+        max_size=24,
+        min_size=24,
+        iters_per_scale=120,
+        report_seconds=0.0,
+        cuda_graphs=graphs,
+        precision=precision,
     )
     assert use_cuda_graphs(cfg.train, torch.device("cuda")) is graphs
     events = []

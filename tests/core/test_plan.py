@@ -71,6 +71,26 @@ def test_plan_counts_the_stages_trained_along():
         assert along.shapes == alone.shapes and along.iterations == alone.iterations
 
 
+def test_plan_times_the_convolutions_in_the_precision_that_trains(monkeypatch):
+    import napari_singan.core.plan as plan_module
+
+    probed = []
+    real_probe = plan_module.conv_seconds_per_flop
+
+    def recording(device, width, side, bfloat16=False):
+        probed.append(bfloat16)
+        return real_probe(device, width, side, bfloat16)
+
+    monkeypatch.setattr(plan_module, "conv_seconds_per_flop", recording)
+    config = SinGANConfig().with_overrides(max_size=32, min_size=24, iters_per_scale=10)
+    training_plan(32, 32, config, "cpu")
+    assert probed and not any(probed)
+    probed.clear()
+    training_plan(32, 32, config.with_overrides(precision="bfloat16"), "cpu")
+    assert probed and all(probed)
+    assert real_probe(torch.device("cpu"), 32, 24, True) > 0
+
+
 def test_summary_is_one_line():
     config = SinGANConfig().with_overrides(max_size=64, min_size=14, iters_per_scale=10)
     text = training_plan(48, 64, config, "cpu").summary()

@@ -264,3 +264,46 @@ def test_coarsest_iters_trains_the_coarsest_scale_longer():
     progress = [e for e in events if isinstance(e, Progress)]
     assert {e.scale: e.iters for e in progress} == {0: 7, 1: 3, 2: 3, 3: 3}
     assert [e.iteration for e in progress if e.scale == 0] == list(range(1, 8))
+
+
+def test_bfloat16_training_convolves_in_bfloat16_learns_reproduces_and_is_saved(tmp_path):
+    """precision="bfloat16": convolutions run in bfloat16 while weights stay float32; the
+    reconstruction error still falls, a seed still gives one model, the file records it."""
+    from napari_singan.core import load_model, save_model
+
+    conv_outputs = set()
+
+    def record(module, args, output):
+        if isinstance(module, torch.nn.Conv2d):
+            conv_outputs.add(output.dtype)
+
+    cfg = SinGANConfig().with_overrides(
+        max_size=24, min_size=24, iters_per_scale=120, report_seconds=0.0, precision="bfloat16"
+    )
+    hook = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        events = _events(train(make_texture(24, 24), cfg, device="cpu", seed=3))
+    finally:
+        hook.remove()
+    assert torch.bfloat16 in conv_outputs
+    rec = [e.rec_loss for e in events if isinstance(e, Progress)]
+    assert np.mean(rec[-5:]) < 0.5 * np.mean(rec[:5])
+    model = next(e for e in events if isinstance(e, ScaleFinished)).model
+    assert {p.dtype for p in model.generators.parameters()} == {torch.float32}
+    again = drain(train(make_texture(24, 24), cfg, device="cpu", seed=3))
+    assert _same(_weights(model.generators), _weights(again.generators))
+    fp32 = drain(train(make_texture(24, 24), cfg.with_overrides(precision="float32"), device="cpu", seed=3))
+    assert not _same(_weights(model.generators), _weights(fp32.generators))
+    save_model(model, tmp_path / "m.singan")
+    assert load_model(tmp_path / "m.singan").config.train.precision == "bfloat16"
+
+
+def test_bfloat16_training_is_refused_where_it_never_ran():
+    from napari_singan.core import ConfigError
+    from napari_singan.core.training import check_precision
+
+    bf16 = TrainConfig(precision="bfloat16")
+    check_precision(bf16, torch.device("cpu"))
+    check_precision(TrainConfig(), torch.device("mps"))
+    with pytest.raises(ConfigError, match="not mps; train in float32 there"):
+        check_precision(bf16, torch.device("mps"))

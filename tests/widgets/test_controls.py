@@ -39,6 +39,9 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     train.coarsest_iters.value = 1000
     iterations = train.config().train.iterations
     assert (iterations(0), iterations(1), iterations(2)) == (1000, 400, 300)  # tapered, at least 300
+    assert train.precision.value == "float32" and train.config().train.precision == "float32"
+    train.precision.value = "bfloat16"
+    assert train.config().train.precision == "bfloat16"
 
     train.preset.value = "super-resolution"
     assert train.min_size.value == 18 and train.iters.value == 300 and train.max_size.value == 250

@@ -18,6 +18,7 @@ Norm = Literal["instance", "none"]
 LabelMode = Literal["auto", "classes", "instances"]  # how a label image is encoded (core.labels)
 LabelEncoding = Literal["distance", "one-hot"]  # the values of the label channels (core.labels)
 Padding = Literal["zero", "reflect", "noise"]
+Precision = Literal["float32", "bfloat16"]  # arithmetic of the networks while they train (core.training)
 
 
 def _require(ok: bool, message: str) -> None:
@@ -103,6 +104,7 @@ class TrainConfig:
     fused_adam: bool = True  # CPU: Adam's fused kernel (same update, ~0.9x the time); else torch's default
     concurrent_stages: int = 1  # stages trained at once: the new one and those below (1: paper; MPS untried)
     concurrent_lr_scale: float = 0.1  # learning-rate factor per stage below the new one (ConSinGAN's 0.1)
+    precision: Precision = "float32"  # "bfloat16": autocast G and D in training (weights, sampling: fp32)
 
     def __post_init__(self) -> None:
         for name in ("iters_per_scale", "d_steps", "g_steps", "gp_every", "concurrent_stages"):
@@ -127,6 +129,10 @@ class TrainConfig:
         _require(
             0.0 < self.label_amplitude <= 1.0,
             f"label amplitude must be in (0, 1], got {self.label_amplitude}",
+        )
+        _require(
+            self.precision in get_args(Precision),
+            f"precision must be one of {', '.join(get_args(Precision))}, got {self.precision!r}",
         )
         _require(
             self.label_encoding in get_args(LabelEncoding),

@@ -146,10 +146,11 @@ def training_plan(
     iterations = [config.train.iterations(n) for n in range(first_scale, len(shapes))]
     along = config.train.concurrent_stages - 1  # coarser stages trained with each new one
     along_passes = 6 * config.train.g_steps
+    bfloat16 = config.train.precision == "bfloat16"
     seconds = sum(
         iters
         * iteration_seconds(
-            shapes[: n + 1], widths[: n + 1], channels, cfg.num_blocks, device, along, along_passes
+            shapes[: n + 1], widths[: n + 1], channels, cfg.num_blocks, device, along, along_passes, bfloat16
         )
         for n, iters in enumerate(iterations, first_scale)
     )
@@ -182,6 +183,7 @@ def iteration_seconds(
     device: torch.device,
     along: int = 0,
     along_passes: float = 0.0,
+    bfloat16: bool = False,
 ) -> float:
     """Estimated seconds of one training iteration at the last of ``shapes``.
 
@@ -202,6 +204,9 @@ def iteration_seconds(
         Coarser stages trained along (``concurrent_stages - 1``).
     along_passes
         Forward-pass equivalents each of them adds per iteration on the CPU.
+    bfloat16
+        Whether the networks train in bfloat16 (``TrainConfig.precision``): the
+        convolutions are timed that way.
 
     Returns
     -------
@@ -222,7 +227,8 @@ def iteration_seconds(
     flops = [forward_flops(s, n, channels, num_blocks) for s, n in zip(shapes, widths, strict=True)]
     side = [_side(shape) for shape in shapes]  # the probes' map sides, like the scales' up to a cap
     conv = [
-        conv_seconds_per_flop(device, n, min(s, _CONV_PROBE_SIDE)) for n, s in zip(widths, side, strict=True)
+        conv_seconds_per_flop(device, n, min(s, _CONV_PROBE_SIDE), bfloat16)
+        for n, s in zip(widths, side, strict=True)
     ]
     per_value = map_seconds_per_value(device, width, min(side[-1] + 2 * num_blocks, _MAP_PROBE_SIDE))
     return (
@@ -280,13 +286,17 @@ def step_bytes(shape: Shape, width: int, channels: int, num_blocks: int, live_ma
 
 
 @functools.cache
-def conv_seconds_per_flop(device: torch.device, width: int, side: int = _CONV_PROBE_SIDE) -> float:
+def conv_seconds_per_flop(
+    device: torch.device, width: int, side: int = _CONV_PROBE_SIDE, bfloat16: bool = False
+) -> float:
     """Seconds per FLOP of a ``width -> width`` 3x3 convolution on ``device`` (timed, at most ~0.2 s; cached).
 
-    The best of seven forward passes on a ``side`` x ``side`` map, after one warm-up.
+    The best of seven forward passes on a ``side`` x ``side`` map, after one
+    warm-up; in bfloat16 with ``bfloat16``, as training casts it.
     """
-    x = torch.randn(1, width, side, side, device=device)
-    weight = torch.randn(width, width, 3, 3, device=device)
+    dtype = torch.bfloat16 if bfloat16 else torch.float32
+    x = torch.randn(1, width, side, side, device=device, dtype=dtype)
+    weight = torch.randn(width, width, 3, 3, device=device, dtype=dtype)
     return _best_seconds(lambda: F.conv2d(x, weight), device) / (2.0 * 9 * width * width * (side - 2) ** 2)
 
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from .config import SinGANConfig, TrainConfig
 from .device import resolve_device
-from .errors import ImageInputError
+from .errors import ConfigError, ImageInputError
 from .events import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
 from .graphs import GraphedWork
 from .images import denormalize, prepare_image
@@ -132,6 +132,7 @@ def resume(
 
 
 def _fit(model: SinGANModel) -> Generator[TrainEvent, None, SinGANModel]:
+    check_precision(model.config.train, model.device)
     reals = build_pyramid(model.image, list(model.shapes))
     for scale in range(model.num_trained, model.num_scales):
         model = yield from _train_scale(model, scale, reals[scale])
@@ -151,6 +152,24 @@ def use_cuda_graphs(cfg: TrainConfig, device: torch.device) -> bool:
         and cfg.cuda_graphs
         and cfg.d_steps % cfg.gp_every == 0
         and cfg.concurrent_stages == 1
+    )
+
+
+def check_precision(cfg: TrainConfig, device: torch.device) -> None:
+    """Refuse bfloat16 training on devices where it has never run (it has on CPU; CUDA is torch's own case)."""
+    if cfg.precision == "bfloat16" and device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"bfloat16 training runs on cpu or cuda, not {device.type}; train in float32 there")
+
+
+def training_autocast(cfg: TrainConfig, device: torch.device) -> torch.autocast:
+    """The context of a training iteration: float32, or bfloat16 autocast with ``cfg.precision``.
+
+    Convolutions then run in bfloat16 while weights, optimiser state, losses and
+    normalisation stay float32; no cache of cast weights, so a CUDA graph can
+    capture it (torch's rule for autocast in graphs).
+    """
+    return torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16", cache_enabled=False
     )
 
 
@@ -326,6 +345,7 @@ def _train_scale(
     rec_noises = [reconstruction_noise(trained)(s, chain_shapes[s - low]) for s in range(low, scale + 1)]
     first_d_step = 0  # index of the iteration's first critic step (for gp_every)
 
+    @training_autocast(cfg_t, dev)
     def iteration() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One adversarial iteration: d_steps critic updates, then g_steps generator updates."""
         with torch.no_grad():
