@@ -52,15 +52,15 @@ def build(variant: str, channels: int, width: int, size: int, device: torch.devi
     chain = StageChain([netg], [(size, size)])
     gen = torch.Generator(device=device).manual_seed(0)
 
-    @precision
     def critic() -> None:
         netd.requires_grad_(True)
-        discriminator_step(netd, opt_d, real, fake, gen, cfg, 0)
+        with precision:
+            discriminator_step(netd, opt_d, real, fake, gen, cfg, 0)
 
-    @precision
     def generator() -> None:
         netd.requires_grad_(False)
-        generator_step(chain, netd, opt_g, ([z], prev), ([torch.zeros_like(z)], prev), real, cfg)
+        with precision:
+            generator_step(chain, netd, opt_g, ([z], prev), ([torch.zeros_like(z)], prev), real, cfg)
 
     return {"critic": critic, "generator": generator}
 

@@ -88,7 +88,6 @@ def test_plan_times_the_convolutions_in_the_precision_that_trains(monkeypatch):
     probed.clear()
     training_plan(32, 32, config.with_overrides(precision="bfloat16"), "cpu")
     assert probed and all(probed)
-    assert real_probe(torch.device("cpu"), 32, 24, True) > 0
 
 
 def test_summary_is_one_line():

@@ -298,12 +298,18 @@ def test_bfloat16_training_convolves_in_bfloat16_learns_reproduces_and_is_saved(
     assert load_model(tmp_path / "m.singan").config.train.precision == "bfloat16"
 
 
-def test_bfloat16_training_is_refused_where_it_never_ran():
+def test_bfloat16_training_is_refused_where_it_cannot_or_never_ran(monkeypatch):
     from napari_singan.core import ConfigError
-    from napari_singan.core.training import check_precision
+    from napari_singan.core.device import check_precision
+    from napari_singan.core.plan import training_plan
 
     bf16 = TrainConfig(precision="bfloat16")
     check_precision(bf16, torch.device("cpu"))
     check_precision(TrainConfig(), torch.device("mps"))
     with pytest.raises(ConfigError, match="not mps; train in float32 there"):
         check_precision(bf16, torch.device("mps"))
+    with pytest.raises(ConfigError, match="not mps"):  # before the plan times anything there
+        training_plan(64, 64, SinGANConfig().with_overrides(precision="bfloat16"), "mps")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    with pytest.raises(ConfigError, match="this GPU has no bfloat16 support; train in float32"):
+        check_precision(bf16, torch.device("cuda"))

@@ -46,6 +46,7 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     train.preset.value = "super-resolution"
     assert train.min_size.value == 18 and train.iters.value == 300 and train.max_size.value == 250
     assert "min size (px) 25 → 18" in train.preset_note.value
+    assert train.precision.value == "bfloat16"  # no preset sets it: it stays as chosen
     assert "rec_weight 10.0 → 100.0" in train.preset_note.value
     assert "label_rec_weight 10.0 → 100.0" in train.preset_note.value
 

@@ -158,10 +158,11 @@ class TrainWidget(Container):
             choices=list(get_args(Precision)),
             value=default.train.precision,
             tooltip="Arithmetic of the networks while they train. float32: the paper's. bfloat16: "
-            "convolutions in bfloat16 (weights and samples stay float32); on a processor with bfloat16 "
-            "instructions (AVX512-BF16, AMX) fast trained in 0.8x the time and the paper's wide scales "
-            "step up to 2x faster, with about the same quality; without them it is slower. The plan shown "
-            "at the start times it on this machine. See docs/performance.md.",
+            "the networks compute in bfloat16 (weights and samples stay float32). Measured on a processor "
+            "with bfloat16 instructions (AVX512-BF16): fast in 0.8x the time, the same quality on two "
+            "images of three and a little worse on the third; the paper's wide scales 1.7-2.3x faster "
+            "steps. Without such instructions it may be slower; on a CPU the plan shown at the start "
+            "times it on this machine. See docs/performance.md.",
         )
         self.device = device_picker()
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)

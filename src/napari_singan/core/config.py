@@ -135,6 +135,10 @@ class TrainConfig:
             f"precision must be one of {', '.join(get_args(Precision))}, got {self.precision!r}",
         )
         _require(
+            not (self.penalty_conv and self.precision == "bfloat16"),
+            "penalty conv computes in float32 only: choose precision float32 or penalty_conv False",
+        )
+        _require(
             self.label_encoding in get_args(LabelEncoding),
             f"label encoding must be one of {', '.join(get_args(LabelEncoding))}, got {self.label_encoding!r}",
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .errors import SinGANError
+from .config import TrainConfig
+from .errors import ConfigError, SinGANError
 
 
 def available_devices() -> list[str]:
@@ -44,3 +45,14 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
             f"device {name!r} is not available here; use one of {', '.join(available_devices())}"
         )
     return device
+
+
+def check_precision(cfg: TrainConfig, device: torch.device) -> None:
+    """Refuse bfloat16 training where it cannot run or never ran: only the CPU (where it was measured)
+    and CUDA GPUs with bfloat16 support (where torch supports it; unmeasured here)."""
+    if cfg.precision != "bfloat16":
+        return
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"bfloat16 training runs on cpu or cuda, not {device.type}; train in float32 there")
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("this GPU has no bfloat16 support; train in float32")

@@ -54,6 +54,7 @@ import torch.nn.functional as F
 
 from . import memory
 from .config import SinGANConfig
+from .device import check_precision
 from .models import scale_width
 from .pyramid import Shape, pyramid_shapes
 
@@ -138,8 +139,14 @@ def training_plan(
     -------
     TrainingPlan
         The scales from ``first_scale`` on, with the estimates.
+
+    Raises
+    ------
+    ConfigError
+        bfloat16 training asked of a device that cannot run it.
     """
     device = torch.device(device)
+    check_precision(config.train, device)
     cfg = config.model
     shapes = pyramid_shapes(height, width, config.pyramid)
     widths = [scale_width(n, cfg) for n in range(len(shapes))]

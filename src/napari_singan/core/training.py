@@ -8,6 +8,7 @@ model trained so far, so a consumer that stops iterating keeps a usable model.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -20,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import SinGANConfig, TrainConfig
-from .device import resolve_device
-from .errors import ConfigError, ImageInputError
+from .device import check_precision, resolve_device
+from .errors import ImageInputError
 from .events import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
 from .graphs import GraphedWork
 from .images import denormalize, prepare_image
@@ -155,22 +156,17 @@ def use_cuda_graphs(cfg: TrainConfig, device: torch.device) -> bool:
     )
 
 
-def check_precision(cfg: TrainConfig, device: torch.device) -> None:
-    """Refuse bfloat16 training on devices where it has never run (it has on CPU; CUDA is torch's own case)."""
-    if cfg.precision == "bfloat16" and device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"bfloat16 training runs on cpu or cuda, not {device.type}; train in float32 there")
+def training_autocast(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context of a training iteration: nothing for float32, bfloat16 autocast with ``cfg.precision``.
 
-
-def training_autocast(cfg: TrainConfig, device: torch.device) -> torch.autocast:
-    """The context of a training iteration: float32, or bfloat16 autocast with ``cfg.precision``.
-
-    Convolutions then run in bfloat16 while weights, optimiser state, losses and
-    normalisation stay float32; no cache of cast weights, so a CUDA graph can
-    capture it (torch's rule for autocast in graphs).
+    Convolutions, norms and activations then compute in bfloat16, while the
+    weights, Adam's state, the reconstruction loss and everything outside the
+    iteration (noise amplitudes, sampling) stay float32. No cache of cast
+    weights, so a CUDA graph can capture it (torch's rule for autocast in graphs).
     """
-    return torch.autocast(
-        device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16", cache_enabled=False
-    )
+    if cfg.precision != "bfloat16":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
 
 
 def noise_amplitude(rec_prev: torch.Tensor, real: torch.Tensor, weight: float) -> float:
@@ -344,27 +340,28 @@ def _train_scale(
     # The reconstruction path's noise: z* at the coarsest scale, zeros above (§2.2).
     rec_noises = [reconstruction_noise(trained)(s, chain_shapes[s - low]) for s in range(low, scale + 1)]
     first_d_step = 0  # index of the iteration's first critic step (for gp_every)
+    precision = training_autocast(cfg_t, dev)
 
-    @training_autocast(cfg_t, dev)
     def iteration() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One adversarial iteration: d_steps critic updates, then g_steps generator updates."""
-        with torch.no_grad():
-            # A random image from the frozen coarser stages, upsampled to enter stage `low`: (1, C, H, W).
-            prev = (
-                torch.zeros(chain_shapes[0], device=dev)
-                if low == 0
-                else resize(synthesize(trained, noise, stop=low), chain_shapes[0][-2:])
-            )
-            zs = [noise(s, chain_shapes[s - low]) for s in range(low, scale + 1)]
-            fake = chain(zs, prev)  # (1, C, H_n, W_n)
-        netd.requires_grad_(True)
-        for step in range(cfg_t.d_steps):
-            d_loss = discriminator_step(netd, opt_d, real, fake, gen, cfg_t, first_d_step + step)
-        netd.requires_grad_(False)
-        for _ in range(cfg_t.g_steps):
-            g_loss, rec_loss, gen_fake = generator_step(
-                chain, netd, opt_g, (zs, prev), (rec_noises, rec_start), real, cfg_t
-            )
+        with precision:
+            with torch.no_grad():
+                # A random image from the frozen coarser stages, upsampled to enter stage `low`: (1, C, H, W).
+                prev = (
+                    torch.zeros(chain_shapes[0], device=dev)
+                    if low == 0
+                    else resize(synthesize(trained, noise, stop=low), chain_shapes[0][-2:])
+                )
+                zs = [noise(s, chain_shapes[s - low]) for s in range(low, scale + 1)]
+                fake = chain(zs, prev)  # (1, C, H_n, W_n)
+            netd.requires_grad_(True)
+            for step in range(cfg_t.d_steps):
+                d_loss = discriminator_step(netd, opt_d, real, fake, gen, cfg_t, first_d_step + step)
+            netd.requires_grad_(False)
+            for _ in range(cfg_t.g_steps):
+                g_loss, rec_loss, gen_fake = generator_step(
+                    chain, netd, opt_g, (zs, prev), (rec_noises, rec_start), real, cfg_t
+                )
         return d_loss, g_loss, rec_loss, gen_fake
 
     # On CUDA the iteration is captured once and replayed; the penalty pattern of every
