@@ -106,3 +106,22 @@ def test_train_widget_bar_counts_each_scales_iterations(make_napari_viewer, qtbo
     assert MODELS.get(train.last_model_name).num_scales == 4
     assert shown[-1] == STEPS and shown == sorted(shown)
     assert round(14 / 24 * STEPS) in shown  # the coarsest scale done: 14 of 24 iterations, not 1 of 4 scales
+
+
+def test_train_widget_refuses_bfloat16_where_it_cannot_run_in_one_line(make_napari_viewer, monkeypatch):
+    """bfloat16 on a device that cannot train in it (here MPS, as a Mac would pick): the plan step says so
+    in the status line, and nothing starts."""
+    import napari_singan._qt.train_widget as train_widget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(make_texture(40, 40), name="tex")
+    train = _dock(viewer, "Train")
+    train.max_size.value, train.min_size.value, train.iters.value = 32, 14, 2
+    train.precision.value = "bfloat16"
+    monkeypatch.setattr(train_widget, "resolve_device", lambda name: torch.device("mps"))
+    models_before = MODELS.names()
+    train.runner.run_button.clicked.emit()
+    assert train.runner.status.value == (
+        "not trained: bfloat16 training runs on cpu or cuda, not mps; train in float32 there"
+    )
+    assert MODELS.names() == models_before and not train.runner.is_running

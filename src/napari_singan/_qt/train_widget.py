@@ -400,20 +400,22 @@ class TrainWidget(Container):
         )
 
     def _planned(self, name: str, image: np.ndarray, axis: int | None, config: SinGANConfig) -> bool:
-        """Show the training plan of ``image``; False (after saying why) when it would not fit in memory."""
+        """Show the training plan of ``image``; False (after saying why) when it cannot train here."""
         try:
             hwc, _ = channels_last(image, axis)
             validate_image(hwc)
         except SinGANError:
             return True  # the worker says what is wrong with it, as without a plan
         height, width, channels = hwc.shape
-        plan = training_plan(height, width, config, resolve_device(self.device.value), channels)
-        return self._check_plan(name, plan)
+        return self._check_plan(name, height, width, config, resolve_device(self.device.value), channels)
 
-    def _check_plan(self, name: str, plan: Any) -> bool:
-        show_info(f"{name}: plan: {plan.summary()}")
-        self.runner.status.value = f"plan: {plan.summary()}"
+    def _check_plan(self, name: str, *plan_args: Any) -> bool:
+        """Show the plan (:func:`training_plan` of ``plan_args``); False (after saying why) when the device
+        cannot train it (e.g. bfloat16 on MPS) or it would not fit in memory."""
         try:
+            plan = training_plan(*plan_args)
+            show_info(f"{name}: plan: {plan.summary()}")
+            self.runner.status.value = f"plan: {plan.summary()}"
             check_training_memory(plan, MEMORY_REMEDY)
         except SinGANError as error:
             show_error(f"{name}: not trained: {error}")
@@ -426,15 +428,10 @@ class TrainWidget(Container):
         model = MODELS.get(name)
         spec = model.spec
         meta = source_layer(model)
-        plan = training_plan(
-            spec.height,
-            spec.width,
-            model.config,
-            resolve_device(self.device.value),
-            model.channels,
-            model.num_trained,
-        )
-        if not self._check_plan(name, plan):
+        device = resolve_device(self.device.value)
+        if not self._check_plan(
+            name, spec.height, spec.width, model.config, device, model.channels, model.num_trained
+        ):
             return
         self.partial = None
         self._iterations = model.config.train.iterations
