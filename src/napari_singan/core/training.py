@@ -344,24 +344,23 @@ def _train_scale(
 
     def iteration() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One adversarial iteration: d_steps critic updates, then g_steps generator updates."""
-        with precision:
-            with torch.no_grad():
-                # A random image from the frozen coarser stages, upsampled to enter stage `low`: (1, C, H, W).
-                prev = (
-                    torch.zeros(chain_shapes[0], device=dev)
-                    if low == 0
-                    else resize(synthesize(trained, noise, stop=low), chain_shapes[0][-2:])
-                )
-                zs = [noise(s, chain_shapes[s - low]) for s in range(low, scale + 1)]
-                fake = chain(zs, prev)  # (1, C, H_n, W_n)
-            netd.requires_grad_(True)
-            for step in range(cfg_t.d_steps):
-                d_loss = discriminator_step(netd, opt_d, real, fake, gen, cfg_t, first_d_step + step)
-            netd.requires_grad_(False)
-            for _ in range(cfg_t.g_steps):
-                g_loss, rec_loss, gen_fake = generator_step(
-                    chain, netd, opt_g, (zs, prev), (rec_noises, rec_start), real, cfg_t
-                )
+        with torch.no_grad():
+            # A random image from the frozen coarser stages, upsampled to enter stage `low`: (1, C, H, W).
+            prev = (
+                torch.zeros(chain_shapes[0], device=dev)
+                if low == 0
+                else resize(synthesize(trained, noise, stop=low), chain_shapes[0][-2:])
+            )
+            zs = [noise(s, chain_shapes[s - low]) for s in range(low, scale + 1)]
+            fake = chain(zs, prev)  # (1, C, H_n, W_n)
+        netd.requires_grad_(True)
+        for step in range(cfg_t.d_steps):
+            d_loss = discriminator_step(netd, opt_d, real, fake, gen, cfg_t, first_d_step + step)
+        netd.requires_grad_(False)
+        for _ in range(cfg_t.g_steps):
+            g_loss, rec_loss, gen_fake = generator_step(
+                chain, netd, opt_g, (zs, prev), (rec_noises, rec_start), real, cfg_t
+            )
         return d_loss, g_loss, rec_loss, gen_fake
 
     # On CUDA the iteration is captured once and replayed; the penalty pattern of every
@@ -370,7 +369,8 @@ def _train_scale(
     last_report = time.perf_counter()
     for it in range(1, iters + 1):
         first_d_step = (it - 1) * cfg_t.d_steps
-        d_loss, g_loss, rec_loss, gen_fake = run()
+        with precision:  # eager calls, and on CUDA the calls that capture the graph
+            d_loss, g_loss, rec_loss, gen_fake = run()
         lr = opt_g.param_groups[0]["lr"]
         sched_g.step()
         sched_d.step()
