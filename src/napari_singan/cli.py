@@ -126,7 +126,6 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
         choices=list(PRESETS),
-        default="paper",
         help="starting configuration (default: paper, the published settings; fast: a short schedule, "
         "see docs/performance.md)",
     )
@@ -195,10 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--label-mode",
         choices=get_args(LabelMode),
-        default="auto",
-        help="classes (one channel per value), instances (objects renumbered in samples) or auto",
+        help="classes (one channel per value), instances (objects renumbered in samples) or auto (default)",
     )
-    _add_device_seed(tr, "random seed (same seed, same model on the same device)")
+    _add_device_seed(tr, "random seed (default 0; same seed, same model on the same device)")
+    tr.set_defaults(seed=None)  # None: not given, which --resume checks
     _add_force(tr, "train")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -400,7 +399,7 @@ def _config_from_args(args: argparse.Namespace):
             overrides.update(lr_g=value, lr_d=value)
         else:
             overrides[name] = value
-    return PRESETS[args.preset].with_overrides(**overrides)
+    return PRESETS[args.preset or "paper"].with_overrides(**overrides)
 
 
 def _drive(
@@ -466,6 +465,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise SinGANError("give the model file to write with -o (e.g. -o cell.singan)")
     check_output_path(output, (SUFFIX,))
     if args.resume:
+        _check_resume_flags(args)
         start = _load(args, args.resume)
         config = start.config
         first_scale = start.num_trained
@@ -500,10 +500,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             given.image,
             config,
             labels=given.labels,
-            label_mode=args.label_mode,
+            label_mode=args.label_mode or "auto",
             channel_axis=given.channel_axis,
             device=device,
-            seed=args.seed,
+            seed=args.seed or 0,
             metadata=given.metadata,
         )
         first_scale = 0
@@ -514,6 +514,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
     save_model(model, output)
     print(f"trained {model.num_trained} scales {list(model.shapes)}; model written to {output}")
     return 0
+
+
+_NEW_MODEL_FLAGS = ("--preset", "--seed", "--labels", "--label-mode", "--crop", "--channel-axis", "--plane")
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """Refuse options of a new model given with --resume, which continues with the model's own."""
+    given = [
+        flag
+        for flag in (*_NEW_MODEL_FLAGS, *CONFIG_FLAGS)
+        if getattr(args, flag[2:].replace("-", "_")) is not None
+    ]
+    if given:
+        raise SinGANError(
+            f"--resume continues the model with its own image, settings and seed; drop {', '.join(given)} "
+            "(or train a new model from the image without --resume)"
+        )
 
 
 def _say_plan(args: argparse.Namespace, plan) -> None:

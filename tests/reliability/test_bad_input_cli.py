@@ -64,7 +64,19 @@ MODELS = [
         ("inconsistent", "inconsistent.singan", "incomplete or inconsistent"),
         ("missing", "missing.singan", "no model file"),
     ]
-] + [("corrupt model to resume", ["train", "--resume", "{d}/junk.singan", *QUIET], "is not a napari-singan")]
+] + [
+    ("corrupt model to resume", ["train", "--resume", "{d}/junk.singan", *QUIET], "is not a napari-singan"),
+    (
+        "resume with a new model's settings",
+        ["train", "--resume", "{d}/m.singan", "--iters", "5", "--seed", "3", *QUIET],
+        "its own image, settings and seed; drop --seed, --iters",
+    ),
+    (
+        "resume with a preset",
+        ["train", "--resume", "{d}/m.singan", "--preset", "fast", *QUIET],
+        "drop --preset",
+    ),
+]
 OUTPUTS = [
     (
         "sample, no extension",
