@@ -134,6 +134,8 @@ def test_stop_keeps_finished_scales_and_ui_stays_responsive(make_napari_viewer, 
     assert list(train.resume_from.choices) == [None, name]
     train.iters.value = 1  # ignored: the model keeps its own configuration
     train.resume_from.value = name
+    new_model_fields = (train.layer, train.preset, train.max_size, train.iters, train.precision, train.seed)
+    assert not any(box.enabled for box in new_model_fields) and train.device.enabled
     finished_before = model.num_trained
     viewer.layers.remove(viewer.layers["tex"])  # continuing needs no layer
     train.runner.run_button.clicked.emit()
@@ -142,6 +144,8 @@ def test_stop_keeps_finished_scales_and_ui_stays_responsive(make_napari_viewer, 
     train.runner.stop_button.clicked.emit()
     wait_idle(qtbot, train, timeout=5_000)
     assert MODELS.names()[-1].startswith("tex (stopped)") and len(MODELS) == 2
+    train.resume_from.value = None  # a new model again: its fields come back
+    assert all(box.enabled for box in new_model_fields)
 
 
 def test_closing_napari_stops_training(make_napari_viewer, qtbot):

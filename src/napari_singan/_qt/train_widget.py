@@ -198,6 +198,7 @@ class TrainWidget(Container):
         self.label_layer.changed.connect(self._toggle_label_mode)
         self.native_size.changed.connect(self._toggle_native)
         self.region.changed.connect(self._toggle_region)
+        self.resume_from.changed.connect(self._toggle_resume)
         MODELS.changed.connect(self.resume_from.reset_choices)
         self.native.destroyed.connect(lambda: MODELS.changed.disconnect(self.resume_from.reset_choices))
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
@@ -233,7 +234,30 @@ class TrainWidget(Container):
         self.label_mode.visible = self.label_encoding.visible = self.label_layer.value is not None
 
     def _toggle_native(self, _: Any = None) -> None:
-        self.max_size.enabled = not self.native_size.value
+        self.max_size.enabled = self.resume_from.value is None and not self.native_size.value
+
+    def _toggle_resume(self, _: Any = None) -> None:
+        """Disable the fields of a new model while a stopped one is chosen: it continues with its own
+        image, settings and seed (only the device may change)."""
+        new = self.resume_from.value is None
+        for box in (
+            self.layer,
+            self.channels,
+            self.label_layer,
+            self.label_mode,
+            self.label_encoding,
+            self.preset,
+            self.native_size,
+            self.region,
+            self.region_shapes,
+            self.min_size,
+            self.iters,
+            self.coarsest_iters,
+            self.precision,
+            self.seed,
+        ):
+            box.enabled = new
+        self._toggle_native()
 
     def _toggle_region(self, _: Any = None) -> None:
         self.region_shapes.visible = self.region.value == RECTANGLE
