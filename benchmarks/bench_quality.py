@@ -184,15 +184,17 @@ def plot(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     images = list(dict.fromkeys(r["image"] for r in rows))
     presets = list(dict.fromkeys(r["preset"] for r in rows))
     fig, axes = plt.subplots(1, len(images), figsize=(4.2 * len(images), 3.6), squeeze=False)
+    handles = {}  # preset -> its marker, for one legend of the presets of every panel
     for ax, image in zip(axes[0], images):
         for k, label in enumerate(presets):
             for r in rows:
                 if r["image"] == image and r["preset"] == label:
-                    ax.errorbar(
+                    handles[label] = ax.errorbar(
                         r["train_seconds"],
                         r["patch_swd"],
                         xerr=r["train_seconds_std"],
@@ -203,11 +205,12 @@ def plot(rows: list[dict], path: Path) -> None:
                         capsize=3,
                     )
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a narrow log range overlap
         ax.set_title(image)
         ax.set_xlabel("training seconds (log)")
         ax.set_ylabel("patch-SWD (lower is better)")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    axes[0][0].legend(list(handles.values()), list(handles), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)  # one figure per save, and a run saves after every job
