@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_singan.cli import build_parser, main
-from napari_singan.core import load_model
+from napari_singan.cli import _config_from_args, build_parser, main
+from napari_singan.core import PRESETS, load_model
 
 from .conftest import make_texture
 
@@ -64,7 +64,8 @@ def test_rgb_png_and_resume(tmp_path):
 
 def test_builtin_sample_is_available(tmp_path):
     args = build_parser().parse_args(["train", "--sample", "cell", "-o", "x"])
-    assert args.sample == "cell" and args.preset == "paper" and args.iters is None
+    assert args.sample == "cell" and args.iters is None
+    assert _config_from_args(args) == PRESETS["paper"]  # no --preset: the published settings
 
 
 @pytest.mark.parametrize(
