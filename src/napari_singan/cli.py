@@ -387,12 +387,17 @@ def _builtin_names() -> list[str]:
     return list(BUILTIN_IMAGES)
 
 
+def _flag_value(args: argparse.Namespace, flag: str) -> Any:
+    """The parsed value of ``--some-flag`` (argparse's attribute ``some_flag``)."""
+    return getattr(args, flag[2:].replace("-", "_"))
+
+
 def _config_from_args(args: argparse.Namespace):
     """The preset with the config flags applied; ``--max-size native`` keeps the preset's max size
     (it is resolved per image by :func:`napari_singan.core.microscopy.training_input`)."""
     overrides: dict[str, Any] = {}
     for flag, (name, _, _) in CONFIG_FLAGS.items():
-        value = getattr(args, flag[2:].replace("-", "_"))
+        value = _flag_value(args, flag)
         if value == NATIVE:
             continue
         if name is None:
@@ -521,11 +526,7 @@ _NEW_MODEL_FLAGS = ("--preset", "--seed", "--labels", "--label-mode", "--crop", 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
     """Refuse options of a new model given with --resume, which continues with the model's own."""
-    given = [
-        flag
-        for flag in (*_NEW_MODEL_FLAGS, *CONFIG_FLAGS)
-        if getattr(args, flag[2:].replace("-", "_")) is not None
-    ]
+    given = [flag for flag in (*_NEW_MODEL_FLAGS, *CONFIG_FLAGS) if _flag_value(args, flag) is not None]
     if given:
         raise SinGANError(
             f"--resume continues the model with its own image, settings and seed; drop {', '.join(given)} "

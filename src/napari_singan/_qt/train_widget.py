@@ -240,23 +240,10 @@ class TrainWidget(Container):
         """Disable the fields of a new model while a stopped one is chosen: it continues with its own
         image, settings and seed (only the device may change)."""
         new = self.resume_from.value is None
-        for box in (
-            self.layer,
-            self.channels,
-            self.label_layer,
-            self.label_mode,
-            self.label_encoding,
-            self.preset,
-            self.native_size,
-            self.region,
-            self.region_shapes,
-            self.min_size,
-            self.iters,
-            self.coarsest_iters,
-            self.precision,
-            self.seed,
-        ):
-            box.enabled = new
+        kept = (self.resume_from, self.preset_note, self.max_size, self.device, self.runner)
+        for box in self:  # every field but these: max_size follows native_size as well (_toggle_native)
+            if not any(box is keep for keep in kept):
+                box.enabled = new
         self._toggle_native()
 
     def _toggle_region(self, _: Any = None) -> None:
