@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tifffile
@@ -66,6 +68,8 @@ def test_builtin_sample_is_available(tmp_path):
     args = build_parser().parse_args(["train", "--sample", "cell", "-o", "x"])
     assert args.sample == "cell" and args.iters is None
     assert _config_from_args(args) == PRESETS["paper"]  # no --preset: the published settings
+    args = build_parser().parse_args(["train", "--sample", "cell", "-o", "x", "--critic-norm", "none"])
+    assert _config_from_args(args).model == dataclasses.replace(PRESETS["paper"].model, critic_norm="none")
 
 
 @pytest.mark.parametrize(
@@ -243,7 +247,8 @@ def test_evaluate_prints_table_and_json(tmp_path, capsys, tiny_model):
 
 
 @pytest.mark.parametrize(
-    ("flag", "value"), [("--norm", "batch"), ("--padding", "circular"), ("--precision", "float16")]
+    ("flag", "value"),
+    [("--norm", "batch"), ("--critic-norm", "layer"), ("--padding", "circular"), ("--precision", "float16")],
 )
 def test_config_flags_offer_only_valid_choices(flag, value, capsys):
     with pytest.raises(SystemExit) as stop:

@@ -71,16 +71,22 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
     "--rec-weight": (
         "rec_weight",
         float,
-        f"reconstruction weight alpha (paper: {_PAPER_TRAIN.rec_weight}; the fast preset: 1), with labels too "
+        f"reconstruction weight alpha (paper and fast: {_PAPER_TRAIN.rec_weight}), with labels too "
         "unless --label-rec-weight is given",
     ),
     "--label-rec-weight": (
         "label_rec_weight",
         float,
-        "alpha instead when training with --labels (0: --rec-weight; the fast preset: 10)",
+        "alpha instead when training with --labels (0: --rec-weight)",
     ),
     "--lr": (None, float, f"learning rate of G and D (paper: {_PAPER_TRAIN.lr_g})"),
-    "--norm": ("norm", str, f"normalisation layers (paper: {ModelConfig().norm})"),
+    "--norm": ("norm", str, f"normalisation layers of the generators (paper: {ModelConfig().norm})"),
+    "--critic-norm": (
+        "critic_norm",
+        str,
+        f"normalisation layers of the discriminators (paper: {ModelConfig().critic_norm}; the fast preset: "
+        "none, which lets them see the image's contrast)",
+    ),
     "--padding": ("padding", str, f"how each generator pads its input (paper: {ModelConfig().padding})"),
     "--label-encoding": (
         "label_encoding",
@@ -98,6 +104,7 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
 #: Flags whose values are a fixed set, taken from the config's types.
 CONFIG_CHOICES: dict[str, tuple[str, ...]] = {
     "--norm": get_args(Norm),
+    "--critic-norm": get_args(Norm),
     "--padding": get_args(Padding),
     "--label-encoding": get_args(LabelEncoding),
     "--precision": get_args(Precision),

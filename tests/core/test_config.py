@@ -48,8 +48,9 @@ def test_dict_round_trip_and_presets():
     for cfg in PRESETS.values():
         assert SinGANConfig.from_dict(cfg.to_dict()) == cfg
     assert preset("super-resolution").train.rec_weight == 100.0
-    assert preset("fast").train.rec_weight == 1.0 and preset("paper").train.rec_weight == 10.0  # measured
-    assert preset("fast").train.label_rec_weight == 10.0  # pairs: the paper's alpha (measured)
+    assert preset("fast").train.rec_weight == preset("paper").train.rec_weight == 10.0  # measured
+    assert preset("fast").model.critic_norm == "none" and preset("paper").model.critic_norm == "instance"
+    assert preset("fast").model.norm == "instance"  # the generators keep theirs (measured)
     fast_iterations = [preset("fast").train.iterations(n) for n in range(5)]
     assert fast_iterations == [1000, 400, 160, 120, 120]  # the coarsest scales longer (measured)
     labelled = preset("fast").for_labels()  # label models: the schedule whose pairs segmented better
@@ -66,12 +67,17 @@ def test_dict_round_trip_and_presets():
     older = SinGANConfig().to_dict()
     del older["train"]["coarse_taper"]  # a file written before the taper trained without one
     assert SinGANConfig.from_dict(older).train.coarse_taper == 0.0
+    for norm in ("instance", "none"):  # a file written before critic_norm had `norm` in both networks
+        older = SinGANConfig().with_overrides(norm=norm, critic_norm="instance").to_dict()
+        del older["model"]["critic_norm"]
+        assert SinGANConfig.from_dict(older).model.critic_norm == norm
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [
         ({"norm": "batch"}, "norm must be one of instance, none"),
+        ({"critic_norm": "layer"}, "critic norm must be one of instance, none"),
         ({"padding": "circular"}, "padding must be one of zero, reflect"),
         ({"precision": "float16"}, "precision must be one of float32, bfloat16"),
         ({"penalty_conv": True, "precision": "bfloat16"}, "penalty conv computes in float32 only"),

@@ -54,13 +54,18 @@ class ModelConfig:
     max_width: int = 128  # cap on the width
     num_blocks: int = 5  # conv blocks per network (receptive field 2*num_blocks+1 = 11)
     leaky_slope: float = 0.2  # LeakyReLU negative slope
-    norm: Norm = "instance"  # "instance" (= BatchNorm with batch size 1, as trained in the paper) or "none"
+    norm: Norm = (
+        "instance"  # G's: "instance" (= BatchNorm with batch size 1, as trained in the paper) or "none"
+    )
+    critic_norm: Norm = "instance"  # D's; "instance" (paper) makes D blind to each sample's global contrast
     padding: Padding = "zero"  # G's input padding: "zero" (paper), "reflect" or "noise" (animation models)
 
     def __post_init__(self) -> None:
-        _require(
-            self.norm in get_args(Norm), f"norm must be one of {', '.join(get_args(Norm))}, got {self.norm!r}"
-        )
+        for name in ("norm", "critic_norm"):
+            _require(
+                getattr(self, name) in get_args(Norm),
+                f"{name.replace('_', ' ')} must be one of {', '.join(get_args(Norm))}, got {getattr(self, name)!r}",
+            )
         _require(
             self.padding in get_args(Padding),
             f"padding must be one of {', '.join(get_args(Padding))}, got {self.padding!r}",
@@ -189,11 +194,12 @@ class SinGANConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``.
 
         Files written before ``label_encoding`` existed were trained one-hot,
-        and those written before ``coarse_taper`` without a taper.
+        those written before ``coarse_taper`` without a taper, and those
+        written before ``critic_norm`` with ``norm`` in both networks.
         """
         return cls(
             pyramid=PyramidConfig(**data["pyramid"]),
-            model=ModelConfig(**data["model"]),
+            model=ModelConfig(**{"critic_norm": data["model"]["norm"], **data["model"]}),
             train=TrainConfig(**{"label_encoding": "one-hot", "coarse_taper": 0.0, **data["train"]}),
         )
 
@@ -244,19 +250,17 @@ def _field_names(obj: Any) -> set[str]:
 PRESETS: dict[str, SinGANConfig] = {
     # The paper's pyramid with a short schedule, chosen by measurement (benchmarks/bench_quality.py,
     # docs/performance.md): 120 iterations per scale instead of 2000, 32-filter nets, reflection
-    # padding, which leaves the nets no frame to anchor objects to (more diverse borders), and a
-    # reconstruction weight of 1 instead of 10, which leaves the short schedule to the adversarial loss
-    # (with labels the paper's 10), and 1000 iterations at the coarsest scale, tapering to 120 (1000, 400,
-    # 160), where samples get their layout (with labels 120 there too): label models keep the schedule
-    # whose pairs trained the better segmenters.
+    # padding, which leaves the nets no frame to anchor objects to (more diverse borders), critics
+    # without instance norm, which otherwise divides out each sample's contrast so that only the
+    # reconstruction loss holds it (grey samples of black-and-white textures), and 1000 iterations at
+    # the coarsest scale, tapering to 120 (1000, 400, 160), where samples get their layout (with labels
+    # 120 there too: label models keep the schedule whose pairs trained the better segmenters).
     "fast": SinGANConfig(
-        model=ModelConfig(max_width=32, padding="reflect"),
+        model=ModelConfig(max_width=32, padding="reflect", critic_norm="none"),
         train=TrainConfig(
             iters_per_scale=120,
             coarsest_iters=1000,
             preview_every=25,
-            rec_weight=1.0,
-            label_rec_weight=10.0,
             coarse_with_labels=False,
         ),
     ),

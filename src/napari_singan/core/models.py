@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from .config import ModelConfig, Norm
 
 
 def scale_width(scale: int, config: ModelConfig) -> int:
@@ -115,16 +115,18 @@ class InstanceNorm(nn.InstanceNorm2d):
         return x[:, :, rows, cols]
 
 
-def _block(in_ch: int, out_ch: int, config: ModelConfig, conv: type[nn.Conv2d]) -> nn.Sequential:
+def _block(in_ch: int, out_ch: int, config: ModelConfig, norm: Norm, conv: type[nn.Conv2d]) -> nn.Sequential:
     """Conv3x3 (no padding) -> Norm -> LeakyReLU; shrinks H and W by 2."""
-    norm: nn.Module = InstanceNorm(out_ch) if config.norm == "instance" else nn.Identity()
-    return nn.Sequential(conv(in_ch, out_ch, 3), norm, nn.LeakyReLU(config.leaky_slope))
+    layer: nn.Module = InstanceNorm(out_ch) if norm == "instance" else nn.Identity()
+    return nn.Sequential(conv(in_ch, out_ch, 3), layer, nn.LeakyReLU(config.leaky_slope))
 
 
-def _body(in_ch: int, width: int, config: ModelConfig, conv: type[nn.Conv2d] = nn.Conv2d) -> nn.Sequential:
+def _body(
+    in_ch: int, width: int, config: ModelConfig, norm: Norm, conv: type[nn.Conv2d] = nn.Conv2d
+) -> nn.Sequential:
     """The shared head + body: ``num_blocks - 1`` conv blocks (the tail is the last conv)."""
-    layers = [_block(in_ch, width, config, conv)]
-    layers += [_block(width, width, config, conv) for _ in range(config.num_blocks - 2)]
+    layers = [_block(in_ch, width, config, norm, conv)]
+    layers += [_block(width, width, config, norm, conv) for _ in range(config.num_blocks - 2)]
     return nn.Sequential(*layers)
 
 
@@ -154,7 +156,7 @@ class GeneratorStage(nn.Module):
         super().__init__()
         self.pad = config.num_blocks  # each unpadded 3x3 conv removes 1 px per side
         self.padding = config.padding
-        self.body = _body(channels, width, config)
+        self.body = _body(channels, width, config, config.norm)
         self.tail = nn.Sequential(nn.Conv2d(width, channels, 3), nn.Tanh())
 
     def forward(self, noise: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
@@ -228,12 +230,17 @@ class GeneratorStage(nn.Module):
 class Discriminator(nn.Module):
     """D_n: Markovian patch critic with an 11x11 receptive field; returns a score map.
 
+    With instance norm (the paper's) its first norm divides out each sample's
+    global contrast and brightness (the first conv is linear): it scores
+    ``a * x + b`` as ``x`` for any ``a > 0``, so only the reconstruction loss
+    holds a sample's contrast to the image's. Without norm it sees them.
+
     ``conv`` is ``nn.Conv2d`` or :class:`PenaltyConv2d` (same weights, another double backward).
     """
 
     def __init__(self, channels: int, width: int, config: ModelConfig, conv: type[nn.Conv2d] = nn.Conv2d):
         super().__init__()
-        self.body = _body(channels, width, config, conv)
+        self.body = _body(channels, width, config, config.critic_norm, conv)
         self.tail = conv(width, 1, 3)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
