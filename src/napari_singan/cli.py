@@ -14,6 +14,7 @@ from typing import Any, get_args
 
 from .core.config import (
     PRESETS,
+    CriticNorm,
     LabelEncoding,
     LabelMode,
     ModelConfig,
@@ -84,8 +85,14 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
     "--critic-norm": (
         "critic_norm",
         str,
-        f"normalisation layers of the discriminators (paper: {ModelConfig().critic_norm}; the fast preset: "
-        "none, which lets them see the image's contrast)",
+        f"normalisation layers of the discriminators (paper: {ModelConfig().critic_norm}, which makes them "
+        "blind to each sample's contrast; the fast preset: after-first, none in their first block), with "
+        "labels too unless --label-critic-norm is given",
+    ),
+    "--label-critic-norm": (
+        "label_critic_norm",
+        str,
+        "the discriminators' normalisation instead when training with --labels (the fast preset: instance)",
     ),
     "--padding": ("padding", str, f"how each generator pads its input (paper: {ModelConfig().padding})"),
     "--label-encoding": (
@@ -104,7 +111,8 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
 #: Flags whose values are a fixed set, taken from the config's types.
 CONFIG_CHOICES: dict[str, tuple[str, ...]] = {
     "--norm": get_args(Norm),
-    "--critic-norm": get_args(Norm),
+    "--critic-norm": get_args(CriticNorm),
+    "--label-critic-norm": get_args(CriticNorm),
     "--padding": get_args(Padding),
     "--label-encoding": get_args(LabelEncoding),
     "--precision": get_args(Precision),

@@ -49,8 +49,9 @@ def test_dict_round_trip_and_presets():
         assert SinGANConfig.from_dict(cfg.to_dict()) == cfg
     assert preset("super-resolution").train.rec_weight == 100.0
     assert preset("fast").train.rec_weight == preset("paper").train.rec_weight == 10.0  # measured
-    assert preset("fast").model.critic_norm == "none" and preset("paper").model.critic_norm == "instance"
-    assert preset("fast").model.norm == "instance"  # the generators keep theirs (measured)
+    fast, paper = preset("fast").model, preset("paper").model
+    assert (fast.critic_norm, paper.critic_norm) == ("after-first", "instance")  # measured
+    assert fast.norm == "instance" and preset("fast").for_labels().model.critic_norm == "instance"
     fast_iterations = [preset("fast").train.iterations(n) for n in range(5)]
     assert fast_iterations == [1000, 400, 160, 120, 120]  # the coarsest scales longer (measured)
     labelled = preset("fast").for_labels()  # label models: the schedule whose pairs segmented better
@@ -62,6 +63,8 @@ def test_dict_round_trip_and_presets():
     assert typed.for_labels().train.coarsest_iters == 500
     alpha3 = preset("fast").with_overrides(rec_weight=3.0).train  # a lone alpha applies to label models too
     assert (alpha3.rec_weight, alpha3.label_rec_weight) == (3.0, 0.0)
+    plain = preset("fast").with_overrides(critic_norm="none")  # so does a lone critic norm
+    assert plain.for_labels().model.critic_norm == "none" and plain.model.label_critic_norm == ""
     both = preset("fast").with_overrides(rec_weight=3.0, label_rec_weight=5.0).train
     assert (both.rec_weight, both.label_rec_weight) == (3.0, 5.0)
     older = SinGANConfig().to_dict()
@@ -77,7 +80,8 @@ def test_dict_round_trip_and_presets():
     ("override", "message"),
     [
         ({"norm": "batch"}, "norm must be one of instance, none"),
-        ({"critic_norm": "layer"}, "critic norm must be one of instance, none"),
+        ({"critic_norm": "layer"}, "critic norm must be one of instance, none, after-first"),
+        ({"label_critic_norm": "layer"}, "label critic norm must be one of instance, none, after-first"),
         ({"padding": "circular"}, "padding must be one of zero, reflect"),
         ({"precision": "float16"}, "precision must be one of float32, bfloat16"),
         ({"penalty_conv": True, "precision": "bfloat16"}, "penalty conv computes in float32 only"),

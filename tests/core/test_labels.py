@@ -173,9 +173,17 @@ def test_one_hot_training_gives_aligned_pairs_and_older_files_read_as_one_hot():
 
 def test_label_models_train_with_their_own_reconstruction_weight_and_schedule():
     image = make_texture()
-    config = PAIRS.with_overrides(iters_per_scale=2, rec_weight=1.0, label_rec_weight=10.0)
-    assert drain(train(image, config, labels=semantic(image), device="cpu")).config.train.rec_weight == 10.0
-    assert drain(train(image, config, device="cpu")).config.train.rec_weight == 1.0  # images alone
+    config = PAIRS.with_overrides(
+        iters_per_scale=2,
+        rec_weight=1.0,
+        label_rec_weight=10.0,
+        critic_norm="none",
+        label_critic_norm="instance",
+    )
+    pairs = drain(train(image, config, labels=semantic(image), device="cpu")).config
+    assert (pairs.train.rec_weight, pairs.model.critic_norm) == (10.0, "instance")
+    alone = drain(train(image, config, device="cpu")).config  # images alone
+    assert (alone.train.rec_weight, alone.model.critic_norm) == (1.0, "none")
     unset = config.with_overrides(label_rec_weight=0.0)
     assert drain(train(image, unset, labels=semantic(image), device="cpu")).config.train.rec_weight == 1.0
     short = config.with_overrides(coarsest_iters=3, coarse_with_labels=False)

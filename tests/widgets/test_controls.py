@@ -32,7 +32,8 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     assert "preset 'paper' changed" in note
     assert "max_width 32 → 128" in note and "padding reflect → zero" in note  # settings without a field
     assert "kept your iterations / scale 300" in note and "coarsest-scale iterations 1000 → 0" in note
-    assert "rec_weight 1.0 → 10.0" in note and "label_rec_weight" not in note  # label models: 10 in both
+    assert "critic_norm after-first → instance" in note and "label_critic_norm" not in note  # labels: both
+    assert "rec_weight" not in note  # alpha = 10 in both
     config = train.config()
     assert config.train.iters_per_scale == 300 and config.model.max_width == 128
     assert config.model.padding == "zero" and config.train.coarsest_iters == 0  # as the other scales
@@ -48,7 +49,9 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     assert "min size (px) 25 → 18" in train.preset_note.value
     assert train.precision.value == "bfloat16"  # no preset sets it: it stays as chosen
     assert "rec_weight 10.0 → 100.0" in train.preset_note.value
-    assert "label_rec_weight 10.0 → 100.0" in train.preset_note.value
+    assert (
+        "label_rec_weight 10.0 → 100.0" in train.preset_note.value and "critic" not in train.preset_note.value
+    )
 
 
 def test_one_device_selector_everywhere(make_napari_viewer, qtbot, tmp_path, tiny_model, monkeypatch):

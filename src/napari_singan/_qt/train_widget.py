@@ -535,9 +535,14 @@ class TrainWidget(Container):
 
 def _flat(config: SinGANConfig) -> dict[str, object]:
     """Every field of a configuration by name (names are unique across its sections); the label
-    models' alpha as it takes effect (:meth:`SinGANConfig.for_labels`)."""
+    models' alpha and critic norm as they take effect (:meth:`SinGANConfig.for_labels`)."""
     flat = {key: value for section in config.to_dict().values() for key, value in section.items()}
-    return {**flat, "label_rec_weight": config.for_labels().train.rec_weight}
+    labels = config.for_labels()
+    return {
+        **flat,
+        "label_rec_weight": labels.train.rec_weight,
+        "label_critic_norm": labels.model.critic_norm,
+    }
 
 
 def _labels_note(model: SinGANModel) -> str:

@@ -15,6 +15,9 @@ from typing import Any, Literal, get_args
 from .errors import ConfigError
 
 Norm = Literal["instance", "none"]
+CriticNorm = Literal[
+    "instance", "none", "after-first"
+]  # "after-first": none in the first block (core.models)
 LabelMode = Literal["auto", "classes", "instances"]  # how a label image is encoded (core.labels)
 LabelEncoding = Literal["distance", "one-hot"]  # the values of the label channels (core.labels)
 Padding = Literal["zero", "reflect", "noise"]
@@ -54,17 +57,21 @@ class ModelConfig:
     max_width: int = 128  # cap on the width
     num_blocks: int = 5  # conv blocks per network (receptive field 2*num_blocks+1 = 11)
     leaky_slope: float = 0.2  # LeakyReLU negative slope
-    norm: Norm = (
-        "instance"  # G's: "instance" (= BatchNorm with batch size 1, as trained in the paper) or "none"
-    )
-    critic_norm: Norm = "instance"  # D's; "instance" (paper) makes D blind to each sample's global contrast
+    norm: Norm = "instance"  # G's: "instance" (= BatchNorm with batch size 1, as in the paper) or "none"
+    critic_norm: CriticNorm = "instance"  # D's; "instance" (paper) makes D blind to each sample's contrast
+    label_critic_norm: CriticNorm | Literal[""] = ""  # critic_norm instead with labels ("": critic_norm)
     padding: Padding = "zero"  # G's input padding: "zero" (paper), "reflect" or "noise" (animation models)
 
     def __post_init__(self) -> None:
-        for name in ("norm", "critic_norm"):
+        for name, kinds in (
+            ("norm", get_args(Norm)),
+            ("critic_norm", get_args(CriticNorm)),
+            ("label_critic_norm", ("", *get_args(CriticNorm))),
+        ):
+            value = getattr(self, name)
             _require(
-                getattr(self, name) in get_args(Norm),
-                f"{name.replace('_', ' ')} must be one of {', '.join(get_args(Norm))}, got {getattr(self, name)!r}",
+                value in kinds,
+                f"{name.replace('_', ' ')} must be one of {', '.join(k for k in kinds if k)}, got {value!r}",
             )
         _require(
             self.padding in get_args(Padding),
@@ -205,13 +212,15 @@ class SinGANConfig:
 
     def for_labels(self) -> SinGANConfig:
         """The configuration a model trained with labels uses (and records): alpha ``label_rec_weight``
-        if set, and ``iters_per_scale`` at the coarsest scales too unless ``coarse_with_labels``.
+        and the critics' ``label_critic_norm`` if set, and ``iters_per_scale`` at the coarsest scales
+        too unless ``coarse_with_labels``.
 
         Applying it twice changes nothing.
         """
         train = self.train
         return self.with_overrides(
             rec_weight=train.label_rec_weight or None,
+            critic_norm=self.model.label_critic_norm or None,
             coarsest_iters=None if train.coarse_with_labels else 0,
         )
 
@@ -220,13 +229,15 @@ class SinGANConfig:
 
         Each name is looked up in the pyramid, model and train sections;
         ``None`` values are ignored so CLI/widget options can be passed as-is.
-        A ``rec_weight`` or ``coarsest_iters`` given without its label
-        counterpart applies to label models too (``label_rec_weight`` becomes
-        0, ``coarse_with_labels`` True), so ``rec_weight=3`` means alpha = 3
-        whether or not the model learns labels; give both to keep them apart.
+        A ``rec_weight``, ``critic_norm`` or ``coarsest_iters`` given without
+        its label counterpart applies to label models too (``label_rec_weight``
+        becomes 0, ``label_critic_norm`` "", ``coarse_with_labels`` True), so
+        ``rec_weight=3`` means alpha = 3 whether or not the model learns
+        labels; give both to keep them apart.
         """
         for name, label_name, as_images in (
             ("rec_weight", "label_rec_weight", 0.0),
+            ("critic_norm", "label_critic_norm", ""),
             ("coarsest_iters", "coarse_with_labels", True),
         ):
             if overrides.get(name) is not None and overrides.get(label_name) is None:
@@ -250,13 +261,16 @@ def _field_names(obj: Any) -> set[str]:
 PRESETS: dict[str, SinGANConfig] = {
     # The paper's pyramid with a short schedule, chosen by measurement (benchmarks/bench_quality.py,
     # docs/performance.md): 120 iterations per scale instead of 2000, 32-filter nets, reflection
-    # padding, which leaves the nets no frame to anchor objects to (more diverse borders), critics
-    # without instance norm, which otherwise divides out each sample's contrast so that only the
-    # reconstruction loss holds it (grey samples of black-and-white textures), and 1000 iterations at
-    # the coarsest scale, tapering to 120 (1000, 400, 160), where samples get their layout (with labels
-    # 120 there too: label models keep the schedule whose pairs trained the better segmenters).
+    # padding, which leaves the nets no frame to anchor objects to (more diverse borders), critics with
+    # no instance norm in their first block, which otherwise divides out each sample's contrast so that
+    # only the reconstruction loss holds it (grey samples of black-and-white textures), and 1000
+    # iterations at the coarsest scale, tapering to 120 (1000, 400, 160), where samples get their
+    # layout. Label models keep the paper's critics and 120 iterations at every scale: the settings
+    # whose pairs trained the better segmenters.
     "fast": SinGANConfig(
-        model=ModelConfig(max_width=32, padding="reflect", critic_norm="none"),
+        model=ModelConfig(
+            max_width=32, padding="reflect", critic_norm="after-first", label_critic_norm="instance"
+        ),
         train=TrainConfig(
             iters_per_scale=120,
             coarsest_iters=1000,

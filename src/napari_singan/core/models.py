@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig, Norm
+from .config import CriticNorm, ModelConfig, Norm
 
 
 def scale_width(scale: int, config: ModelConfig) -> int:
@@ -122,11 +122,15 @@ def _block(in_ch: int, out_ch: int, config: ModelConfig, norm: Norm, conv: type[
 
 
 def _body(
-    in_ch: int, width: int, config: ModelConfig, norm: Norm, conv: type[nn.Conv2d] = nn.Conv2d
+    in_ch: int, width: int, config: ModelConfig, norm: Norm | CriticNorm, conv: type[nn.Conv2d] = nn.Conv2d
 ) -> nn.Sequential:
-    """The shared head + body: ``num_blocks - 1`` conv blocks (the tail is the last conv)."""
-    layers = [_block(in_ch, width, config, norm, conv)]
-    layers += [_block(width, width, config, norm, conv) for _ in range(config.num_blocks - 2)]
+    """The shared head + body: ``num_blocks - 1`` conv blocks (the tail is the last conv).
+
+    ``norm`` "after-first": no norm in the first block, instance norm in the others.
+    """
+    first, rest = ("none", "instance") if norm == "after-first" else (norm, norm)
+    layers = [_block(in_ch, width, config, first, conv)]
+    layers += [_block(width, width, config, rest, conv) for _ in range(config.num_blocks - 2)]
     return nn.Sequential(*layers)
 
 
@@ -233,7 +237,9 @@ class Discriminator(nn.Module):
     With instance norm (the paper's) its first norm divides out each sample's
     global contrast and brightness (the first conv is linear): it scores
     ``a * x + b`` as ``x`` for any ``a > 0``, so only the reconstruction loss
-    holds a sample's contrast to the image's. Without norm it sees them.
+    holds a sample's contrast to the image's. Without norm it sees them, and
+    with norm "after-first" too: the first block's biases and LeakyReLU come
+    before any norm.
 
     ``conv`` is ``nn.Conv2d`` or :class:`PenaltyConv2d` (same weights, another double backward).
     """
