@@ -15,9 +15,8 @@ from typing import Any, Literal, get_args
 from .errors import ConfigError
 
 Norm = Literal["instance", "none"]
-CriticNorm = Literal[
-    "instance", "none", "after-first"
-]  # "after-first": none in the first block (core.models)
+# The critics' norm; "after-first": none in the first block, instance norm in the others (core.models).
+CriticNorm = Literal["instance", "none", "after-first"]
 LabelMode = Literal["auto", "classes", "instances"]  # how a label image is encoded (core.labels)
 LabelEncoding = Literal["distance", "one-hot"]  # the values of the label channels (core.labels)
 Padding = Literal["zero", "reflect", "noise"]
