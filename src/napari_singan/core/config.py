@@ -28,6 +28,15 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def _require_choice(owner: object, name: str, choices: tuple[str, ...]) -> None:
+    """``owner.name`` must be one of ``choices`` ("" is allowed, unnamed, where it is one)."""
+    value = getattr(owner, name)
+    _require(
+        value in choices,
+        f"{name.replace('_', ' ')} must be one of {', '.join(c for c in choices if c)}, got {value!r}",
+    )
+
+
 @dataclass(frozen=True)
 class PyramidConfig:
     """How the training image is turned into a multi-scale pyramid (paper §2.1)."""
@@ -62,20 +71,10 @@ class ModelConfig:
     padding: Padding = "zero"  # G's input padding: "zero" (paper), "reflect" or "noise" (animation models)
 
     def __post_init__(self) -> None:
-        for name, kinds in (
-            ("norm", get_args(Norm)),
-            ("critic_norm", get_args(CriticNorm)),
-            ("label_critic_norm", ("", *get_args(CriticNorm))),
-        ):
-            value = getattr(self, name)
-            _require(
-                value in kinds,
-                f"{name.replace('_', ' ')} must be one of {', '.join(k for k in kinds if k)}, got {value!r}",
-            )
-        _require(
-            self.padding in get_args(Padding),
-            f"padding must be one of {', '.join(get_args(Padding))}, got {self.padding!r}",
-        )
+        _require_choice(self, "norm", get_args(Norm))
+        _require_choice(self, "critic_norm", get_args(CriticNorm))
+        _require_choice(self, "label_critic_norm", ("", *get_args(CriticNorm)))
+        _require_choice(self, "padding", get_args(Padding))
         _require(
             1 <= self.base_width <= self.max_width,
             f"widths must satisfy 1 <= base width <= max width, got {self.base_width} and {self.max_width}",
@@ -141,18 +140,12 @@ class TrainConfig:
             0.0 < self.label_amplitude <= 1.0,
             f"label amplitude must be in (0, 1], got {self.label_amplitude}",
         )
-        _require(
-            self.precision in get_args(Precision),
-            f"precision must be one of {', '.join(get_args(Precision))}, got {self.precision!r}",
-        )
+        _require_choice(self, "precision", get_args(Precision))
         _require(
             not (self.penalty_conv and self.precision == "bfloat16"),
             "penalty conv computes in float32 only: choose precision float32 or penalty_conv False",
         )
-        _require(
-            self.label_encoding in get_args(LabelEncoding),
-            f"label encoding must be one of {', '.join(get_args(LabelEncoding))}, got {self.label_encoding!r}",
-        )
+        _require_choice(self, "label_encoding", get_args(LabelEncoding))
         for name in (
             "gp_weight",
             "rec_weight",
