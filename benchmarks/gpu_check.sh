@@ -1,20 +1,36 @@
 #!/usr/bin/env bash
 # GPU measurements for docs/performance.md, sized for one short lease of a CUDA machine.
-#   bash benchmarks/gpu_check.sh probe     CUDA tests, paper training speed with and without graphs,
+#   bash benchmarks/gpu_check.sh final     issue 8's targets first: the CUDA tests, the fast preset at 250 px,
+#                                          50 samples, the paper preset's speed (100 iterations per scale, with
+#                                          graphs) in float32, with penalty_conv and in bfloat16, the critic step
+#                                          with and without penalty_conv (bench_penalty.py); then fast's quality
+#                                          in float32 and bfloat16 (bench_quality.py) until BUDGET seconds
+#                                          (default 420) have passed
+#   bash benchmarks/gpu_check.sh probe     the first lease's commands: paper speed with and without graphs,
 #                                          the fast preset, 50 samples
-#   bash benchmarks/gpu_check.sh final     CUDA tests, paper speed with graphs in float32 and in bfloat16
-#                                          (precision=bfloat16, unmeasured on GPUs), then presets side by side
-#                                          (bench_quality.py) until BUDGET seconds (default 480) have passed
-# Results go to $OUT (default benchmarks/results/gpu); a summary is printed last.
+#   DEVICE=cpu SMOKE=1 bash benchmarks/gpu_check.sh final
+#                                          the same commands on a CPU at 32 px with 2 iterations per scale: a
+#                                          check of this script before a lease is spent on it
+# Results go to $OUT (default benchmarks/results/gpu/STAGE); a summary is printed last.
 set -u
-stage=${1:-probe}
+stage=${1:-final}
 root=$(cd "$(dirname "$0")/.." && pwd)
-out=${OUT:-$root/benchmarks/results/gpu}
+out=${OUT:-$root/benchmarks/results/gpu/$stage}
 mkdir -p "$out"
 export PYTHONPATH=$root/src PYTHONUNBUFFERED=1
 cd "$root/benchmarks"
 start=$SECONDS
-budget=${BUDGET:-480}
+budget=${BUDGET:-420}
+device=${DEVICE:-cuda}
+py=${PYTHON:-python3}  # the interpreter with torch and this package's requirements
+small=()      # bench_train / bench_sample arguments that shrink every run in SMOKE mode
+penalty=(--widths 32 64 128 --size 250)
+quick=""      # preset overrides for bench_quality in SMOKE mode
+if [ -n "${SMOKE:-}" ]; then
+    small=(--max-size 32 --iters 2)
+    penalty=(--widths 32 --size 32 --steps 1 --repeat 1)
+    quick=",iters_per_scale=2,coarsest_iters=0"
+fi
 
 run() {  # run NAME COMMAND...: stdout to $out/NAME.json, the error's end on failure
     local name=$1
@@ -23,21 +39,28 @@ run() {  # run NAME COMMAND...: stdout to $out/NAME.json, the error's end on fai
 }
 
 {
-    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader
-    python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda)"
-    python3 -m pytest -q -p no:cacheprovider --disable-warnings --tb=short "$root/tests/core/test_cuda.py" 2>&1 | tail -40
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader 2>&1
+    "$py" -c "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.version.cuda)"
+    "$py" -m pytest -q -p no:cacheprovider --disable-warnings --tb=short "$root/tests/core/test_cuda.py" 2>&1 | tail -40
 } >"$out/env.txt" 2>&1
 cat "$out/env.txt"
-variants=("graphs=paper" "graphs_bf16=paper,precision=bfloat16")
-[ "$stage" = probe ] && variants=("eager=paper,cuda_graphs=False" "graphs=paper")
-for variant in "${variants[@]}"; do
-    run "train100_${variant%%=*}" python3 bench_train.py --device cuda --preset "$variant" --iters 100
-done
 if [ "$stage" = probe ]; then
-    run train_fast python3 bench_train.py --device cuda --preset fast
-    run sample50 python3 bench_sample.py --device cuda --num 50
+    for variant in "eager=paper,cuda_graphs=False" "graphs=paper"; do
+        run "train100_${variant%%=*}" "$py" bench_train.py --device "$device" --preset "$variant" --iters 100
+    done
+    run train_fast "$py" bench_train.py --device "$device" --preset fast
+    run sample50 "$py" bench_sample.py --device "$device" --num 50
+else
+    run train_fast "$py" bench_train.py --device "$device" --preset fast "${small[@]}"
+    run sample50 "$py" bench_sample.py --device "$device" --num 50 "${small[@]}"
+    for variant in "graphs=paper" "graphs_pconv=paper,penalty_conv=True" "graphs_bf16=paper,precision=bfloat16"; do
+        run "train100_${variant%%=*}" "$py" bench_train.py --device "$device" --preset "$variant" --iters 100 \
+            "${small[@]}"
+    done
+    "$py" bench_penalty.py --device "$device" "${penalty[@]}" >"$out/penalty.txt" 2>"$out/err.txt" ||
+        tail -20 "$out/err.txt"
 fi
-python3 - "$out" <<'EOF'
+"$py" - "$out" <<'EOF'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 for path in sorted(out.glob("train*.json")):
@@ -52,11 +75,10 @@ if sample.exists():
     print("sample50:", sample.read_text().strip())
 EOF
 if [ "$stage" = final ]; then
+    cat "$out/penalty.txt"
     left=$((budget - (SECONDS - start)))
-    timeout "$left" python3 bench_quality.py --device cuda --images cell --seeds 0 1 --baseline paper \
-        --presets fast "fast400=fast,iters_per_scale=400,coarsest_iters=0,preview_every=100" \
-        "reflect350=paper,padding=reflect,iters_per_scale=350,preview_every=100" paper \
-        --out "$out/quality_cell" 2>"$out/err.txt" || tail -5 "$out/err.txt"
-    cat "$out/quality_cell.md" 2>/dev/null
+    timeout "$left" "$py" bench_quality.py --device "$device" --images cell texture --seeds 0 --baseline fast \
+        --presets "fast=fast$quick" "fast-bf16=fast,precision=bfloat16$quick" ${small:+--max-size 32} \
+        --out "$out/quality" 2>"$out/err.txt" || tail -5 "$out/err.txt"
 fi
 echo "stage $stage: $((SECONDS - start)) s"

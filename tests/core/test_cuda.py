@@ -51,9 +51,17 @@ def test_recapture_picks_up_a_changed_number():
 
 
 @pytest.mark.parametrize(
-    ("graphs", "precision"), [(True, "float32"), (False, "float32"), (True, "bfloat16"), (False, "bfloat16")]
+    ("graphs", "precision", "extra"),
+    [
+        (True, "float32", {}),
+        (False, "float32", {}),
+        (True, "bfloat16", {}),
+        (False, "bfloat16", {}),
+        (True, "float32", {"penalty_conv": True}),
+        (True, "float32", {"critic_norm": "after-first", "padding": "reflect"}),  # fast's networks
+    ],
 )
-def test_training_on_cuda_lowers_the_reconstruction_error(graphs, precision):
+def test_training_on_cuda_lowers_the_reconstruction_error(graphs, precision, extra):
     cfg = SinGANConfig().with_overrides(
         max_size=24,
         min_size=24,
@@ -61,6 +69,7 @@ def test_training_on_cuda_lowers_the_reconstruction_error(graphs, precision):
         report_seconds=0.0,
         cuda_graphs=graphs,
         precision=precision,
+        **extra,
     )
     assert use_cuda_graphs(cfg.train, torch.device("cuda")) is graphs
     events = []
