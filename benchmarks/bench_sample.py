@@ -40,7 +40,9 @@ def main() -> None:
     )
     parser.add_argument("--num", type=int, default=1, help="number of samples")
     parser.add_argument("--iters", type=int, default=1, help="training iterations per scale")
-    parser.add_argument("--max-size", type=int, default=None, help="training size (default: the paper's 250 px)")
+    parser.add_argument(
+        "--max-size", type=int, default=None, help="training size (default: the paper's 250 px)"
+    )
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
