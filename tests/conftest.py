@@ -36,3 +36,9 @@ def texture():
 def tiny_model():
     """A fully trained 3-scale grayscale uint8 model."""
     return drain(train(make_texture(), TINY, device="cpu", seed=0))
+
+
+@pytest.fixture(scope="session")
+def reflect_model():
+    """``tiny_model`` with reflect padding (``fast``'s): its stages need more than ``num_blocks`` px per side."""
+    return drain(train(make_texture(), TINY.with_overrides(padding="reflect"), device="cpu", seed=0))

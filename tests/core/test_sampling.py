@@ -11,7 +11,7 @@ from napari_singan.core import (
     normalize_like,
     sample,
 )
-from napari_singan.core.sampling import reconstruct
+from napari_singan.core.sampling import reconstruct, smallest_output, smallest_stage_side
 
 
 def test_samples_have_training_dtype_range_and_shape(tiny_model):
@@ -33,6 +33,27 @@ def test_arbitrary_sizes(tiny_model):
     assert sample(tiny_model, 2, scale_h=1.0, scale_w=2.5, seed=0).shape == (2, 32, 80)
     assert sample(tiny_model, 1, size=(45, 19), seed=0).shape == (1, 45, 19)
     assert sample(tiny_model, 1, scale_h=0.5, scale_w=0.5, seed=0).shape == (1, 16, 16)
+
+
+def test_reflect_padded_models_refuse_outputs_too_small_to_pad_and_name_the_smallest(reflect_model):
+    need = smallest_stage_side(reflect_model)
+    assert need == reflect_model.config.model.num_blocks + 1
+    least = smallest_output(reflect_model)
+    out = sample(reflect_model, 2, size=least, seed=0)  # the smallest output it names runs
+    assert out.shape == (2, *least) and out.std() > 0
+    for kwargs in ({"size": (least[0] // 2, least[1])}, {"scale_w": 0.2}):
+        with pytest.raises(
+            SinGANError, match=rf"at least {least[0]}x{least[1]} px \(scale factors of at least"
+        ):
+            sample(reflect_model, 1, **kwargs)
+    finer = smallest_output(reflect_model, 1)  # from start scale 1 the coarsest stage does not run
+    assert finer[0] < least[0] and finer[1] < least[1]
+    assert sample(reflect_model, 1, size=finer, start_scale=1, seed=0).shape == (1, *finer)
+
+
+def test_zero_padded_models_run_at_any_size(tiny_model):
+    assert smallest_stage_side(tiny_model) == 1 and smallest_output(tiny_model) == (3, 3)
+    assert sample(tiny_model, 1, size=(3, 3), seed=0).shape == (1, 3, 3)
 
 
 def test_start_scale_keeps_layout(tiny_model):

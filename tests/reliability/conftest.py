@@ -46,7 +46,7 @@ def _model_bytes(model) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def workspace_files(tiny_model) -> dict[str, bytes]:
+def workspace_files(tiny_model, reflect_model) -> dict[str, bytes]:
     """Name -> content of every file of a workspace (good inputs, bad inputs, existing outputs)."""
     texture = make_texture()  # the 40x40 uint8 training image of tiny_model
     good_model = _model_bytes(tiny_model)
@@ -62,6 +62,8 @@ def workspace_files(tiny_model) -> dict[str, bytes]:
     png = _png(texture)
     return {
         "m.singan": good_model,
+        "reflect.singan": _model_bytes(reflect_model),
+        "small.tif": _tiff(texture[:8, :8]),
         "float.singan": _model_bytes(as_float),
         "in.tif": _tiff(texture),
         "big.tif": _tiff(np.tile(texture, (25, 25))),  # 1000x1000: regenerating it needs ~0.25 GB

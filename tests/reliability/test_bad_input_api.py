@@ -217,3 +217,17 @@ def test_memory_check_refuses_with_estimate_and_what_to_do(tiny_model, monkeypat
         info.value
     ) and "smaller output size or fewer samples, or pass --force" in str(info.value)
     check_memory(generation_bytes(tiny_model, (40, 40)), "cpu")  # a small request passes
+
+
+@pytest.mark.parametrize(
+    ("what", "work"),
+    [
+        ("paint", lambda m: paint_to_image(m, TEXTURE[:8, :8], 1, quantize_colors=3, fine_tune_iters=50)),
+        ("composite", lambda m: harmonize(m, TEXTURE[:8, :8], MASK[:8, :8] + 1, fine_tune_iters=50)),
+        ("edited image", lambda m: edit(m, TEXTURE[:8, :8], MASK[:8, :8] + 1)),
+    ],
+)
+def test_inputs_too_small_for_the_generators_are_refused_before_any_retraining(what, work, reflect_model):
+    with pytest.raises(SinGANError) as info:
+        next(work(reflect_model))  # the first step refuses: no retraining event comes before
+    assert_one_line(str(info.value), f"the {what} (8x8 px) is too small for this model from start scale 1")

@@ -189,6 +189,36 @@ GENERATION = [
         ["paint", "{d}/m.singan", "{d}/in.tif", "--start-scale", "0", "-o", "{d}/out.tif"],
         "start scale must be between 1",
     ),
+    (
+        "sample too small to pad",
+        ["sample", "{d}/reflect.singan", "--scale-h", "0.2", "-o", "{d}/out.tif"],
+        "the output is too small for this model",
+    ),
+    (
+        "tiled sample too small to pad",
+        ["sample", "{d}/reflect.singan", "--scale-w", "0.2", "--tiled", "-o", "{d}/out.tif"],
+        "the output is too small for this model",
+    ),
+    (
+        "paint too small to pad",
+        [
+            "paint",
+            "{d}/reflect.singan",
+            "{d}/small.tif",
+            "--quantize",
+            "3",
+            "--fine-tune",
+            "50",
+            "-o",
+            "{d}/out.tif",
+        ],
+        "the paint (8x8 px) is too small for this model from start scale 1: it needs at least",
+    ),
+    (
+        "composite too small to pad",
+        ["harmonize", "{d}/reflect.singan", "{d}/small.tif", "--mask", "{d}/mask.tif", "-o", "{d}/out.tif"],
+        "the composite (8x8 px) is too small for this model",
+    ),
 ]
 CASES = IMAGES + MASKS + MODELS + OUTPUTS + MEMORY + GENERATION
 

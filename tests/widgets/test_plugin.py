@@ -162,7 +162,7 @@ def test_closing_napari_stops_training(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: bool(done), timeout=5_000)
 
 
-def test_errors_become_notifications(make_napari_viewer, qtbot, notes):
+def test_errors_become_notifications(make_napari_viewer, qtbot, notes, reflect_model):
     viewer = make_napari_viewer()
     labels = viewer.add_labels(np.zeros((40, 40), np.uint8), name="mask")
     train = _train_widget(viewer)
@@ -182,6 +182,13 @@ def test_errors_become_notifications(make_napari_viewer, qtbot, notes):
     assert any("No model" in n for n in notes)
     gen.picker.load("/nonexistent/model.singan")
     assert any("no model file" in n for n in notes)
+
+    MODELS.add(reflect_model, "reflect")
+    gen.picker.select("reflect")
+    gen.scale_w.value, gen.device.value = 0.2, "cpu"
+    gen.runner.run_button.clicked.emit()  # too narrow for reflect padding: refused before any work
+    assert not gen.runner.is_running and gen.output_layer is None
+    assert any("the output is too small for this model" in n for n in notes)
 
 
 def test_slice_of_a_z_stack_and_channel_axis(make_napari_viewer, qtbot, notes):

@@ -17,7 +17,7 @@ from ..core import SampleProgress, SinGANError, generate, resolve_device
 from ..core.errors import MemoryEstimateError
 from ..core.files import TIFF_SUFFIXES, check_output_path
 from ..core.memory import check_memory, sampling_bytes, tiled_bytes
-from ..core.sampling import output_shapes
+from ..core.sampling import check_stage_shapes, output_shapes
 from ..metrics import QualityReport, measure_model, summary
 from .application import ApplicationWidget, progress_fraction
 
@@ -122,6 +122,8 @@ class GenerateWidget(ApplicationWidget):
         size = self._size()
         name = self.picker.model_name
         target = _chosen(self.output_file)
+        shapes = output_shapes(model, self.scale_h.value, self.scale_w.value, size)
+        check_stage_shapes(model, shapes, self.start_scale.value)  # before the memory estimate
         whole = sampling_bytes(model, self.num.value, self.scale_h.value, self.scale_w.value, size)
         if target is None:
             try:

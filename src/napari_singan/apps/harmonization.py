@@ -18,7 +18,7 @@ from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
 from ..core.training import TrainEvent
 from .masked import blend_weight, regenerate_and_blend
-from .shared import input_tensor, model_scale_shape, retrain, spatial_shape
+from .shared import input_tensor, model_scale_shape, retrain, spatial_shape, working_shapes
 
 #: Paper-style defaults: dilation radius and Gaussian sigma in pixels at the model's resolution.
 RADIUS = 7.0
@@ -71,7 +71,7 @@ def harmonize(
         ``composite``'s shape and dtype; outside the feathered mask the pixels
         are ``composite``'s own.
     """
-    model.check_start_scale(start_scale, lowest=1)  # bad inputs fail before any fine-tuning
+    working_shapes(model, composite, start_scale, "composite")  # bad inputs fail before any fine-tuning
     weight = blend_weight(model, composite, mask, radius, sigma)
     if fine_tune_iters > 0:
         model = yield from fine_tune(model, composite, scales=1, iters=fine_tune_iters)

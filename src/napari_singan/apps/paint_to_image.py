@@ -22,7 +22,7 @@ from ..core.images import denormalize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
 from ..core.training import TrainEvent
-from .shared import input_tensor, regenerate_from, retrain, seeded_generators
+from .shared import input_tensor, regenerate_from, retrain, seeded_generators, working_shapes
 
 
 def palette(model: SinGANModel, colors: int = 5, iterations: int = 20, seed: int = 0) -> torch.Tensor:
@@ -163,7 +163,7 @@ def paint_to_image(
         ``(num_samples, H, W[, C])`` in the model's dtype, ``H x W`` being the
         paint's size at the model's resolution.
     """
-    model.check_start_scale(start_scale, lowest=1)  # bad inputs fail before any retraining
+    working_shapes(model, paint, start_scale, "paint")  # bad inputs fail before any retraining
     input_tensor(model, paint, "paint")
     if fine_tune_iters > 0 and quantize_colors < 1:
         raise SinGANError("fine-tuning retrains on quantised colours: set the number of colours too (e.g. 5)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Callable, Generator
 from dataclasses import replace
@@ -16,10 +17,12 @@ from ..core.images import channels_last, normalize_like
 from ..core.pyramid import Shape, resize
 from ..core.sampling import (
     NoiseFn,
+    check_stage_shapes,
     injected_start,
     output_shapes,
     random_noise,
     sample_seeds,
+    smallest_output,
     synthesize,
     torch_generators,
 )
@@ -168,6 +171,50 @@ def seeded_noise(model: SinGANModel, seed: int | None, count: int = 1) -> NoiseF
     return random_noise(model, seeded_generators(model, seed, count))
 
 
+def working_shapes(model: SinGANModel, image: np.ndarray, start_scale: int, what: str) -> list[Shape]:
+    """Per-scale shapes at which an input of ``image``'s size is regenerated from ``start_scale``.
+
+    Applications call it before any work (retraining included): it refuses a
+    start scale the model does not have and an input too small for the
+    generators that run.
+
+    Parameters
+    ----------
+    model
+        The trained model.
+    image
+        The input, laid out like the training image, in the source image's pixels.
+    start_scale
+        1 .. N-1: the input enters at the scale below.
+    what
+        What the input is, for error messages.
+
+    Returns
+    -------
+    list of tuple of int
+        ``(h, w)`` of every scale; the last is the input's size at the model's resolution.
+    """
+    model.check_start_scale(start_scale, lowest=1)
+    hw = spatial_shape(model, image)
+    shapes = output_shapes(model, size=model_scale_shape(model, hw))
+    try:
+        check_stage_shapes(model, shapes, start_scale)
+    except SinGANError:
+        least = smallest_output(model, start_scale)
+        finest = model.trained_shapes[-1]
+        source = [
+            math.ceil(n * full / f)
+            for n, full, f in zip(least, (model.spec.height, model.spec.width), finest)
+        ]
+        finer = " or a higher start scale" if start_scale < model.num_trained - 1 else ""
+        raise SinGANError(
+            f"the {what} ({hw[0]}x{hw[1]} px) is too small for this model from start scale {start_scale}: "
+            f"it needs at least {source[0]}x{source[1]} px (the training image is "
+            f"{model.spec.height}x{model.spec.width}){finer}"
+        ) from None
+    return shapes
+
+
 def regenerate_from(
     model: SinGANModel,
     image: np.ndarray,
@@ -206,9 +253,8 @@ def regenerate_from(
     torch.Tensor
         ``(num_samples, C, h, w)`` normalised output at the model's resolution.
     """
-    model.check_start_scale(start_scale, lowest=1)
-    hw = spatial_shape(model, image)
-    work_hw = model_scale_shape(model, hw)
+    shapes = working_shapes(model, image, start_scale, what)
+    hw, work_hw = spatial_shape(model, image), shapes[-1]
     if (model.spec.height, model.spec.width) != tuple(hw):
         notice(
             f"the {what} ({hw[0]}x{hw[1]}) differs in size from the training image "
@@ -217,7 +263,6 @@ def regenerate_from(
     x = resize(input_tensor(model, image, what), work_hw)  # (1, C, h, w)
     if prepare is not None:
         x = prepare(x)
-    shapes = output_shapes(model, size=work_hw)
     return synthesize(
         model,
         seeded_noise(model, seed, num_samples),

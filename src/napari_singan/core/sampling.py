@@ -8,6 +8,7 @@ sigma_n.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator, Sequence
 
 import numpy as np
@@ -132,6 +133,47 @@ def output_shapes(
     return scaled_shapes(list(model.trained_shapes), scale_h, scale_w)
 
 
+def check_stage_shapes(model: SinGANModel, shapes: Sequence[Shape], start: int = 0) -> None:
+    """Refuse output shapes a stage from ``start`` on (the stages that run) is too small for.
+
+    Raises
+    ------
+    SinGANError
+        When a stage's shape has a side below :func:`smallest_stage_side`; the
+        message gives the smallest output that runs (:func:`smallest_output`).
+    """
+    need = smallest_stage_side(model)
+    for scale, (h, w) in enumerate(shapes[start:], start):
+        if min(h, w) < need:
+            least, finest = smallest_output(model, start), model.trained_shapes[-1]
+            raise SinGANError(
+                f"the output is too small for this model: {h}x{w} px at scale {scale}, where its generators, "
+                f"which pad by reflection, need at least {need} px per side; ask for at least "
+                f"{least[0]}x{least[1]} px (scale factors of at least "
+                f"{least[0] / finest[0]:.2f} x {least[1] / finest[1]:.2f})"
+            )
+
+
+def smallest_stage_side(model: SinGANModel) -> int:
+    """Fewest pixels per side a generator stage runs on.
+
+    Reflect padding by ``num_blocks`` px needs a map larger than that; zero
+    and noise padding run on any size.
+    """
+    return model.config.model.num_blocks + 1 if model.config.model.padding == "reflect" else 1
+
+
+def smallest_output(model: SinGANModel, start: int = 0) -> Shape:
+    """Smallest ``(H, W)`` output whose stages from ``start`` on are all large enough to run.
+
+    The stage at ``start`` is the smallest that runs; an output of this size
+    scales it to at least :func:`smallest_stage_side` per side.
+    """
+    need = smallest_stage_side(model)
+    (h0, w0), (h, w) = model.trained_shapes[start], model.trained_shapes[-1]
+    return math.ceil(need * h / h0), math.ceil(need * w / w0)
+
+
 def injected_start(image: torch.Tensor, start: int, shapes: Sequence[Shape]) -> torch.Tensor:
     """Prepare ``image`` to enter stage ``start``: reduced to the coarser scale's size (§3)."""
     return resize(image, shapes[start - 1])
@@ -216,6 +258,7 @@ def generate(
         raise SinGANError("this model was trained without labels: train it with a label image to get pairs")
     model.check_start_scale(start_scale)
     shapes = output_shapes(model, scale_h, scale_w, size)
+    check_stage_shapes(model, shapes, start_scale)
     prev = None
     if start_scale > 0:
         source = model.image if injected is None else injected.to(model.device)
