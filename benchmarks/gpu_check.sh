@@ -77,8 +77,10 @@ EOF
 if [ "$stage" = final ]; then
     cat "$out/penalty.txt"
     left=$((budget - (SECONDS - start)))
-    timeout "$left" "$py" bench_quality.py --device "$device" --images cell texture --seeds 0 --baseline fast \
-        --presets "fast=fast$quick" "fast-bf16=fast,precision=bfloat16$quick" ${small:+--max-size 32} \
-        --out "$out/quality" 2>"$out/err.txt" || tail -5 "$out/err.txt"
+    if [ "$left" -gt 0 ]; then  # timeout 0 would mean no limit
+        timeout "$left" "$py" bench_quality.py --device "$device" --images cell texture --seeds 0 --baseline fast \
+            --presets "fast=fast$quick" "fast-bf16=fast,precision=bfloat16$quick" ${small:+--max-size 32} \
+            --out "$out/quality" 2>"$out/err.txt" || tail -5 "$out/err.txt"
+    fi
 fi
 echo "stage $stage: $((SECONDS - start)) s"

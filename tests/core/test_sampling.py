@@ -37,10 +37,20 @@ def test_arbitrary_sizes(tiny_model):
 
 def test_reflect_padded_models_refuse_outputs_too_small_to_pad_and_name_the_smallest(reflect_model):
     need = smallest_stage_side(reflect_model)
-    assert need == reflect_model.config.model.num_blocks + 1
+    stage = reflect_model.generators[0]
+    for side, runs in ((need - 1, False), (need, True)):  # what torch's reflect padding takes
+        maps = torch.zeros(1, reflect_model.channels, side, 2 * need)
+        if runs:
+            assert stage(maps, maps).shape == maps.shape
+        else:
+            with pytest.raises(RuntimeError):
+                stage(maps, maps)
     least = smallest_output(reflect_model)
-    out = sample(reflect_model, 2, size=least, seed=0)  # the smallest output it names runs
+    out = sample(reflect_model, 2, size=least, seed=0)  # the smallest output it names runs ...
     assert out.shape == (2, *least) and out.std() > 0
+    for smaller in ((least[0] - 1, least[1]), (least[0], least[1] - 1)):  # ... and is the smallest
+        with pytest.raises(SinGANError, match="too small"):
+            sample(reflect_model, 1, size=smaller)
     for kwargs in ({"size": (least[0] // 2, least[1])}, {"scale_w": 0.2}):
         with pytest.raises(
             SinGANError, match=rf"at least {least[0]}x{least[1]} px \(scale factors of at least"
@@ -52,8 +62,9 @@ def test_reflect_padded_models_refuse_outputs_too_small_to_pad_and_name_the_smal
 
 
 def test_zero_padded_models_run_at_any_size(tiny_model):
-    assert smallest_stage_side(tiny_model) == 1 and smallest_output(tiny_model) == (3, 3)
-    assert sample(tiny_model, 1, size=(3, 3), seed=0).shape == (1, 3, 3)
+    assert smallest_stage_side(tiny_model) == 1 and smallest_output(tiny_model) == (1, 1)
+    assert sample(tiny_model, 1, size=(1, 1), seed=0).shape == (1, 1, 1)
+    assert sample(tiny_model, 1, size=(2, 7), seed=0).shape == (1, 2, 7)
 
 
 def test_start_scale_keeps_layout(tiny_model):

@@ -155,3 +155,13 @@ def test_write_tiff_checks_disk_space_first(models, tmp_path):
     with pytest.raises(OutputPathError, match="GB free"):
         drain(write_tiff(models["gray zero"], tmp_path / "huge.tif", (10**6, 10**6)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_too_small_for_reflect_padding_are_refused_before_a_file_is_made(models, tmp_path):
+    model = models["rgb reflect"]
+    with pytest.raises(SinGANError, match="the output is too small for this model"):
+        drain(generate_tiled(model, np.zeros((1, 4, 40, 3), np.uint8)))
+    path = tmp_path / "small.tif"
+    with pytest.raises(SinGANError, match="the output is too small for this model"):
+        drain(write_tiff(model, path, (4, 40), 1))
+    assert list(tmp_path.iterdir()) == []

@@ -220,14 +220,28 @@ def test_memory_check_refuses_with_estimate_and_what_to_do(tiny_model, monkeypat
 
 
 @pytest.mark.parametrize(
-    ("what", "work"),
+    ("work", "expected"),
     [
-        ("paint", lambda m: paint_to_image(m, TEXTURE[:8, :8], 1, quantize_colors=3, fine_tune_iters=50)),
-        ("composite", lambda m: harmonize(m, TEXTURE[:8, :8], MASK[:8, :8] + 1, fine_tune_iters=50)),
-        ("edited image", lambda m: edit(m, TEXTURE[:8, :8], MASK[:8, :8] + 1)),
+        (
+            lambda m: paint_to_image(m, TEXTURE[:8, :8], 1, quantize_colors=3, fine_tune_iters=50),
+            "the paint (8x8 px) is too small for this model from start scale 1: it needs at least",
+        ),
+        (
+            lambda m: harmonize(m, TEXTURE[:8, :8], MASK[:8, :8] + 1, fine_tune_iters=50),
+            "the composite (8x8 px) is too small for this model from start scale 1",
+        ),
+        (
+            lambda m: edit(m, TEXTURE[:8, :8], MASK[:8, :8] + 1),
+            "the edited image (8x8 px) is too small for this model from start scale 1",
+        ),
+        (
+            lambda m: super_resolve(m, TEXTURE[:4, :4], 1.2),
+            "the super-resolution input (4x4 px) is too small for this model: its first step would be 5x5 px",
+        ),
     ],
+    ids=["paint", "composite", "edit", "super-resolution"],
 )
-def test_inputs_too_small_for_the_generators_are_refused_before_any_retraining(what, work, reflect_model):
+def test_inputs_too_small_for_the_generators_are_refused_before_any_retraining(work, expected, reflect_model):
     with pytest.raises(SinGANError) as info:
         next(work(reflect_model))  # the first step refuses: no retraining event comes before
-    assert_one_line(str(info.value), f"the {what} (8x8 px) is too small for this model from start scale 1")
+    assert_one_line(str(info.value), expected)

@@ -215,6 +215,16 @@ GENERATION = [
         "the paint (8x8 px) is too small for this model from start scale 1: it needs at least",
     ),
     (
+        "dataset too small to pad",
+        ["augment", "{d}/reflect.singan", "-n", "2", "--size", "8", "8", "-o", "{d}/ds"],
+        "the output is too small for this model",
+    ),
+    (
+        "edit too small to pad",
+        ["edit", "{d}/reflect.singan", "{d}/small.tif", "--mask", "{d}/mask.tif", "-o", "{d}/out.tif"],
+        "the edited image (8x8 px) is too small for this model",
+    ),
+    (
         "composite too small to pad",
         ["harmonize", "{d}/reflect.singan", "{d}/small.tif", "--mask", "{d}/mask.tif", "-o", "{d}/out.tif"],
         "the composite (8x8 px) is too small for this model",

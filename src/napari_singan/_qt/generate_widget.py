@@ -238,6 +238,7 @@ class GenerateWidget(ApplicationWidget):
             size = self._size()
             if size is None and (self.scale_h.value, self.scale_w.value) != (1.0, 1.0):
                 size = output_shapes(model, self.scale_h.value, self.scale_w.value)[-1]
+            check_stage_shapes(model, output_shapes(model, size=size), self.start_scale.value)
             work = augment(
                 model.to(resolve_device(self.device.value)),
                 total,
@@ -246,7 +247,7 @@ class GenerateWidget(ApplicationWidget):
                 start_scale=self.start_scale.value,
                 seed=self.seed.value,
             )
-        except (ValueError, SinGANError) as exc:  # an unusable device or size
+        except (ValueError, SinGANError) as exc:  # an unusable device, a size too small
             show_error(str(exc))
             return
         what = "image/label pairs" if model.labels is not None else "images"

@@ -71,7 +71,8 @@ def harmonize(
         ``composite``'s shape and dtype; outside the feathered mask the pixels
         are ``composite``'s own.
     """
-    working_shapes(model, composite, start_scale, "composite")  # bad inputs fail before any fine-tuning
+    input_tensor(model, composite, "composite")  # bad inputs fail before any fine-tuning
+    working_shapes(model, composite, start_scale, "composite")  # (regenerate_from gets them again)
     weight = blend_weight(model, composite, mask, radius, sigma)
     if fine_tune_iters > 0:
         model = yield from fine_tune(model, composite, scales=1, iters=fine_tune_iters)

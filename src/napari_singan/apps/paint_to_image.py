@@ -163,8 +163,8 @@ def paint_to_image(
         ``(num_samples, H, W[, C])`` in the model's dtype, ``H x W`` being the
         paint's size at the model's resolution.
     """
-    working_shapes(model, paint, start_scale, "paint")  # bad inputs fail before any retraining
-    input_tensor(model, paint, "paint")
+    input_tensor(model, paint, "paint")  # bad inputs fail before any retraining
+    working_shapes(model, paint, start_scale, "paint")  # (regenerate_from gets the same shapes again)
     if fine_tune_iters > 0 and quantize_colors < 1:
         raise SinGANError("fine-tuning retrains on quantised colours: set the number of colours too (e.g. 5)")
     centres = palette(model, quantize_colors) if quantize_colors else None

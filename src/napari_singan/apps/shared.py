@@ -201,11 +201,11 @@ def working_shapes(model: SinGANModel, image: np.ndarray, start_scale: int, what
         check_stage_shapes(model, shapes, start_scale)
     except SinGANError:
         least = smallest_output(model, start_scale)
-        finest = model.trained_shapes[-1]
-        source = [
-            math.ceil(n * full / f)
-            for n, full, f in zip(least, (model.spec.height, model.spec.width), finest)
-        ]
+        finest, full = model.trained_shapes[-1], (model.spec.height, model.spec.width)
+        source = [math.ceil(n * whole / f) for n, whole, f in zip(least, full, finest, strict=True)]
+        for axis in (0, 1):  # the smallest source size that model_scale_shape takes to ``least``
+            while source[axis] > 1 and model_scale_shape(model, (source[axis] - 1,) * 2)[axis] >= least[axis]:
+                source[axis] -= 1
         finer = " or a higher start scale" if start_scale < model.num_trained - 1 else ""
         raise SinGANError(
             f"the {what} ({hw[0]}x{hw[1]} px) is too small for this model from start scale {start_scale}: "

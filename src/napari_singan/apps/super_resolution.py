@@ -17,7 +17,7 @@ import torch
 from ..core.errors import SinGANError
 from ..core.images import denormalize
 from ..core.pyramid import resize
-from ..core.sampling import SampleProgress
+from ..core.sampling import SampleProgress, smallest_stage_side
 from ..core.singan import SinGANModel
 from .shared import input_tensor, seeded_noise, spatial_shape
 
@@ -98,6 +98,14 @@ def super_resolve(
         hw = spatial_shape(model, image)
     target = (round(factor * hw[0]), round(factor * hw[1]))
     steps = sr_steps(factor, model_ratio(model))
+    first = target if len(steps) == 1 else (round(steps[0] * hw[0]), round(steps[0] * hw[1]))
+    need = smallest_stage_side(model)
+    if min(first) < need:  # the steps grow: the first is the smallest the generator runs on
+        raise SinGANError(
+            f"the super-resolution input ({hw[0]}x{hw[1]} px) is too small for this model: its first step "
+            f"would be {first[0]}x{first[1]} px, and its generators, which pad by reflection, need at least "
+            f"{need} px per side; give a larger input"
+        )
     finest = model.num_trained - 1
     noise = seeded_noise(model, seed)
     size = 1.0

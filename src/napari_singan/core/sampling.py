@@ -150,7 +150,8 @@ def check_stage_shapes(model: SinGANModel, shapes: Sequence[Shape], start: int =
                 f"the output is too small for this model: {h}x{w} px at scale {scale}, where its generators, "
                 f"which pad by reflection, need at least {need} px per side; ask for at least "
                 f"{least[0]}x{least[1]} px (scale factors of at least "
-                f"{least[0] / finest[0]:.2f} x {least[1] / finest[1]:.2f})"
+                f"{math.ceil(100 * least[0] / finest[0]) / 100:.2f} x "
+                f"{math.ceil(100 * least[1] / finest[1]) / 100:.2f})"
             )
 
 
@@ -166,12 +167,21 @@ def smallest_stage_side(model: SinGANModel) -> int:
 def smallest_output(model: SinGANModel, start: int = 0) -> Shape:
     """Smallest ``(H, W)`` output whose stages from ``start`` on are all large enough to run.
 
-    The stage at ``start`` is the smallest that runs; an output of this size
-    scales it to at least :func:`smallest_stage_side` per side.
+    Found per axis by trying sizes upward from :func:`smallest_stage_side`,
+    with the rounding :func:`output_shapes` applies.
     """
     need = smallest_stage_side(model)
-    (h0, w0), (h, w) = model.trained_shapes[start], model.trained_shapes[-1]
-    return math.ceil(need * h / h0), math.ceil(need * w / w0)
+    trained = list(model.trained_shapes)
+    least = []
+    for axis in (0, 1):
+        side = need
+        while True:
+            factor = side / trained[-1][axis]  # both axes scaled alike; only this one is read
+            if min(s[axis] for s in scaled_shapes(trained, factor, factor)[start:]) >= need:
+                break
+            side += 1
+        least.append(side)
+    return least[0], least[1]
 
 
 def injected_start(image: torch.Tensor, start: int, shapes: Sequence[Shape]) -> torch.Tensor:
