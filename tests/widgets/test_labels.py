@@ -166,7 +166,7 @@ def test_labels_follow_the_displayed_slice(make_napari_viewer, qtbot, notes):
     assert MODELS.get(train.last_model_name).labels.classes == (0, 3)  # slice 2's values
 
 
-def test_export_dataset(make_napari_viewer, qtbot, tmp_path, notes, label_model, tiny_model):
+def test_export_dataset(make_napari_viewer, qtbot, tmp_path, notes, label_model, tiny_model, reflect_model):
     viewer = make_napari_viewer()
     MODELS.add(label_model, "pairs")
     gen = _widget(viewer, "Generate")
@@ -213,4 +213,12 @@ def test_export_dataset(make_napari_viewer, qtbot, tmp_path, notes, label_model,
     gen.export_button.clicked.emit()
     wait_idle(qtbot, gen)
     assert any("exported 2 images to" in n for n in notes)
+
+    # An output too small for a reflect-padded model is refused before any folder is made.
+    MODELS.add(reflect_model, "reflect")
+    gen.picker.select("reflect")
+    gen.export_folder.value, gen.out_height.value, gen.out_width.value = tmp_path / "small", 4, 40
+    gen.export_button.clicked.emit()
+    assert not gen.runner.is_running and not (tmp_path / "small").exists()
+    assert any("the output is too small for this model" in n for n in notes)
     assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["images", "manifest.json"]
