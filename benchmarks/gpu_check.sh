@@ -53,7 +53,7 @@ if [ "$stage" = probe ]; then
 else
     run train_fast "$py" bench_train.py --device "$device" --preset fast "${small[@]}"
     run sample50 "$py" bench_sample.py --device "$device" --num 50 "${small[@]}"
-    for variant in "graphs=paper" "graphs_pconv=paper,penalty_conv=True" "graphs_bf16=paper,precision=bfloat16"; do
+    for variant in "graphs=paper,penalty_conv=False" "graphs_pconv=paper" "graphs_bf16=paper,precision=bfloat16"; do
         run "train100_${variant%%=*}" "$py" bench_train.py --device "$device" --preset "$variant" --iters 100 \
             "${small[@]}"
     done

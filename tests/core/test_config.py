@@ -84,7 +84,6 @@ def test_dict_round_trip_and_presets():
         ({"label_critic_norm": "layer"}, "label critic norm must be one of instance, none, after-first"),
         ({"padding": "circular"}, "padding must be one of zero, reflect"),
         ({"precision": "float16"}, "precision must be one of float32, bfloat16"),
-        ({"penalty_conv": True, "precision": "bfloat16"}, "penalty conv computes in float32 only"),
         ({"scale_factor": 1.2}, "scale factor must be between 0 and 1"),
         ({"scale_factor": 0.0}, "scale factor must be between 0 and 1"),
         ({"min_size": 300}, "min size .* must not exceed max size"),

@@ -176,13 +176,20 @@ def test_penalty_conv_gives_the_builtin_gradients_of_the_penalised_critic_loss()
     assert all(a.abs().sum() > 0 for a, _ in pairs)
 
 
-def test_penalty_conv_trains_and_is_saved_with_the_config(tmp_path):
+def test_penalty_conv_is_for_cuda_only_and_is_saved_with_the_config(tmp_path):
     from napari_singan.core import load_model, save_model
 
-    cfg = TINY.with_overrides(penalty_conv=True)
-    model = drain(train(make_texture(), cfg, device="cpu", seed=0))
-    save_model(model, tmp_path / "m.singan")
-    assert load_model(tmp_path / "m.singan").config.train.penalty_conv
+    cfg = TINY.with_overrides(penalty_conv=False)
+    off = drain(train(make_texture(), cfg, device="cpu", seed=0))
+    on = drain(
+        train(make_texture(), TINY, device="cpu", seed=0)
+    )  # on by default; the CPU keeps torch's convs
+    assert TINY.train.penalty_conv and all(
+        torch.equal(a, b)
+        for a, b in zip(off.generators.state_dict().values(), on.generators.state_dict().values())
+    )
+    save_model(off, tmp_path / "m.singan")
+    assert not load_model(tmp_path / "m.singan").config.train.penalty_conv
 
 
 def test_noise_padding_continues_the_noise_map_into_the_frame():
