@@ -9,7 +9,9 @@ generator with its noise amplitude, which adds the details that scale learned.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Generator
+from itertools import accumulate
 
 import numpy as np
 import torch
@@ -96,23 +98,21 @@ def super_resolve(
     else:
         x = input_tensor(model, image, "super-resolution input")
         hw = spatial_shape(model, image)
-    target = (round(factor * hw[0]), round(factor * hw[1]))
     steps = sr_steps(factor, model_ratio(model))
-    first = target if len(steps) == 1 else (round(steps[0] * hw[0]), round(steps[0] * hw[1]))
+    sizes = list(accumulate(steps, operator.mul))[:-1]  # the running factor after each step but the last
+    shapes = [(round(size * hw[0]), round(size * hw[1])) for size in sizes]
+    shapes.append((round(factor * hw[0]), round(factor * hw[1])))
     need = smallest_stage_side(model)
-    if min(first) < need:  # the steps grow: the first is the smallest the generator runs on
+    if min(shapes[0]) < need:  # the steps grow: the first is the smallest the generator runs on
         raise SinGANError(
             f"the super-resolution input ({hw[0]}x{hw[1]} px) is too small for this model: its first step "
-            f"would be {first[0]}x{first[1]} px, and its generators, which pad by reflection, need at least "
-            f"{need} px per side; give a larger input"
+            f"would be {shapes[0][0]}x{shapes[0][1]} px, and its generators, which pad by reflection, need at "
+            f"least {need} px per side; give a larger input"
         )
     finest = model.num_trained - 1
     noise = seeded_noise(model, seed)
-    size = 1.0
-    for i, step in enumerate(steps):
-        size *= step
-        shape = target if i == len(steps) - 1 else (round(size * hw[0]), round(size * hw[1]))
+    for i, shape in enumerate(shapes):
         x = resize(x, shape)  # (1, C, H_i, W_i)
         x = model.generators[finest](noise(finest, tuple(x.shape)), x)
-        yield SampleProgress(i + 1, len(steps))
+        yield SampleProgress(i + 1, len(shapes))
     return denormalize(x, model.spec)[0]
