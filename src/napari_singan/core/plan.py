@@ -14,10 +14,12 @@ a 4-scale 64 px paper run grew 176 MB from cold, 68 MB after a warm-up).
 ``LIVE_MAPS = 72`` is a CPU measurement (``benchmarks/bench_plan.py``: peak
 RSS growth, ``resource.getrusage``, of one scale of 40-256 px at 32, 64 and
 128 filters, three runs): measured/estimated 0.72-1.05, so the estimate errs
-on the high side. On CUDA one H100 run (250x208 px, 128 filters, torch's
-``max_memory_allocated``, before the critic's real/fake pass was split from
-the penalty's) peaked at 351 such maps, cuDNN's FFT workspaces included;
-that factor is used there.
+on the high side. On CUDA (torch's ``max_memory_allocated``, cell at 250 px
+on an H200): with :class:`~napari_singan.core.models.PenaltyConv2d` critics
+(the default there) 40 maps at 128 filters and 37 at 32, so
+``LIVE_MAPS_CUDA = 48``; bfloat16 (torch's convs) 21; torch's convs in float32
+304 (one H100 run before the critic's real/fake pass was split from the
+penalty's: 351, cuDNN's FFT workspaces included), ``LIVE_MAPS_CUDA_TORCH``.
 
 **Time.** Seconds per iteration on the CPU (and MPS) = ``OVERHEAD_SECONDS`` +
 ``CONV_EQUIVALENTS`` forward passes of the scale's convolutions on one image
@@ -29,11 +31,19 @@ of the scale's size up to 64 px (conv) and 128 px (norm), a few ms each, once
 per width and size in a process. The three constants were fitted to
 ``bench_plan.py --cpu-time`` (CPU seconds at one thread, one scale of 24-256
 px at 32-128 filters, 2 iterations): measured/estimated 0.84-1.23. On CUDA no
-probe runs: one H100 run with graphs (paper preset, 250 px, 100 iterations
-per scale) is fitted by ``CUDA_OVERHEAD_SECONDS`` + ``CUDA_SECONDS_PER_MAP_VALUE``
-x the padded width map's values (there the critic's double backward runs on
-FFT kernels whose time follows the map size): 0.86-1.57 per scale; other GPUs
-differ by their speed.
+probe runs. Four H200 runs with graphs (cell at 250 px: the paper preset at
+100 iterations per scale and ``fast``, each with ``PenaltyConv2d`` and with
+torch's convs; ``benchmarks/results/gpu/final``) fit a scale's seconds as
+``CUDA_SCALE_SECONDS`` (capturing its graph twice, its first calls) +
+iterations x (``CUDA_OVERHEAD_SECONDS`` + the padded width map's values x
+``CUDA_SECONDS_PER_MAP_VALUE``, or ``..._TORCH`` where the critics keep torch's
+convs and the penalty's double backward runs on FFT kernels), plus
+``CUDA_START_SECONDS`` when CUDA has not started in the process yet. With
+``PenaltyConv2d`` measured/estimated is 0.88-1.11 per scale and 0.99-1.01 for
+the whole runs; with torch's convs 0.81-2.1 per scale. Without graphs
+(``cuda_graphs`` off, or concurrent training) an iteration costs
+``CUDA_EAGER_SECONDS`` more (an H100 run). bfloat16 is estimated as torch's
+convs in float32 (it measured 1.4x that). Other GPUs differ by their speed.
 
 **Concurrent training** (``concurrent_stages = k > 1``, not measured for the
 estimate): each of the k - 1 stages trained along adds its own step's memory,
@@ -53,15 +63,18 @@ import torch
 import torch.nn.functional as F
 
 from . import memory
-from .config import SinGANConfig
+from .config import SinGANConfig, TrainConfig
 from .device import check_precision
 from .models import scale_width
 from .pyramid import Shape, pyramid_shapes
+from .training import use_cuda_graphs, use_penalty_conv
 
 #: float32 feature maps of a scale's width alive at the peak of a training step (CPU, measured).
 LIVE_MAPS = 72
-#: The same on CUDA (one H100 measurement, cuDNN workspaces included).
-LIVE_MAPS_CUDA = 351
+#: The same on CUDA with PenaltyConv2d critics or in bfloat16 (H200: 40, 37 and 21 measured, + margin).
+LIVE_MAPS_CUDA = 48
+#: ... and with torch's convs in float32 (H100: 351, cuDNN's FFT workspaces included; H200: 304).
+LIVE_MAPS_CUDA_TORCH = 351
 #: Bytes the first CPU training of a process takes beyond its tensors (measured 108 MB at one thread, + margin).
 RUNTIME_BYTES = 130 * 10**6
 #: Bytes per value of the whole input while it is normalised (float64 copies); 20.1 measured (4000 px uint16).
@@ -72,10 +85,18 @@ CONV_EQUIVALENTS = 70.0
 MAP_EQUIVALENTS = 400.0
 #: Seconds per iteration beyond those (optimiser steps, autograd, Python; CPU, fitted).
 OVERHEAD_SECONDS = 0.02
-#: CUDA: seconds per iteration with graphs at a tiny scale (H100, fitted; 14.7 ms measured at 39x33 px).
-CUDA_OVERHEAD_SECONDS = 0.0136
-#: CUDA: seconds per iteration per value of the scale's padded width map (H100, fitted; 0.255 s at 250x208).
-CUDA_SECONDS_PER_MAP_VALUE = 3.3e-8
+#: CUDA: seconds of the first scale of a process's first run (CUDA and cuDNN start-up; H200: 6.6-6.9 s).
+CUDA_START_SECONDS = 7.0
+#: CUDA: seconds per scale beyond its iterations (graph captures, first calls; H200, fitted).
+CUDA_SCALE_SECONDS = 0.88
+#: CUDA: seconds per iteration replayed as a graph at a tiny scale (H200, fitted).
+CUDA_OVERHEAD_SECONDS = 0.005
+#: CUDA: ... more per iteration run eagerly, launched from Python (H100: 55-60 ms at the small scales).
+CUDA_EAGER_SECONDS = 0.05
+#: CUDA: seconds per iteration per value of the scale's padded width map, PenaltyConv2d critics (H200, fitted).
+CUDA_SECONDS_PER_MAP_VALUE = 6.8e-9
+#: ... and with torch's critic convs (H200, fitted).
+CUDA_SECONDS_PER_MAP_VALUE_TORCH = 2.3e-8
 #: Largest side of the square maps the conv and norm probes time (scales are probed at their own size up to it).
 _CONV_PROBE_SIDE, _MAP_PROBE_SIDE = 64, 128
 
@@ -151,17 +172,29 @@ def training_plan(
     shapes = pyramid_shapes(height, width, config.pyramid)
     widths = [scale_width(n, cfg) for n in range(len(shapes))]
     iterations = [config.train.iterations(n) for n in range(first_scale, len(shapes))]
-    along = config.train.concurrent_stages - 1  # coarser stages trained with each new one
-    along_passes = 6 * config.train.g_steps
-    bfloat16 = config.train.precision == "bfloat16"
-    seconds = sum(
-        iters
-        * iteration_seconds(
-            shapes[: n + 1], widths[: n + 1], channels, cfg.num_blocks, device, along, along_passes, bfloat16
+    train = config.train
+    along = train.concurrent_stages - 1  # coarser stages trained with each new one
+    padded = [padded_values(shape, n, cfg.num_blocks) for shape, n in zip(shapes, widths, strict=True)]
+    if device.type == "cuda":
+        seconds = cuda_seconds(padded, iterations, first_scale, train, device)
+        torch_convs = not use_penalty_conv(train, device) and train.precision == "float32"
+        live = LIVE_MAPS_CUDA_TORCH if torch_convs else LIVE_MAPS_CUDA
+    else:
+        seconds = sum(
+            iters
+            * iteration_seconds(
+                shapes[: n + 1],
+                widths[: n + 1],
+                channels,
+                cfg.num_blocks,
+                device,
+                along,
+                6 * train.g_steps,
+                train.precision == "bfloat16",
+            )
+            for n, iters in enumerate(iterations, first_scale)
         )
-        for n, iters in enumerate(iterations, first_scale)
-    )
-    live = LIVE_MAPS_CUDA if device.type == "cuda" else LIVE_MAPS
+        live = LIVE_MAPS
     steps = [
         sum(
             step_bytes(shapes[s], widths[s], channels, cfg.num_blocks, live)
@@ -182,6 +215,50 @@ def training_plan(
     )
 
 
+def padded_values(shape: Shape, width: int, num_blocks: int) -> int:
+    """Values of one feature map of ``width`` channels over a scale's padded area."""
+    h, w = shape
+    return width * (h + 2 * num_blocks) * (w + 2 * num_blocks)
+
+
+def cuda_seconds(
+    padded: list[int], iterations: list[int], first_scale: int, train: TrainConfig, device: torch.device
+) -> float:
+    """Estimated seconds of training on CUDA, from constants fitted on an H200 (no probe runs).
+
+    Parameters
+    ----------
+    padded
+        :func:`padded_values` of every scale.
+    iterations
+        Iterations of the scales trained, from ``first_scale`` on.
+    first_scale
+        The first scale trained.
+    train
+        The training options (critic convs, graphs, stages trained along).
+    device
+        The CUDA device.
+
+    Returns
+    -------
+    float
+        :data:`CUDA_START_SECONDS` unless CUDA has started in this process, plus
+        per scale :data:`CUDA_SCALE_SECONDS` + its iterations x (overhead + the
+        padded map values of it and of the stages trained along x a constant
+        of the critics' convs).
+    """
+    per_value = (
+        CUDA_SECONDS_PER_MAP_VALUE if use_penalty_conv(train, device) else CUDA_SECONDS_PER_MAP_VALUE_TORCH
+    )
+    per_iteration = CUDA_OVERHEAD_SECONDS + (0.0 if use_cuda_graphs(train, device) else CUDA_EAGER_SECONDS)
+    along = train.concurrent_stages - 1
+    start = 0.0 if torch.cuda.is_initialized() else CUDA_START_SECONDS
+    return start + sum(
+        CUDA_SCALE_SECONDS + iters * (per_iteration + sum(padded[max(0, n - along) : n + 1]) * per_value)
+        for n, iters in enumerate(iterations, first_scale)
+    )
+
+
 def iteration_seconds(
     shapes: list[Shape],
     widths: list[int],
@@ -192,7 +269,7 @@ def iteration_seconds(
     along_passes: float = 0.0,
     bfloat16: bool = False,
 ) -> float:
-    """Estimated seconds of one training iteration at the last of ``shapes``.
+    """Estimated seconds of one training iteration at the last of ``shapes``, on the CPU or MPS.
 
     Parameters
     ----------
@@ -206,11 +283,11 @@ def iteration_seconds(
     num_blocks
         Conv blocks per network.
     device
-        Where it trains.
+        Where it trains (its convolutions and norms are timed there).
     along
         Coarser stages trained along (``concurrent_stages - 1``).
     along_passes
-        Forward-pass equivalents each of them adds per iteration on the CPU.
+        Forward-pass equivalents each of them adds per iteration.
     bfloat16
         Whether the networks train in bfloat16 (``TrainConfig.precision``): the
         convolutions are timed that way.
@@ -221,16 +298,9 @@ def iteration_seconds(
         Overhead + :data:`CONV_EQUIVALENTS` x the scale's forward conv FLOPs at
         the timed conv throughput + :data:`MAP_EQUIVALENTS` x its padded width
         maps at the timed norm + activation speed + one forward of each coarser
-        stage, ``1 + along_passes`` of the ``along`` just below it (CUDA:
-        overhead + the padded width maps' values of it and of those trained
-        along x a fixed constant).
+        stage, ``1 + along_passes`` of the ``along`` just below it.
     """
-    padded = [
-        n * (h + 2 * num_blocks) * (w + 2 * num_blocks) for (h, w), n in zip(shapes, widths, strict=True)
-    ]
-    width, maps = widths[-1], padded[-1]
-    if device.type == "cuda":
-        return CUDA_OVERHEAD_SECONDS + sum(padded[-1 - along :]) * CUDA_SECONDS_PER_MAP_VALUE
+    width, maps = widths[-1], padded_values(shapes[-1], widths[-1], num_blocks)
     flops = [forward_flops(s, n, channels, num_blocks) for s, n in zip(shapes, widths, strict=True)]
     side = [_side(shape) for shape in shapes]  # the probes' map sides, like the scales' up to a cap
     conv = [
@@ -285,11 +355,9 @@ def step_bytes(shape: Shape, width: int, channels: int, num_blocks: int, live_ma
     int
         Bytes.
     """
-    h, w = shape
-    padded = (h + 2 * num_blocks) * (w + 2 * num_blocks)
     weights = 9 * (channels * width + (num_blocks - 2) * width * width + width * channels)
     # Two networks, each with weights, gradients and Adam's two moments; the frozen coarser stages are small.
-    return 4 * (live_maps * width * padded + 2 * 4 * weights)
+    return 4 * (live_maps * padded_values(shape, width, num_blocks) + 2 * 4 * weights)
 
 
 @functools.cache

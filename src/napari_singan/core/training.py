@@ -156,6 +156,12 @@ def use_cuda_graphs(cfg: TrainConfig, device: torch.device) -> bool:
     )
 
 
+def use_penalty_conv(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether the critics use :class:`PenaltyConv2d`: where ``cfg.penalty_conv`` allows it, on CUDA in
+    float32 (1.5x faster whole training on an H200; slower on the CPU, and bfloat16 keeps torch's convs)."""
+    return cfg.penalty_conv and device.type == "cuda" and cfg.precision == "float32"
+
+
 def training_autocast(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
     """The context of a training iteration: nothing for float32, bfloat16 autocast with ``cfg.precision``.
 
@@ -287,9 +293,8 @@ def _train_scale(
     channels = model.channels
     width = scale_width(scale, cfg_m)
     netg = GeneratorStage(channels, width, cfg_m).to(dev)
-    # PenaltyConv2d measured faster on CUDA only (1.5x whole training on an H200), and it computes in float32
-    penalty_conv = cfg_t.penalty_conv and dev.type == "cuda" and cfg_t.precision == "float32"
-    netd = Discriminator(channels, width, cfg_m, PenaltyConv2d if penalty_conv else nn.Conv2d).to(dev)
+    conv = PenaltyConv2d if use_penalty_conv(cfg_t, dev) else nn.Conv2d
+    netd = Discriminator(channels, width, cfg_m, conv).to(dev)
     init_weights(netg, gen)
     init_weights(netd, gen)
     if cfg_t.init_from_previous and scale > 0 and width == scale_width(scale - 1, cfg_m):
