@@ -566,14 +566,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from .core.files import TIFF_SUFFIXES, write_stack
     from .core.memory import available_bytes, sampling_bytes
     from .core.microscopy import output_pixel_size
-    from .core.sampling import check_stage_shapes, output_shapes
+    from .core.sampling import runnable_shapes
 
     if (args.height is None) != (args.width is None):
         raise SinGANError("give both --height and --width, or neither")
     model = _load_for_output(args)
     size = (args.height, args.width) if args.height is not None else None
-    model.check_start_scale(args.start_scale)  # refused before the memory estimate, like a size too small
-    check_stage_shapes(model, output_shapes(model, args.scale_h, args.scale_w, size), args.start_scale)
+    runnable_shapes(model, args.start_scale, args.scale_h, args.scale_w, size)  # before the memory estimate
     whole = sampling_bytes(model, args.num, args.scale_h, args.scale_w, size)
     room = available_bytes(model.device)
     too_large = room is not None and whole > room

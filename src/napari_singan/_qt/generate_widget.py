@@ -17,7 +17,7 @@ from ..core import SampleProgress, SinGANError, generate, resolve_device
 from ..core.errors import MemoryEstimateError
 from ..core.files import TIFF_SUFFIXES, check_output_path
 from ..core.memory import check_memory, sampling_bytes, tiled_bytes
-from ..core.sampling import check_stage_shapes, output_shapes
+from ..core.sampling import output_shapes, runnable_shapes
 from ..metrics import QualityReport, measure_model, summary
 from .application import ApplicationWidget, progress_fraction
 
@@ -122,8 +122,7 @@ class GenerateWidget(ApplicationWidget):
         size = self._size()
         name = self.picker.model_name
         target = _chosen(self.output_file)
-        shapes = output_shapes(model, self.scale_h.value, self.scale_w.value, size)
-        check_stage_shapes(model, shapes, self.start_scale.value)  # before the memory estimate
+        runnable_shapes(model, self.start_scale.value, self.scale_h.value, self.scale_w.value, size)
         whole = sampling_bytes(model, self.num.value, self.scale_h.value, self.scale_w.value, size)
         if target is None:
             try:
@@ -238,7 +237,7 @@ class GenerateWidget(ApplicationWidget):
             size = self._size()
             if size is None and (self.scale_h.value, self.scale_w.value) != (1.0, 1.0):
                 size = output_shapes(model, self.scale_h.value, self.scale_w.value)[-1]
-            check_stage_shapes(model, output_shapes(model, size=size), self.start_scale.value)
+            runnable_shapes(model, self.start_scale.value, size=size)
             work = augment(
                 model.to(resolve_device(self.device.value)),
                 total,

@@ -23,7 +23,7 @@ from ..core.events import SampleProgress, drain
 from ..core.files import atomic_write, write_image
 from ..core.microscopy import output_pixel_size
 from ..core.pyramid import Shape
-from ..core.sampling import check_stage_shapes, generate, output_shapes, sample_seeds
+from ..core.sampling import generate, runnable_shapes, sample_seeds
 from ..core.singan import SinGANModel
 
 MANIFEST = "manifest.json"
@@ -106,9 +106,7 @@ def augment(
     """
     if num_samples < 1:
         raise SinGANError(f"number of samples must be at least 1, got {num_samples}")
-    model.check_start_scale(start_scale)
-    shapes = output_shapes(model, size=size)  # the trained shapes when size is None
-    check_stage_shapes(model, shapes, start_scale)  # before any folder is made
+    shapes = runnable_shapes(model, start_scale, size=size)  # before any folder is made
     height, width = shapes[-1]
     folder = Path(folder)
     settings = {

@@ -133,6 +133,27 @@ def output_shapes(
     return scaled_shapes(list(model.trained_shapes), scale_h, scale_w)
 
 
+def runnable_shapes(
+    model: SinGANModel,
+    start_scale: int = 0,
+    scale_h: float = 1.0,
+    scale_w: float = 1.0,
+    size: Shape | None = None,
+) -> list[Shape]:
+    """:func:`output_shapes` of a generation from ``start_scale``, checked before any work.
+
+    Raises
+    ------
+    SinGANError
+        When the model has not trained ``start_scale`` or a stage that runs is
+        too small for its shape (:func:`check_stage_shapes`).
+    """
+    model.check_start_scale(start_scale)
+    shapes = output_shapes(model, scale_h, scale_w, size)
+    check_stage_shapes(model, shapes, start_scale)
+    return shapes
+
+
 def check_stage_shapes(model: SinGANModel, shapes: Sequence[Shape], start: int = 0) -> None:
     """Refuse output shapes a stage from ``start`` on (the stages that run) is too small for.
 
@@ -266,9 +287,7 @@ def generate(
         raise SinGANError(f"number of samples must be at least 1, got {num_samples}")
     if with_labels and model.labels is None:
         raise SinGANError("this model was trained without labels: train it with a label image to get pairs")
-    model.check_start_scale(start_scale)
-    shapes = output_shapes(model, scale_h, scale_w, size)
-    check_stage_shapes(model, shapes, start_scale)
+    shapes = runnable_shapes(model, start_scale, scale_h, scale_w, size)
     prev = None
     if start_scale > 0:
         source = model.image if injected is None else injected.to(model.device)

@@ -44,14 +44,7 @@ from .images import ImageSpec, denormalize
 from .memory import TILE_BYTES, readable_bytes, tile_side
 from .models import scale_width
 from .pyramid import Shape, resize
-from .sampling import (
-    check_stage_shapes,
-    injected_start,
-    output_shapes,
-    random_noise,
-    sample_seeds,
-    torch_generators,
-)
+from .sampling import injected_start, random_noise, runnable_shapes, sample_seeds, torch_generators
 from .singan import SinGANModel
 
 
@@ -145,9 +138,7 @@ def generate_tiled(
     size = _output_size(out.shape[1:], spec)
     if np.dtype(out.dtype) != np.dtype(spec.dtype):
         raise SinGANError(f"the output array is {out.dtype} but the model's images are {spec.dtype}")
-    model.check_start_scale(start_scale)
-    shapes = output_shapes(model, size=size)
-    check_stage_shapes(model, shapes, start_scale)
+    shapes = runnable_shapes(model, start_scale, size=size)
     host = torch.device("cpu")
     prev = None
     if start_scale > 0:
