@@ -40,7 +40,7 @@ from skimage.transform import resize
 
 from napari_singan.apps import paint_to_image
 from napari_singan.core import ScaleFinished, drain, train
-from napari_singan.metrics import patch_swd, training_image
+from napari_singan.metrics import as_nhwc, patch_swd, training_image
 
 
 def flat_paint(image: np.ndarray, fraction: float, colors: int, jitter: float, seed: int) -> np.ndarray:
@@ -62,16 +62,9 @@ def flat_paint(image: np.ndarray, fraction: float, colors: int, jitter: float, s
     return flat.reshape(image.shape).astype(image.dtype)
 
 
-def _channels_last(x: np.ndarray, stack: bool) -> np.ndarray:
-    """``(N, H, W, C)`` float64 of a stack (``stack``) or one image, 2-D planes given one channel."""
-    x = np.asarray(x, dtype=np.float64)
-    x = x[..., None] if x.ndim == (3 if stack else 2) else x
-    return x if stack else x[None]
-
-
 def colour_distance(outputs: np.ndarray, image: np.ndarray) -> float:
     """Per-channel Wasserstein-1 of the pixel values of outputs and image (101 quantiles), in image std."""
-    out, ref = _channels_last(outputs, True), _channels_last(image, False)
+    out, ref = as_nhwc(outputs), as_nhwc(image, stack=False)
     q = np.linspace(0, 1, 101)
     std = np.maximum(ref.std(axis=(0, 1, 2)), 1e-12)
     gaps = [
@@ -83,8 +76,8 @@ def colour_distance(outputs: np.ndarray, image: np.ndarray) -> float:
 
 def layout_error(outputs: np.ndarray, paint: np.ndarray, image: np.ndarray, sigma: float) -> float:
     """RMSE of the blurred outputs and the blurred paint, in units of the image's per-channel std."""
-    out, ref = _channels_last(outputs, True), _channels_last(paint, False)
-    std = np.maximum(_channels_last(image, False).std(axis=(0, 1, 2)), 1e-12)
+    out, ref = as_nhwc(outputs), as_nhwc(paint, stack=False)
+    std = np.maximum(as_nhwc(image, stack=False).std(axis=(0, 1, 2)), 1e-12)
     blur = (0, sigma, sigma, 0)
     return float(
         np.sqrt(

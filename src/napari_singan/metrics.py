@@ -19,7 +19,8 @@ the same data score alike.
   objects stuck at the same border position in every sample).
 
 :func:`evaluate` computes all four; :func:`measure_model` (a long-work generator) and
-:func:`evaluate_model` draw the samples from a model first.
+:func:`evaluate_model` draw the samples from a model first. :func:`as_nhwc` gives
+the ``(N, H, W, C)`` float64 layout they all compare, for measures of one's own.
 """
 
 from __future__ import annotations
@@ -68,8 +69,29 @@ class QualityReport:
         return asdict(self)
 
 
-def _as_nhwc(images: np.ndarray, channel_axis: int | None, stack: bool) -> np.ndarray:
-    """``(N, H, W, C)`` float64 view of a sample stack (``stack``) or of one image."""
+def as_nhwc(images: np.ndarray, channel_axis: int | None = None, stack: bool = True) -> np.ndarray:
+    """A sample stack or one image as the ``(N, H, W, C)`` float64 array the metrics compare.
+
+    Parameters
+    ----------
+    images
+        ``(N, H, W[, C])`` samples with ``stack``, else one ``(H, W[, C])`` image
+        (N = 1); integer or float.
+    channel_axis
+        Axis of the channels in one image, or ``None``: 2-D planes or RGB(A).
+    stack
+        Whether ``images`` is a stack.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, H, W, C)`` float64.
+
+    Raises
+    ------
+    ImageInputError
+        Another dtype, or a shape that is not one of those.
+    """
     array = np.asarray(images)
     if array.dtype.kind not in "uif":
         raise ImageInputError(f"metrics need integer or float images, got dtype {array.dtype}")
@@ -97,8 +119,8 @@ def _standardize(
     samples: np.ndarray, image: np.ndarray, channel_axis: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both as ``(N, H, W, C)``, scaled by the training image's per-channel mean and std."""
-    x = _as_nhwc(samples, channel_axis, stack=True)
-    ref = _as_nhwc(image, channel_axis, stack=False)
+    x = as_nhwc(samples, channel_axis, stack=True)
+    ref = as_nhwc(image, channel_axis, stack=False)
     if x.shape[-1] != ref.shape[-1]:
         raise ImageInputError(f"samples have {x.shape[-1]} channel(s), the image {ref.shape[-1]}")
     mean = ref.mean(axis=(0, 1, 2))
@@ -225,7 +247,7 @@ def border_score(samples: np.ndarray, *, band: int | None = None, channel_axis: 
         About 1 when the border varies from sample to sample as much as the
         interior; near 0 when the border is the same in every sample.
     """
-    x = _as_nhwc(samples, channel_axis, stack=True)
+    x = as_nhwc(samples, channel_axis, stack=True)
     std = _pixel_std(x)
     h, w = std.shape
     band = band or max(2, round(0.1 * min(h, w)))

@@ -114,6 +114,17 @@ def test_bad_inputs_raise_clear_errors(sets):
         metrics.patch_swd(crops > 0, image)
 
 
+def test_as_nhwc_lays_out_planes_rgb_and_channel_axes():
+    plane = np.arange(12, dtype=np.uint16).reshape(3, 4)
+    assert metrics.as_nhwc(plane, stack=False).shape == (1, 3, 4, 1)
+    assert metrics.as_nhwc(plane, stack=False).dtype == np.float64
+    rgb_stack = np.zeros((2, 3, 4, 3), np.uint8)
+    assert metrics.as_nhwc(rgb_stack).shape == (2, 3, 4, 3)
+    channels_first = np.stack([plane, plane + 100])  # (C, H, W)
+    out = metrics.as_nhwc(channels_first, channel_axis=0, stack=False)
+    assert out.shape == (1, 3, 4, 2) and out[0, 1, 2, 1] == plane[1, 2] + 100
+
+
 def test_evaluate_model_reports_a_trained_model(tiny_model):
     report = metrics.evaluate_model(tiny_model, 6, seed=2)
     assert report == metrics.evaluate_model(tiny_model, 6, seed=2)
