@@ -283,15 +283,16 @@ def test_mp4_without_an_encoder_is_refused_before_rendering(cli_model, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_coarsest_iters_and_precision_flags_reach_the_model_and_the_plan(tmp_path, capsys):
+def test_coarsest_iters_batch_and_precision_flags_reach_the_model_and_the_plan(tmp_path, capsys):
     from napari_singan.core import load_model
 
     tifffile.imwrite(tmp_path / "in.tif", make_texture(40, 40))
     model_path = tmp_path / "m.singan"
-    flags = [f for f in TINY_FLAGS if f != "--quiet"] + ["--coarsest-iters", "6", "--precision", "bfloat16"]
+    flags = [f for f in TINY_FLAGS if f != "--quiet"]
+    flags += ["--coarsest-iters", "6", "--coarse-batch", "2", "--precision", "bfloat16"]
     assert main(["train", str(tmp_path / "in.tif"), "-o", str(model_path), *flags]) == 0
     trained = load_model(model_path).config.train
-    assert (trained.coarsest_iters, trained.precision) == (6, "bfloat16")
+    assert (trained.coarsest_iters, trained.coarse_batch, trained.precision) == (6, 2, "bfloat16")
     assert "32 filters, 6 … 4 iterations: about " in capsys.readouterr().out
 
 

@@ -69,6 +69,12 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
         "with --coarsest-iters, scale n trains that many x taper^n, at least --iters "
         f"(default: {_PAPER_TRAIN.coarse_taper})",
     ),
+    "--coarse-batch": (
+        "coarse_batch",
+        int,
+        "random samples per step at the scales --coarsest-iters lengthens (paper: "
+        f"{_PAPER_TRAIN.coarse_batch}); each step takes about (1 + n) / 2 x the time on a CPU",
+    ),
     "--rec-weight": (
         "rec_weight",
         float,

@@ -56,6 +56,7 @@ def test_dict_round_trip_and_presets():
     assert fast_iterations == [1000, 400, 160, 120, 120]  # the coarsest scales longer (measured)
     labelled = preset("fast").for_labels()  # label models: the schedule whose pairs segmented better
     assert (labelled.train.rec_weight, labelled.train.coarsest_iters) == (10.0, 0)
+    assert labelled.train.batch(0) == 1
     assert labelled.for_labels() == labelled and preset("paper").for_labels() == preset("paper")
     longer = preset("fast").with_overrides(coarse_with_labels=True).for_labels().train
     assert longer.coarsest_iters == 1000
@@ -93,6 +94,7 @@ def test_dict_round_trip_and_presets():
         ({"concurrent_stages": 0}, "concurrent stages must be at least 1"),
         ({"coarsest_iters": -1}, "coarsest iters must not be negative"),
         ({"coarse_taper": 1.5}, "coarse taper must be in"),
+        ({"coarse_batch": 0}, "coarse batch must be at least 1"),
         ({"concurrent_lr_scale": 0.0}, "concurrent lr scale must be in"),
         ({"concurrent_lr_scale": 1.5}, "concurrent lr scale must be in"),
         ({"lr_g": 0.0}, "lr g must be positive"),

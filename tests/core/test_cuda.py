@@ -59,17 +59,20 @@ def test_recapture_picks_up_a_changed_number():
         (False, "bfloat16", {}),
         (True, "float32", {"penalty_conv": False}),  # torch's critic convs (the default uses PenaltyConv2d)
         (True, "float32", {"critic_norm": "after-first", "padding": "reflect"}),  # fast's networks
+        (True, "float32", {"iters_per_scale": 1, "coarsest_iters": 120, "coarse_batch": 2}),  # fast's steps
     ],
 )
 def test_training_on_cuda_lowers_the_reconstruction_error(graphs, precision, extra):
     cfg = SinGANConfig().with_overrides(
-        max_size=24,
-        min_size=24,
-        iters_per_scale=120,
-        report_seconds=0.0,
-        cuda_graphs=graphs,
-        precision=precision,
-        **extra,
+        **{
+            "max_size": 24,
+            "min_size": 24,
+            "iters_per_scale": 120,
+            "report_seconds": 0.0,
+            "cuda_graphs": graphs,
+            "precision": precision,
+            **extra,
+        }
     )
     assert use_cuda_graphs(cfg.train, torch.device("cuda")) is graphs
     events = []

@@ -72,6 +72,17 @@ def test_plan_counts_the_stages_trained_along():
         assert along.shapes == alone.shapes and along.iterations == alone.iterations
 
 
+def test_plan_counts_the_samples_of_batched_steps():
+    config = SinGANConfig().with_overrides(max_size=64, min_size=14, iters_per_scale=10, coarsest_iters=50)
+    batched = config.with_overrides(coarse_batch=3)
+    for device in ("cpu", "cuda"):
+        one, three = training_plan(48, 64, config, device), training_plan(48, 64, batched, device)
+        assert one.iterations == three.iterations
+        assert one.seconds < three.seconds < 2.0 * one.seconds  # only the two longer scales batch
+        assert three.peak_bytes >= one.peak_bytes
+    assert plan_module.batch_work(1) == 1.0 and plan_module.batch_work(4) == 2.5
+
+
 def test_plan_times_the_convolutions_in_the_precision_that_trains(monkeypatch):
     probed = []
     real_probe = plan_module.conv_seconds_per_flop

@@ -290,6 +290,52 @@ def test_coarsest_iters_trains_the_coarsest_scale_longer():
     assert [e.iteration for e in progress if e.scale == 0] == list(range(1, 8))
 
 
+def test_coarse_batch_draws_several_samples_per_step_at_the_longer_scales(monkeypatch):
+    """coarse_batch = 3: at the scales coarsest_iters lengthens, every critic and generator step sees
+    three random samples (one real image, one reconstruction); one above; a seed still gives one
+    model; the reconstruction error still falls."""
+    cfg = TINY.with_overrides(
+        iters_per_scale=3, coarsest_iters=20, coarse_taper=0.2, coarse_batch=3, report_seconds=0.0
+    )
+    assert [cfg.train.batch(n) for n in range(4)] == [3, 3, 1, 1]  # 20, 4 (> 3), then 3 iterations
+    assert TINY.with_overrides(coarse_batch=3).train.batch(0) == 1  # no longer scales: no batches
+    critic_batches, generator_batches = {}, {}
+    scale = [None]
+    real_critic, real_generator = Discriminator.forward, GeneratorStage.forward
+
+    def critic(self, image):
+        critic_batches.setdefault(scale[0], set()).add(image.shape[0])
+        return real_critic(self, image)
+
+    def generator(self, noise, prev):
+        if torch.is_grad_enabled():  # the generator steps, not the sampling
+            generator_batches.setdefault(scale[0], set()).add(noise.shape[0])
+        return real_generator(self, noise, prev)
+
+    monkeypatch.setattr(Discriminator, "forward", critic)
+    monkeypatch.setattr(GeneratorStage, "forward", generator)
+    events = []
+
+    def keep(event):
+        events.append(event)
+        if isinstance(event, ScaleStarted):
+            scale[0] = event.scale
+
+    model = drain(train(make_texture(), cfg, device="cpu", seed=0), keep)
+    # real + 3 fakes, 3 interpolates, 3 fakes in the generator step; one of each above
+    assert critic_batches == {0: {4, 3}, 1: {4, 3}, 2: {2, 1}, 3: {2, 1}}
+    assert generator_batches == {0: {4}, 1: {4}, 2: {2}, 3: {2}}  # samples + the reconstruction
+    assert all(e.image.shape == (32, 32) for e in events if isinstance(e, Preview) and e.scale == 3)
+    monkeypatch.undo()
+    again = drain(train(make_texture(), cfg, device="cpu", seed=0))
+    for a, b in zip(model.generators, again.generators, strict=True):
+        assert _same(_weights(a), _weights(b))
+    one_scale = cfg.with_overrides(max_size=24, min_size=24, iters_per_scale=1, coarsest_iters=60)
+    work = train(make_texture(24, 24), one_scale, device="cpu", seed=3)
+    losses = [e.rec_loss for e in _events(work) if isinstance(e, Progress)]
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
 def test_bfloat16_training_convolves_in_bfloat16_learns_reproduces_and_is_saved(tmp_path):
     """precision="bfloat16": convolutions run in bfloat16 while weights stay float32; the
     reconstruction error still falls, a seed still gives one model, the file records it."""

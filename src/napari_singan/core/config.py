@@ -90,6 +90,7 @@ class TrainConfig:
     iters_per_scale: int = 2000  # adversarial iterations per scale
     coarsest_iters: int = 0  # iterations at the coarsest scale instead (0: iters_per_scale, as the paper)
     coarse_taper: float = 0.4  # with coarsest_iters, scale n: coarsest_iters*taper^n, >= iters_per_scale
+    coarse_batch: int = 1  # random samples per step at the scales coarsest_iters lengthens (1: one, as paper)
     d_steps: int = 3  # discriminator updates per iteration
     g_steps: int = 3  # generator updates per iteration
     lr_g: float = 5e-4  # Adam learning rate of the generator
@@ -117,7 +118,14 @@ class TrainConfig:
     precision: Precision = "float32"  # "bfloat16": autocast G and D in training (weights, sampling: fp32)
 
     def __post_init__(self) -> None:
-        for name in ("iters_per_scale", "d_steps", "g_steps", "gp_every", "concurrent_stages"):
+        for name in (
+            "iters_per_scale",
+            "coarse_batch",
+            "d_steps",
+            "g_steps",
+            "gp_every",
+            "concurrent_stages",
+        ):
             _require(
                 getattr(self, name) >= 1,
                 f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}",
@@ -170,6 +178,11 @@ class TrainConfig:
         if scale == 0:
             return self.coarsest_iters
         return max(self.iters_per_scale, round(self.coarsest_iters * self.coarse_taper**scale))
+
+    def batch(self, scale: int) -> int:
+        """Random samples per critic and generator step at ``scale``: ``coarse_batch`` at the
+        scales ``coarsest_iters`` lengthens (more than ``iters_per_scale``), else one."""
+        return self.coarse_batch if self.iterations(scale) > self.iters_per_scale else 1
 
 
 @dataclass(frozen=True)

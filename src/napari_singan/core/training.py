@@ -183,21 +183,22 @@ def noise_amplitude(rec_prev: torch.Tensor, real: torch.Tensor, weight: float) -
 def _critic_scores(
     critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator, penalize: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Mean critic scores of real and fake and, with ``penalize``, the WGAN-GP term, in one batched pass.
+    """Mean critic scores of real (1, C, H, W) and fake (B, C, H, W) and, with ``penalize``, the
+    WGAN-GP term on B interpolates.
 
     As in the SinGAN reference, the gradient norm is taken over channels at
     each pixel and averaged (the lambda = 0.1 default was tuned with it).
     """
+    scores = critic(torch.cat([real, fake]))  # (1 + B, 1, h, w); norms are per sample
+    d_real, d_fake = scores[:1].mean(), scores[1:].mean()
     if not penalize:
-        d_real, d_fake = critic(torch.cat([real, fake])).split(1)  # (2, 1, h, w)
-        return d_real.mean(), d_fake.mean(), None
-    alpha = torch.rand(1, 1, 1, 1, generator=gen, device=real.device)
+        return d_real, d_fake, None
+    alpha = torch.rand(fake.shape[0], 1, 1, 1, generator=gen, device=real.device)
     interp = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    d_real, d_fake = critic(torch.cat([real, fake])).split(1)  # (2, 1, h, w); norms are per sample
-    d_interp = critic(interp)  # apart, so the penalty's gradients run on one image, not three
+    d_interp = critic(interp)  # apart, so the penalty's gradients skip real and fake
     (grad,) = torch.autograd.grad(d_interp.sum(), interp, create_graph=True)
     penalty = ((grad.norm(2, dim=1) - 1) ** 2).mean()
-    return d_real.mean(), d_fake.mean(), penalty
+    return d_real, d_fake, penalty
 
 
 def discriminator_step(
@@ -209,7 +210,7 @@ def discriminator_step(
     cfg: TrainConfig,
     step: int,
 ) -> torch.Tensor:
-    """One WGAN-GP critic update on ``real`` and ``fake`` (1, C, H, W) (§2.2): returns the loss.
+    """One WGAN-GP critic update on ``real`` (1, C, H, W) and ``fake`` (B, C, H, W) (§2.2): returns the loss.
 
     With ``cfg.gp_every = k > 1`` the penalty is applied on every k-th step only,
     weighted k x (lazy regularisation); the paper's k = 1 penalises every step.
@@ -259,14 +260,14 @@ def generator_step(
     """One G update: adversarial loss + alpha x reconstruction MSE (§2.2, Eq. 1).
 
     ``inputs`` and ``rec_inputs`` are (the noise of every stage of ``chain``, each
-    (1, C, H_s, W_s); the image entering its first stage, (1, C, H, W)) for a
-    random sample and for the reconstruction path; they run as one batch.
-    Returns the loss, the reconstruction loss and the random sample.
+    (B, C, H_s, W_s); the image entering its first stage, (B, C, H, W)) for B
+    random samples and (batch 1) for the reconstruction path; they run as one batch.
+    Returns the loss, the reconstruction loss and the random samples.
     """
     opt_g.zero_grad(set_to_none=True)
     noises = [torch.cat(pair) for pair in zip(inputs[0], rec_inputs[0], strict=True)]
-    out = chain(noises, torch.cat([inputs[1], rec_inputs[1]]))  # (2, C, H_n, W_n)
-    gen_fake, rec = out[:1], out[1:]
+    out = chain(noises, torch.cat([inputs[1], rec_inputs[1]]))  # (B + 1, C, H_n, W_n)
+    gen_fake, rec = out[:-1], out[-1:]
     rec_loss = F.mse_loss(rec, real)
     g_loss = -netd(gen_fake).mean() + cfg.rec_weight * rec_loss
     g_loss.backward()
@@ -305,6 +306,8 @@ def _train_scale(
     lower = [copy.deepcopy(model.generators[s]).requires_grad_(True) for s in range(low, scale)]
     chain = StageChain([*lower, netg], list(model.shapes[low : scale + 1]))
     chain_shapes = [(1, channels, *hw) for hw in chain.shapes]  # its outputs, (1, C, H_s, W_s)
+    batch = cfg_t.batch(scale)  # random samples per step
+    fake_shapes = [(batch, *s[1:]) for s in chain_shapes]
     # The reconstruction path enters the chain from the frozen stages below it: (1, C, H_low, W_low).
     rec_start = (
         torch.zeros(chain_shapes[0], device=dev)
@@ -343,7 +346,7 @@ def _train_scale(
     milestone = [int(cfg_t.lr_decay_at * iters)]
     sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestone, cfg_t.lr_decay)
     sched_d = torch.optim.lr_scheduler.MultiStepLR(opt_d, milestone, cfg_t.lr_decay)
-    noise = random_noise(trained, [gen])
+    noise = random_noise(trained, [gen] * batch)
     # The reconstruction path's noise: z* at the coarsest scale, zeros above (§2.2).
     rec_noises = [reconstruction_noise(trained)(s, chain_shapes[s - low]) for s in range(low, scale + 1)]
     first_d_step = 0  # index of the iteration's first critic step (for gp_every)
@@ -352,14 +355,14 @@ def _train_scale(
     def iteration() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One adversarial iteration: d_steps critic updates, then g_steps generator updates."""
         with torch.no_grad():
-            # A random image from the frozen coarser stages, upsampled to enter stage `low`: (1, C, H, W).
+            # Random images from the frozen coarser stages, upsampled to enter stage `low`: (B, C, H, W).
             prev = (
-                torch.zeros(chain_shapes[0], device=dev)
+                torch.zeros(fake_shapes[0], device=dev)
                 if low == 0
-                else resize(synthesize(trained, noise, stop=low), chain_shapes[0][-2:])
+                else resize(synthesize(trained, noise, batch=batch, stop=low), fake_shapes[0][-2:])
             )
-            zs = [noise(s, chain_shapes[s - low]) for s in range(low, scale + 1)]
-            fake = chain(zs, prev)  # (1, C, H_n, W_n)
+            zs = [noise(s, fake_shapes[s - low]) for s in range(low, scale + 1)]
+            fake = chain(zs, prev)  # (B, C, H_n, W_n)
         netd.requires_grad_(True)
         for step in range(cfg_t.d_steps):
             d_loss = discriminator_step(netd, opt_d, real, fake, gen, cfg_t, first_d_step + step)
