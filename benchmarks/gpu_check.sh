@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # GPU measurements for docs/performance.md, sized for one short lease of a CUDA machine.
-#   bash benchmarks/gpu_check.sh final     issue 8's targets first: the CUDA tests, the fast preset at 250 px,
-#                                          50 samples, the paper preset's speed (100 iterations per scale, with
-#                                          graphs) in float32, with penalty_conv and in bfloat16, the critic step
-#                                          with and without penalty_conv (bench_penalty.py); then fast's quality
-#                                          in float32 and bfloat16 (bench_quality.py) until BUDGET seconds
-#                                          (default 420) have passed
+#   bash benchmarks/gpu_check.sh final     issue 8's targets: the CUDA tests, the fast preset at 250 px with its
+#                                          two samples per step at the coarse scales and with one (what the
+#                                          batch costs on a GPU), 50 samples, the paper preset's speed (100
+#                                          iterations per scale, graphs, PenaltyConv2d: the second lease's
+#                                          27.8 s again); then fast's quality with two samples per step and
+#                                          with one (bench_quality.py) until BUDGET seconds (default 420)
 #   bash benchmarks/gpu_check.sh probe     the first lease's commands: paper speed with and without graphs,
 #                                          the fast preset, 50 samples
 #   DEVICE=cpu SMOKE=1 bash benchmarks/gpu_check.sh final
 #                                          the same commands on a CPU at 32 px with 2 iterations per scale: a
 #                                          check of this script before a lease is spent on it
-# Results go to $OUT (default benchmarks/results/gpu/STAGE); a summary is printed last.
+# Results go to $OUT (default benchmarks/results/gpu/STAGE); a summary is printed last. The second lease's
+# runs of this stage (torch's critic convs, bfloat16, bench_penalty.py) are in benchmarks/results/gpu/final.
 set -u
 stage=${1:-final}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,12 +25,10 @@ budget=${BUDGET:-420}
 device=${DEVICE:-cuda}
 py=${PYTHON:-python3}  # the interpreter with torch and this package's requirements
 small=()      # bench_train / bench_sample arguments that shrink every run in SMOKE mode
-penalty=(--widths 32 64 128 --size 250)
 quick=""      # preset overrides for bench_quality in SMOKE mode
 if [ -n "${SMOKE:-}" ]; then
     small=(--max-size 32 --iters 2)
-    penalty=(--widths 32 --size 32 --steps 1 --repeat 1)
-    quick=",iters_per_scale=2,coarsest_iters=0"
+    quick=",iters_per_scale=2,coarsest_iters=4"
 fi
 
 run() {  # run NAME COMMAND...: stdout to $out/NAME.json, the error's end on failure
@@ -51,14 +50,12 @@ if [ "$stage" = probe ]; then
     run train_fast "$py" bench_train.py --device "$device" --preset fast
     run sample50 "$py" bench_sample.py --device "$device" --num 50
 else
-    run train_fast "$py" bench_train.py --device "$device" --preset fast "${small[@]}"
-    run sample50 "$py" bench_sample.py --device "$device" --num 50 "${small[@]}"
-    for variant in "graphs=paper,penalty_conv=False" "graphs_pconv=paper" "graphs_bf16=paper,precision=bfloat16"; do
-        run "train100_${variant%%=*}" "$py" bench_train.py --device "$device" --preset "$variant" --iters 100 \
-            "${small[@]}"
+    for variant in "fast=fast" "fast_b1=fast,coarse_batch=1"; do
+        run "train_${variant%%=*}" "$py" bench_train.py --device "$device" --preset "$variant" "${small[@]}"
     done
-    "$py" bench_penalty.py --device "$device" "${penalty[@]}" >"$out/penalty.txt" 2>"$out/err.txt" ||
-        tail -20 "$out/err.txt"
+    run sample50 "$py" bench_sample.py --device "$device" --num 50 "${small[@]}"
+    run train100_graphs_pconv "$py" bench_train.py --device "$device" --preset graphs_pconv=paper --iters 100 \
+        "${small[@]}"
 fi
 "$py" - "$out" <<'EOF'
 import json, pathlib, sys
@@ -75,11 +72,10 @@ if sample.exists():
     print("sample50:", sample.read_text().strip())
 EOF
 if [ "$stage" = final ]; then
-    cat "$out/penalty.txt"
     left=$((budget - (SECONDS - start)))
     if [ "$left" -gt 0 ]; then  # timeout 0 would mean no limit
         timeout "$left" "$py" bench_quality.py --device "$device" --images cell texture --seeds 0 --baseline fast \
-            --presets "fast=fast$quick" "fast-bf16=fast,precision=bfloat16$quick" ${small:+--max-size 32} \
+            --presets "fast=fast$quick" "fast-b1=fast,coarse_batch=1$quick" ${small:+--max-size 32} \
             --out "$out/quality" 2>"$out/err.txt" || tail -5 "$out/err.txt"
     fi
 fi

@@ -54,6 +54,7 @@ def test_dict_round_trip_and_presets():
     assert fast.norm == "instance" and preset("fast").for_labels().model.critic_norm == "instance"
     fast_iterations = [preset("fast").train.iterations(n) for n in range(5)]
     assert fast_iterations == [1000, 400, 160, 120, 120]  # the coarsest scales longer (measured)
+    assert [preset("fast").train.batch(n) for n in range(5)] == [2, 2, 2, 1, 1]  # two samples there
     labelled = preset("fast").for_labels()  # label models: the schedule whose pairs segmented better
     assert (labelled.train.rec_weight, labelled.train.coarsest_iters) == (10.0, 0)
     assert labelled.train.batch(0) == 1

@@ -266,8 +266,9 @@ PRESETS: dict[str, SinGANConfig] = {
     # no instance norm in their first block, which otherwise divides out each sample's contrast so that
     # only the reconstruction loss holds it (grey samples of black-and-white textures), and 1000
     # iterations at the coarsest scale, tapering to 120 (1000, 400, 160), where samples get their
-    # layout. Label models keep the paper's critics and 120 iterations at every scale: the settings
-    # whose pairs trained the better segmenters.
+    # layout, with two random samples per step there. Label models keep the paper's critics and 120
+    # iterations at every scale, one sample per step: the settings whose pairs trained the better
+    # segmenters.
     "fast": SinGANConfig(
         model=ModelConfig(
             max_width=32, padding="reflect", critic_norm="after-first", label_critic_norm="instance"
@@ -275,6 +276,7 @@ PRESETS: dict[str, SinGANConfig] = {
         train=TrainConfig(
             iters_per_scale=120,
             coarsest_iters=1000,
+            coarse_batch=2,
             preview_every=25,
             coarse_with_labels=False,
         ),
