@@ -72,7 +72,7 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
     "--coarse-batch": (
         "coarse_batch",
         int,
-        "random samples per step at the scales --coarsest-iters lengthens (paper: "
+        "random samples per step at the scales --coarsest-iters lengthens beyond --iters (paper: "
         f"{_PAPER_TRAIN.coarse_batch}; the fast preset: 2); each step takes about (1 + n) / 2 x the time on a CPU",
     ),
     "--rec-weight": (

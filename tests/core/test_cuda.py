@@ -6,7 +6,7 @@ import torch
 
 from napari_singan.core import Progress, SinGANConfig, drain, sample, train
 from napari_singan.core.graphs import GraphedWork
-from napari_singan.core.training import use_cuda_graphs
+from napari_singan.core.training import cuda_warm, use_cuda_graphs
 
 from ..conftest import make_texture
 
@@ -81,6 +81,7 @@ def test_training_on_cuda_lowers_the_reconstruction_error(graphs, precision, ext
     assert np.mean(rec[-5:]) < 0.5 * np.mean(rec[:5])
     out = sample(model, 3, seed=0)
     assert out.shape == (3, 24, 24) and out.dtype == np.uint8 and out.std() > 0
+    assert cuda_warm("cuda") and cuda_warm(torch.device("cuda:0"))  # the plan counts no start-up now
 
 
 def test_graphs_need_the_same_penalty_pattern_every_iteration():

@@ -81,6 +81,8 @@ def test_plan_counts_the_samples_of_batched_steps():
         assert one.seconds < three.seconds < 2.0 * one.seconds  # only the two longer scales batch
         assert three.peak_bytes >= one.peak_bytes
     assert plan_module.batch_work(1) == 1.0 and plan_module.batch_work(4) == 2.5
+    assert ", 3 samples per step at 2 scale(s): about " in three.summary()
+    assert "samples per step" not in one.summary()
 
 
 def test_plan_times_the_convolutions_in_the_precision_that_trains(monkeypatch):
@@ -138,10 +140,11 @@ def test_a_2048_native_paper_plan_exceeds_24_gb_and_is_refused(monkeypatch):
     [  # H200 runs (benchmarks/results/gpu/final): seconds with CUDA's start-up, peak GPU memory
         ("paper", {"iters_per_scale": 100}, 27.8, 1.17),
         ("paper", {"iters_per_scale": 100, "penalty_conv": False}, 43.2, 8.84),
-        ("fast", {}, 30.4, 0.27),
+        ("fast", {"coarse_batch": 1}, 30.4, 0.27),  # fast then drew one sample per step
     ],
 )
-def test_the_cuda_estimate_matches_the_measured_runs(preset_name, overrides, seconds, peak_gb):
+def test_the_cuda_estimate_matches_the_measured_runs(preset_name, overrides, seconds, peak_gb, monkeypatch):
+    monkeypatch.setattr(plan_module, "cuda_warm", lambda device: False)  # each run was a process's first
     config = PRESETS[preset_name].with_overrides(**overrides)
     plan = training_plan(250, 208, config, torch.device("cuda"), channels=1)
     assert len(plan.shapes) == 9
@@ -151,8 +154,9 @@ def test_the_cuda_estimate_matches_the_measured_runs(preset_name, overrides, sec
 
 def test_the_cuda_estimate_counts_start_up_and_eager_iterations(monkeypatch):
     config = PRESETS["fast"]
+    monkeypatch.setattr(plan_module, "cuda_warm", lambda device: False)
     cold = training_plan(250, 208, config, "cuda").seconds
-    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(plan_module, "cuda_warm", lambda device: True)
     warm = training_plan(250, 208, config, "cuda").seconds
     assert cold - warm == pytest.approx(plan_module.CUDA_START_SECONDS)
     eager = training_plan(250, 208, config.with_overrides(cuda_graphs=False), "cuda").seconds

@@ -150,8 +150,9 @@ class TrainWidget(Container):
             value=default.train.coarsest_iters,
             tooltip="Iterations at the coarsest scale, where samples get their layout from noise; "
             f"the scales above get {taper:g}x, {taper**2:g}x, ... as many, at least iterations / scale. "
-            "0: as every other scale (the paper). With a labels layer, the fast preset's 1000 becomes 0 "
-            "(measured); a count you type applies.",
+            "0: as every other scale (the paper). The fast preset draws two random samples per step at "
+            "those longer scales. With a labels layer, the fast preset's 1000 becomes 0 (measured); a count "
+            "you type applies.",
         )
         self.precision = ComboBox(
             label="precision",

@@ -1,7 +1,8 @@
 """Frozen configuration dataclasses; every default is the SinGAN paper's value.
 
-Options the paper does not have default to its behaviour (``coarse_taper`` acts
-only with ``coarsest_iters``; ``label_rec_weight`` 0 means ``rec_weight``).
+Options the paper does not have default to its behaviour (``coarse_taper`` and
+``coarse_batch`` act only with ``coarsest_iters``; ``label_rec_weight`` 0 means
+``rec_weight``).
 
 Nothing here is ever mutated: derive a variant with :func:`dataclasses.replace`
 (or :meth:`SinGANConfig.with_overrides`).
@@ -267,8 +268,8 @@ PRESETS: dict[str, SinGANConfig] = {
     # only the reconstruction loss holds it (grey samples of black-and-white textures), and 1000
     # iterations at the coarsest scale, tapering to 120 (1000, 400, 160), where samples get their
     # layout, with two random samples per step there. Label models keep the paper's critics and 120
-    # iterations at every scale, one sample per step: the settings whose pairs trained the better
-    # segmenters.
+    # iterations of one sample at every scale (unless a coarsest count is given): the settings whose
+    # pairs trained the better segmenters.
     "fast": SinGANConfig(
         model=ModelConfig(
             max_width=32, padding="reflect", critic_norm="after-first", label_critic_norm="instance"

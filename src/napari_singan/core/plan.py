@@ -38,7 +38,7 @@ torch's convs; ``benchmarks/results/gpu/final``) fit a scale's seconds as
 iterations x (``CUDA_OVERHEAD_SECONDS`` + the padded width map's values x
 ``CUDA_SECONDS_PER_MAP_VALUE``, or ``..._TORCH`` where the critics keep torch's
 convs and the penalty's double backward runs on FFT kernels), plus
-``CUDA_START_SECONDS`` when CUDA has not started in the process yet. With
+``CUDA_START_SECONDS`` when no scale has trained on the device in the process yet. With
 ``PenaltyConv2d`` measured/estimated is 0.88-1.11 per scale and 0.99-1.01 for
 the whole runs; with torch's convs 0.81-2.1 per scale. Without graphs
 (``cuda_graphs`` off, or concurrent training) an iteration costs
@@ -71,7 +71,7 @@ from .config import SinGANConfig, TrainConfig
 from .device import check_precision
 from .models import scale_width
 from .pyramid import Shape, pyramid_shapes
-from .training import use_cuda_graphs, use_penalty_conv
+from .training import cuda_warm, use_cuda_graphs, use_penalty_conv
 
 #: float32 feature maps of a scale's width alive at the peak of a training step (CPU, measured).
 LIVE_MAPS = 72
@@ -112,6 +112,7 @@ class TrainingPlan:
     shapes: tuple[Shape, ...]  # (H, W) of every scale to train, coarse to fine
     widths: tuple[int, ...]  # conv filters of each of those scales
     iterations: tuple[int, ...]  # adversarial iterations of each of those scales
+    batches: tuple[int, ...]  # random samples per step at each of those scales (TrainConfig.batch)
     seconds: float  # estimated training time
     peak_bytes: int  # estimated peak memory above what is in use before training
     device: str  # where it was estimated for
@@ -130,6 +131,9 @@ class TrainingPlan:
             if iters_first == iters_last
             else f"{iters_first} … {iters_last} iterations"
         )
+        batched = [b for b in self.batches if b > 1]
+        if batched:
+            iters += f", {max(batched)} samples per step at {len(batched)} scale(s)"
         return (
             f"{len(self.shapes)} scale(s) of {shapes} px, {filters} filters, {iters}: "
             f"about {readable_seconds(self.seconds)} and {memory.readable_bytes(self.peak_bytes)} on {self.device}"
@@ -215,6 +219,7 @@ def training_plan(
         tuple(shapes[first_scale:]),
         tuple(widths[first_scale:]),
         tuple(iterations),
+        tuple(train.batch(n) for n in range(first_scale, len(shapes))),
         seconds,
         int(peak),
         str(device),
@@ -248,7 +253,8 @@ def cuda_seconds(
     Returns
     -------
     float
-        :data:`CUDA_START_SECONDS` unless CUDA has started in this process, plus
+        :data:`CUDA_START_SECONDS` unless a scale has trained on ``device`` in this
+        process (:func:`~napari_singan.core.training.cuda_warm`), plus
         per scale :data:`CUDA_SCALE_SECONDS` + its iterations x (overhead + the
         padded map values of it and of the stages trained along x a constant
         of the critics' convs x :func:`batch_work`).
@@ -258,7 +264,7 @@ def cuda_seconds(
     )
     per_iteration = CUDA_OVERHEAD_SECONDS + (0.0 if use_cuda_graphs(train, device) else CUDA_EAGER_SECONDS)
     along = train.concurrent_stages - 1
-    start = 0.0 if torch.cuda.is_initialized() else CUDA_START_SECONDS
+    start = 0.0 if cuda_warm(device) else CUDA_START_SECONDS
     return start + sum(
         CUDA_SCALE_SECONDS
         + iters
@@ -336,7 +342,7 @@ def batch_work(batch: int) -> float:
 
     The real image and the reconstruction stay one image each, so the critic
     and generator passes grow from two images to ``1 + batch`` (at 28 px on one
-    CPU thread a whole iteration measured 1.45x with 2 and 2.3-2.5x with 4).
+    CPU thread a whole iteration measured 1.45x with 2 and 2.2-2.5x with 4).
     """
     return (1 + batch) / 2
 

@@ -156,6 +156,15 @@ def use_cuda_graphs(cfg: TrainConfig, device: torch.device) -> bool:
     )
 
 
+#: Indices of the CUDA devices a scale has trained on in this process (start-up paid; core.plan asks).
+_WARM_DEVICES: set[int] = set()
+
+
+def cuda_warm(device: torch.device | str) -> bool:
+    """Whether a training scale has run on CUDA ``device`` in this process (cuDNN and its kernels loaded)."""
+    return (torch.device(device).index or 0) in _WARM_DEVICES
+
+
 def use_penalty_conv(cfg: TrainConfig, device: torch.device) -> bool:
     """Whether the critics use :class:`PenaltyConv2d`: where ``cfg.penalty_conv`` allows it, on CUDA in
     float32 (1.5x faster whole training on an H200; slower on the CPU, and bfloat16 keeps torch's convs)."""
@@ -405,5 +414,7 @@ def _train_scale(
         discriminator_state={k: v.detach().clone() for k, v in netd.state_dict().items()},
     )
     rec_rmse = math.sqrt(F.mse_loss(reconstruct(finished), real).item())
+    if dev.type == "cuda":
+        _WARM_DEVICES.add(dev.index or 0)
     yield ScaleFinished(scale, model.num_scales, time.perf_counter() - started, rec_rmse, finished)
     return finished
