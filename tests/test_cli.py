@@ -293,7 +293,7 @@ def test_coarsest_iters_batch_and_precision_flags_reach_the_model_and_the_plan(t
     assert main(["train", str(tmp_path / "in.tif"), "-o", str(model_path), *flags]) == 0
     trained = load_model(model_path).config.train
     assert (trained.coarsest_iters, trained.coarse_batch, trained.precision) == (6, 2, "bfloat16")
-    assert "32 filters, 6 … 4 iterations: about " in capsys.readouterr().out
+    assert "32 filters, 6 … 4 iterations, 2 samples per step at 1 scale(s): about " in capsys.readouterr().out
 
 
 def test_training_progress_counts_each_scales_own_iterations():
