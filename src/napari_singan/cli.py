@@ -578,12 +578,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise SinGANError("give both --height and --width, or neither")
     model = _load_for_output(args)
     size = (args.height, args.width) if args.height is not None else None
-    runnable_shapes(model, args.start_scale, args.scale_h, args.scale_w, size)  # before the memory estimate
+    shapes = runnable_shapes(model, args.start_scale, args.scale_h, args.scale_w, size)  # before the estimate
     whole = sampling_bytes(model, args.num, args.scale_h, args.scale_w, size)
     room = available_bytes(model.device)
     too_large = room is not None and whole > room
     if args.tiled or (too_large and Path(args.output).suffix.lower() in TIFF_SUFFIXES and not model.labels):
-        return _sample_tiled(args, model, size)
+        return _sample_tiled(args, model, shapes[-1])
     _check_memory(args, model, whole)
     work = generate(
         model,
@@ -613,19 +613,17 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sample_tiled(args: argparse.Namespace, model, size: tuple[int, int] | None) -> int:
+def _sample_tiled(args: argparse.Namespace, model, size: tuple[int, int]) -> int:
     """``sample`` tile by tile into a BigTIFF (core.tiled), for outputs of any size."""
     from .core.files import TIFF_SUFFIXES
     from .core.memory import tiled_bytes
     from .core.microscopy import output_pixel_size
-    from .core.sampling import output_shapes
     from .core.tiled import write_tiff
 
     if Path(args.output).suffix.lower() not in TIFF_SUFFIXES:
         raise SinGANError(f"tiled samples are written to a BigTIFF: name the output .tif, not {args.output}")
     if model.labels is not None:
         raise SinGANError("samples with labels are generated in memory only: leave out --tiled")
-    size = size or output_shapes(model, args.scale_h, args.scale_w)[-1]
     _check_memory(args, model, tiled_bytes(model, size, args.num), "cpu")  # the maps stay on the host
     pixel_size = output_pixel_size(model)
     work = write_tiff(

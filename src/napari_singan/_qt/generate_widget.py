@@ -122,7 +122,7 @@ class GenerateWidget(ApplicationWidget):
         size = self._size()
         name = self.picker.model_name
         target = _chosen(self.output_file)
-        runnable_shapes(model, self.start_scale.value, self.scale_h.value, self.scale_w.value, size)
+        shapes = runnable_shapes(model, self.start_scale.value, self.scale_h.value, self.scale_w.value, size)
         whole = sampling_bytes(model, self.num.value, self.scale_h.value, self.scale_w.value, size)
         if target is None:
             try:
@@ -130,9 +130,9 @@ class GenerateWidget(ApplicationWidget):
             except MemoryEstimateError:
                 if paired:
                     raise
-                return self._tiled(model, None, size, name)
+                return self._tiled(model, None, shapes[-1], name)
         else:
-            return self._tiled(model, target, size, name)
+            return self._tiled(model, target, shapes[-1], name)
         work = generate(
             model,
             self.num.value,
@@ -147,7 +147,7 @@ class GenerateWidget(ApplicationWidget):
         self._labels_out = (f"{name} labels", labels_layer_kwargs(model, leading=1)) if paired else None
         return work, f"{name} samples", output_layer_kwargs(model, leading=1)
 
-    def _tiled(self, model: SinGANModel, target: Path | None, size: tuple[int, int] | None, name: str):
+    def _tiled(self, model: SinGANModel, target: Path | None, size: tuple[int, int], name: str):
         """Work, layer name and layer arguments of a tiled generation into ``target`` (None: a temporary file)."""
         if model.labels is not None:
             raise SinGANError(
@@ -156,7 +156,6 @@ class GenerateWidget(ApplicationWidget):
             )
         if target is not None:
             check_output_path(target, TIFF_SUFFIXES)
-        size = size or output_shapes(model, self.scale_h.value, self.scale_w.value)[-1]
         check_memory(tiled_bytes(model, size, self.num.value), "cpu")  # the image-sized maps stay on the host
         if target is None:
             target = Path(tempfile.mkdtemp(prefix="napari-singan-")) / f"{name} samples.tif"

@@ -179,12 +179,13 @@ def training_plan(
     cfg = config.model
     shapes = pyramid_shapes(height, width, config.pyramid)
     widths = [scale_width(n, cfg) for n in range(len(shapes))]
-    iterations = [config.train.iterations(n) for n in range(first_scale, len(shapes))]
     train = config.train
+    iterations = [train.iterations(n) for n in range(first_scale, len(shapes))]
+    batches = [train.batch(n) for n in range(first_scale, len(shapes))]  # random samples per step
     along = train.concurrent_stages - 1  # coarser stages trained with each new one
     padded = [padded_values(shape, n, cfg.num_blocks) for shape, n in zip(shapes, widths, strict=True)]
     if device.type == "cuda":
-        seconds = cuda_seconds(padded, iterations, first_scale, train, device)
+        seconds = cuda_seconds(padded, iterations, batches, first_scale, train, device)
         torch_convs = not use_penalty_conv(train, device) and train.precision == "float32"
         live = LIVE_MAPS_CUDA_TORCH if torch_convs else LIVE_MAPS_CUDA
     else:
@@ -199,18 +200,18 @@ def training_plan(
                 along,
                 6 * train.g_steps,
                 train.precision == "bfloat16",
-                train.batch(n),
+                batch,
             )
-            for n, iters in enumerate(iterations, first_scale)
+            for n, iters, batch in zip(range(first_scale, len(shapes)), iterations, batches, strict=True)
         )
         live = LIVE_MAPS
     steps = [
-        batch_work(train.batch(n))
+        batch_work(batch)
         * sum(
             step_bytes(shapes[s], widths[s], channels, cfg.num_blocks, live)
             for s in range(max(0, n - along), n + 1)
         )
-        for n in range(first_scale, len(shapes))
+        for n, batch in zip(range(first_scale, len(shapes)), batches, strict=True)
     ]
     values = channels * height * width
     runtime = 0 if device.type == "cuda" else RUNTIME_BYTES  # CUDA: host memory, not the device's
@@ -219,7 +220,7 @@ def training_plan(
         tuple(shapes[first_scale:]),
         tuple(widths[first_scale:]),
         tuple(iterations),
-        tuple(train.batch(n) for n in range(first_scale, len(shapes))),
+        tuple(batches),
         seconds,
         int(peak),
         str(device),
@@ -233,7 +234,12 @@ def padded_values(shape: Shape, width: int, num_blocks: int) -> int:
 
 
 def cuda_seconds(
-    padded: list[int], iterations: list[int], first_scale: int, train: TrainConfig, device: torch.device
+    padded: list[int],
+    iterations: list[int],
+    batches: list[int],
+    first_scale: int,
+    train: TrainConfig,
+    device: torch.device,
 ) -> float:
     """Estimated seconds of training on CUDA, from constants fitted on an H200 (no probe runs).
 
@@ -243,6 +249,8 @@ def cuda_seconds(
         :func:`padded_values` of every scale.
     iterations
         Iterations of the scales trained, from ``first_scale`` on.
+    batches
+        Random samples per step of those scales (``TrainConfig.batch``).
     first_scale
         The first scale trained.
     train
@@ -267,9 +275,8 @@ def cuda_seconds(
     start = 0.0 if cuda_warm(device) else CUDA_START_SECONDS
     return start + sum(
         CUDA_SCALE_SECONDS
-        + iters
-        * (per_iteration + batch_work(train.batch(n)) * sum(padded[max(0, n - along) : n + 1]) * per_value)
-        for n, iters in enumerate(iterations, first_scale)
+        + iters * (per_iteration + batch_work(batch) * sum(padded[max(0, n - along) : n + 1]) * per_value)
+        for n, iters, batch in zip(range(first_scale, len(padded)), iterations, batches, strict=True)
     )
 
 
