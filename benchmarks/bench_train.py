@@ -53,7 +53,7 @@ def main() -> None:
                     "scale": event.scale,
                     "shape": [h, w],
                     "seconds": round(event.seconds, 3),
-                    "iters_per_s": round(config.train.iterations(event.scale) / event.seconds, 2),
+                    "iters_per_s": round(config.train.iterations(event.scale, (h, w)) / event.seconds, 2),
                     "rec_rmse": round(event.rec_rmse, 5),
                 }
             )
@@ -81,9 +81,7 @@ def main() -> None:
                 "iters_per_scale": config.train.iters_per_scale,
                 "num_scales": model.num_scales,
                 "total_seconds": round(total, 2),
-                "mean_iters_per_s": round(
-                    sum(map(config.train.iterations, range(model.num_scales))) / total, 2
-                ),
+                "mean_iters_per_s": round(sum(config.train.schedule(model.shapes)) / total, 2),
                 "peak_memory_mb": round(peak / 2**20, 1),
                 "scales": scales,
             },

@@ -290,10 +290,12 @@ def test_coarsest_iters_batch_and_precision_flags_reach_the_model_and_the_plan(t
     model_path = tmp_path / "m.singan"
     flags = [f for f in TINY_FLAGS if f != "--quiet"]
     flags += ["--coarsest-iters", "6", "--coarse-batch", "2", "--precision", "bfloat16"]
+    flags += ["--fine-area", "400", "--fine-min-iters", "2"]  # the 32 x 32 scale: 4 x 400 / 1024 -> 2
     assert main(["train", str(tmp_path / "in.tif"), "-o", str(model_path), *flags]) == 0
     trained = load_model(model_path).config.train
     assert (trained.coarsest_iters, trained.coarse_batch, trained.precision) == (6, 2, "bfloat16")
-    assert "32 filters, 6 … 4 iterations, 2 samples per step at 1 scale(s): about " in capsys.readouterr().out
+    assert (trained.fine_area, trained.fine_min_iters) == (400, 2)
+    assert "32 filters, 6 … 2 iterations, 2 samples per step at 1 scale(s): about " in capsys.readouterr().out
 
 
 def test_training_progress_counts_each_scales_own_iterations():
@@ -301,7 +303,7 @@ def test_training_progress_counts_each_scales_own_iterations():
     from napari_singan.core import Progress, ScaleFinished, ScaleStarted
     from napari_singan.core.config import TrainConfig
 
-    iters = TrainConfig(iters_per_scale=3, coarsest_iters=7).iterations  # 7, 3, 3
+    iters = TrainConfig(iters_per_scale=3, coarsest_iters=7).schedule([(8, 8)] * 3).__getitem__  # 7, 3, 3
     events = [
         ScaleStarted(0, 3, (8, 8), 32, 1.0),
         Progress(0, 3, 5, 7, 0, 0, 0),

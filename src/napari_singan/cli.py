@@ -75,6 +75,17 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
         "random samples per step at the scales --coarsest-iters lengthens beyond --iters (paper: "
         f"{_PAPER_TRAIN.coarse_batch}; the fast preset: 2); each step takes about (1 + n) / 2 x the time on a CPU",
     ),
+    "--fine-area": (
+        "fine_area",
+        int,
+        "scales of more pixels than this train --iters x this / their pixels iterations, at least "
+        f"--fine-min-iters (paper: {_PAPER_TRAIN.fine_area}, off)",
+    ),
+    "--fine-min-iters": (
+        "fine_min_iters",
+        int,
+        f"with --fine-area, the fewest iterations of a scale (default: {_PAPER_TRAIN.fine_min_iters})",
+    ),
     "--rec-weight": (
         "rec_weight",
         float,
@@ -479,7 +490,7 @@ def _training_progress(
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .core import resolve_device, resume, save_model, train
+    from .core import pyramid_shapes, resolve_device, resume, save_model, train
     from .core.files import builtin_image, check_output_path, read_image
     from .core.images import channels_last, validate_image
     from .core.microscopy import MicroscopyImage, parse_plane, read_microscopy, training_input
@@ -494,7 +505,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _check_resume_flags(args)
         start = _load(args, args.resume)
         config = start.config
-        first_scale = start.num_trained
+        first_scale, shapes = start.num_trained, start.shapes
         plan = training_plan(
             start.spec.height, start.spec.width, config, start.device, start.channels, first_scale
         )
@@ -522,6 +533,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         validate_image(hwc)  # what cannot be trained is refused before the plan
         height, width, channels = hwc.shape
         _say_plan(args, training_plan(height, width, config, device, channels))
+        shapes = pyramid_shapes(height, width, config.pyramid)
         work = train(
             given.image,
             config,
@@ -534,7 +546,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         first_scale = 0
     on_event = _training_progress(
-        first_scale, config.train.iterations, lambda model: save_model(model, output)
+        first_scale, config.train.schedule(shapes).__getitem__, lambda model: save_model(model, output)
     )  # Ctrl-C, running out of memory or any failure keeps the finished scales
     model = _drive(work, args.quiet, on_event)
     save_model(model, output)

@@ -157,7 +157,7 @@ def test_fine_tuning_a_model_with_coarsest_scale_iterations_trains_iters_per_sca
     from napari_singan.core import Progress
 
     tapered = replace(tiny_model, config=tiny_model.config.with_overrides(coarsest_iters=1000))
-    assert tapered.config.train.iterations(1) == 400  # what training it would have got
+    assert tapered.config.train.iterations(1, tiny_model.shapes[1]) == 400  # what training it would have got
     events = []
     drain(fine_tune(tapered, training_image(tiny_model), scales=2, iters=3), events.append)
     assert {e.iters for e in events if isinstance(e, Progress)} == {3}

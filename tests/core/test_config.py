@@ -52,7 +52,7 @@ def test_dict_round_trip_and_presets():
     fast, paper = preset("fast").model, preset("paper").model
     assert (fast.critic_norm, paper.critic_norm) == ("after-first", "instance")  # measured
     assert fast.norm == "instance" and preset("fast").for_labels().model.critic_norm == "instance"
-    fast_iterations = [preset("fast").train.iterations(n) for n in range(5)]
+    fast_iterations = [preset("fast").train.iterations(n, (25, 25)) for n in range(5)]
     assert fast_iterations == [1000, 400, 160, 120, 120]  # the coarsest scales longer (measured)
     assert [preset("fast").train.batch(n) for n in range(5)] == [2, 2, 2, 1, 1]  # two samples there
     labelled = preset("fast").for_labels()  # label models: the schedule whose pairs segmented better
@@ -96,6 +96,8 @@ def test_dict_round_trip_and_presets():
         ({"coarsest_iters": -1}, "coarsest iters must not be negative"),
         ({"coarse_taper": 1.5}, "coarse taper must be in"),
         ({"coarse_batch": 0}, "coarse batch must be at least 1"),
+        ({"fine_area": -1}, "fine area must not be negative"),
+        ({"fine_min_iters": 0}, "fine min iters must be at least 1"),
         ({"concurrent_lr_scale": 0.0}, "concurrent lr scale must be in"),
         ({"concurrent_lr_scale": 1.5}, "concurrent lr scale must be in"),
         ({"lr_g": 0.0}, "lr g must be positive"),

@@ -161,7 +161,8 @@ def test_the_cuda_estimate_counts_start_up_and_eager_iterations(monkeypatch):
     assert cold - warm == pytest.approx(plan_module.CUDA_START_SECONDS)
     eager = training_plan(250, 208, config.with_overrides(cuda_graphs=False), "cuda").seconds
     assert eager - warm == pytest.approx(
-        sum(config.train.iterations(n) for n in range(9)) * plan_module.CUDA_EAGER_SECONDS
+        sum(config.train.iterations(n, hw) for n, hw in enumerate(pyramid_shapes(250, 208, config.pyramid)))
+        * plan_module.CUDA_EAGER_SECONDS
     )
 
 

@@ -18,6 +18,7 @@ from napari_singan.core import (
 )
 from napari_singan.core.config import TrainConfig
 from napari_singan.core.models import Discriminator, GeneratorStage, scale_width
+from napari_singan.core.plan import training_plan
 
 from ..conftest import TINY, make_texture
 
@@ -276,18 +277,49 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
 
 def test_coarsest_iters_trains_the_coarsest_scale_longer():
     cfg = TINY.with_overrides(iters_per_scale=3, coarsest_iters=7, report_seconds=0.0, preview_every=0)
-    assert [cfg.train.iterations(n) for n in range(3)] == [7, 3, 3]
-    assert TINY.train.iterations(0) == TINY.train.iterations(1) == 12  # off: the paper's schedule
+    assert [cfg.train.iterations(n, (25, 25)) for n in range(3)] == [7, 3, 3]
+    assert TINY.train.iterations(0, (25, 25)) == TINY.train.iterations(1, (33, 33)) == 12  # off: paper
     tapered = TrainConfig(iters_per_scale=10, coarsest_iters=100)
-    assert [tapered.iterations(n) for n in range(5)] == [100, 40, 16, 10, 10]  # x 0.4 per scale, >= 10
+    assert [tapered.iterations(n, (25, 25)) for n in range(5)] == [
+        100,
+        40,
+        16,
+        10,
+        10,
+    ]  # x 0.4 per scale, >= 10
     untapered = dataclasses.replace(tapered, coarse_taper=0.0)
-    assert [untapered.iterations(n) for n in range(3)] == [100, 10, 10]
+    assert [untapered.iterations(n, (25, 25)) for n in range(3)] == [100, 10, 10]
     fewer = dataclasses.replace(tapered, coarsest_iters=5)  # fewer at the coarsest scale is allowed
-    assert fewer.iterations(0) == 5
+    assert fewer.iterations(0, (25, 25)) == 5
     events = _events(train(make_texture(), cfg, device="cpu", seed=0))
     progress = [e for e in events if isinstance(e, Progress)]
     assert {e.scale: e.iters for e in progress} == {0: 7, 1: 3, 2: 3, 3: 3}
     assert [e.iteration for e in progress if e.scale == 0] == list(range(1, 8))
+
+
+def test_fine_area_trains_the_large_scales_fewer_iterations():
+    """Scales of more pixels than fine_area train iters_per_scale x fine_area / pixels iterations,
+    at least fine_min_iters (and never more than iters_per_scale); the run, its progress and the plan
+    follow that schedule."""
+    cfg = TrainConfig(iters_per_scale=120, fine_area=128 * 128)
+    shapes = [(113, 94), (147, 122), (192, 160), (250, 208)]
+    assert [cfg.iterations(n + 5, hw) for n, hw in enumerate(shapes)] == [120, 110, 64, 38]
+    assert cfg.iterations(9, (1000, 1000)) == 30  # fine_min_iters
+    assert dataclasses.replace(cfg, fine_min_iters=500).iterations(9, (1000, 1000)) == 120
+    assert TrainConfig(iters_per_scale=120).iterations(9, (1000, 1000)) == 120  # off: the paper's schedule
+    coarse = dataclasses.replace(cfg, coarsest_iters=1000, coarse_batch=2, fine_area=100)
+    assert coarse.schedule([(25, 25), (33, 33), (44, 44), (58, 58)]) == (1000, 400, 160, 30)  # longer: kept
+    assert [coarse.batch(n) for n in range(4)] == [2, 2, 2, 1]
+
+    cfg = TINY.with_overrides(iters_per_scale=6, fine_area=20 * 20, fine_min_iters=2, report_seconds=0.0)
+    events = _events(train(make_texture(), cfg, device="cpu", seed=0))
+    model = events[-1].model
+    schedule = cfg.train.schedule(model.shapes)
+    assert schedule[0] == 6 and schedule[-1] < 6  # the finest scale trains fewer
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert tuple({e.scale: e.iters for e in progress}.values()) == schedule
+    h, w = model.spec.height, model.spec.width
+    assert training_plan(h, w, cfg, "cpu", model.channels).iterations == schedule
 
 
 def test_coarse_batch_draws_several_samples_per_step_at_the_longer_scales(monkeypatch):
@@ -371,7 +403,6 @@ def test_bfloat16_training_convolves_in_bfloat16_learns_reproduces_and_is_saved(
 def test_bfloat16_training_is_refused_where_it_cannot_or_never_ran(monkeypatch):
     from napari_singan.core import ConfigError
     from napari_singan.core.device import check_precision
-    from napari_singan.core.plan import training_plan
 
     bf16 = TrainConfig(precision="bfloat16")
     check_precision(bf16, torch.device("cpu"))

@@ -38,8 +38,7 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     assert config.train.iters_per_scale == 300 and config.model.max_width == 128
     assert config.model.padding == "zero" and config.train.coarsest_iters == 0  # as the other scales
     train.coarsest_iters.value = 1000
-    iterations = train.config().train.iterations
-    assert (iterations(0), iterations(1), iterations(2)) == (1000, 400, 300)  # tapered, at least 300
+    assert train.config().train.schedule([(25, 25)] * 3) == (1000, 400, 300)  # tapered, at least 300
     assert train.precision.value == "float32" and train.config().train.precision == "float32"
     train.precision.value = "bfloat16"
     assert train.config().train.precision == "bfloat16"

@@ -52,7 +52,7 @@ def test_train_with_a_labels_layer_then_generate_pairs(make_napari_viewer, qtbot
     wait_idle(qtbot, train)
     model = MODELS.get(train.last_model_name)
     assert model.config.train.coarsest_iters == 0 and model.config.train.rec_weight == 10.0
-    iterations = [model.config.train.iterations(n) for n in range(model.num_scales)]
+    iterations = [model.config.train.iterations(n, model.shapes[n]) for n in range(model.num_scales)]
     assert round(iterations[0] / sum(iterations) * STEPS) in shown  # counted what the model trained
     assert model.labels is not None and model.labels.classes == (0, 2) and not model.labels.instances
     assert model.metadata["labels_source"] == "mask"

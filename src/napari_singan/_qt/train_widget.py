@@ -32,6 +32,7 @@ from ..core import (
     ScaleStarted,
     SinGANConfig,
     SinGANError,
+    pyramid_shapes,
     resolve_device,
     resume,
     source_metadata,
@@ -82,7 +83,7 @@ class TrainWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self._viewer = viewer
         self.partial: SinGANModel | None = None  # latest finished scales of the running training
-        self._iterations = PRESETS[DEFAULT_PRESET].train.iterations  # of each scale of the running training
+        self._schedule: tuple[int, ...] = ()  # iterations of each scale of the running training
         self.last_model_name: str | None = None
         self.preview_layer: Image | None = None
         self.preview_labels_layer: Labels | None = None  # the preview's labels, when training with labels
@@ -376,12 +377,13 @@ class TrainWidget(Container):
                 config = config.with_overrides(max_size=native_max_size(image, axis))
             if not self._planned(layer.name, image, axis, config):
                 return
+            schedule = config.train.schedule(pyramid_shapes(*spatial_hw(image, axis), config.pyramid))
         except SinGANError as error:
             show_error(f"{layer.name}: {error}")
             return
         meta = layer_metadata(layer)
         self.partial = None
-        self._iterations = config.train.iterations
+        self._schedule = schedule
         self._source = _Source(
             layer.name, spatial_hw(image, axis), axis, bool(layer.rgb), cropped_layer(meta, crop)
         )
@@ -446,7 +448,7 @@ class TrainWidget(Container):
         ):
             return
         self.partial = None
-        self._iterations = model.config.train.iterations
+        self._schedule = model.config.train.schedule(model.shapes)
         source = meta.get("source", name)
         self._source = _Source(source, (spec.height, spec.width), spec.channel_axis, spec.is_rgb, meta)
         self.runner.start(
@@ -473,7 +475,7 @@ class TrainWidget(Container):
             self._show_preview_labels(event.labels)
         if isinstance(event, ScaleFinished):
             self.partial = event.model
-        steps = training_steps(event, self._iterations)  # of the whole pyramid, in iterations
+        steps = training_steps(event, self._schedule.__getitem__)  # of the whole pyramid, in iterations
         return None if steps is None else steps[0] / steps[1]
 
     def _show_preview(self, image: np.ndarray) -> None:

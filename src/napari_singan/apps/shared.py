@@ -322,8 +322,10 @@ def retrain(
         below[-1] = copy.deepcopy(below[-1])
         below[-1].register_forward_hook(lambda _stage, _args, out: inputs(out))
     # Only the stages from `first` on may change: no concurrent training of the kept ones below it;
-    # each trains `iters`, whatever taper the model's coarsest-scale iterations had.
-    cfg = model.config.with_overrides(iters_per_scale=iters, coarsest_iters=0, concurrent_stages=1)
+    # each trains `iters`, whatever taper or fine-scale counts the model's schedule had.
+    cfg = model.config.with_overrides(
+        iters_per_scale=iters, coarsest_iters=0, fine_area=0, concurrent_stages=1
+    )
     start = replace(
         model,
         config=cfg,

@@ -1,8 +1,8 @@
 """Frozen configuration dataclasses; every default is the SinGAN paper's value.
 
 Options the paper does not have default to its behaviour (``coarse_taper`` and
-``coarse_batch`` act only with ``coarsest_iters``; ``label_rec_weight`` 0 means
-``rec_weight``).
+``coarse_batch`` act only with ``coarsest_iters``, ``fine_min_iters`` only with
+``fine_area``; ``label_rec_weight`` 0 means ``rec_weight``).
 
 Nothing here is ever mutated: derive a variant with :func:`dataclasses.replace`
 (or :meth:`SinGANConfig.with_overrides`).
@@ -10,6 +10,7 @@ Nothing here is ever mutated: derive a variant with :func:`dataclasses.replace`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, get_args
 
@@ -92,6 +93,8 @@ class TrainConfig:
     coarsest_iters: int = 0  # iterations at the coarsest scale instead (0: iters_per_scale, as the paper)
     coarse_taper: float = 0.4  # with coarsest_iters, scale n: coarsest_iters*taper^n, >= iters_per_scale
     coarse_batch: int = 1  # random samples per step at the scales coarsest_iters lengthens (1: one, as paper)
+    fine_area: int = 0  # scales of more pixels train iters_per_scale*fine_area/pixels iterations (0: off)
+    fine_min_iters: int = 30  # with fine_area, never fewer iterations than this (nor than iters_per_scale)
     d_steps: int = 3  # discriminator updates per iteration
     g_steps: int = 3  # generator updates per iteration
     lr_g: float = 5e-4  # Adam learning rate of the generator
@@ -122,6 +125,7 @@ class TrainConfig:
         for name in (
             "iters_per_scale",
             "coarse_batch",
+            "fine_min_iters",
             "d_steps",
             "g_steps",
             "gp_every",
@@ -137,6 +141,7 @@ class TrainConfig:
                 f"{name.replace('_', ' ')} must be positive, got {getattr(self, name)}",
             )
         _require(self.coarsest_iters >= 0, f"coarsest iters must not be negative, got {self.coarsest_iters}")
+        _require(self.fine_area >= 0, f"fine area must not be negative, got {self.fine_area}")
         _require(0.0 <= self.coarse_taper <= 1.0, f"coarse taper must be in [0, 1], got {self.coarse_taper}")
         _require(0.0 < self.beta1 < 1.0 and 0.0 < self.beta2 < 1.0, "Adam betas must be between 0 and 1")
         _require(0.0 <= self.lr_decay_at <= 1.0, f"lr decay at must be in [0, 1], got {self.lr_decay_at}")
@@ -164,26 +169,42 @@ class TrainConfig:
                 f"{name.replace('_', ' ')} must not be negative, got {getattr(self, name)}",
             )
 
-    def iterations(self, scale: int) -> int:
-        """Adversarial iterations at ``scale`` (0 = coarsest).
+    def iterations(self, scale: int, shape: tuple[int, int]) -> int:
+        """Adversarial iterations at ``scale`` (0 = coarsest), of ``shape`` (H, W).
 
         ``iters_per_scale``, unless ``coarsest_iters`` is set: then the coarsest
         scale, the one that makes samples from noise alone (their layout, §2.1)
         and the cheapest to train longer, trains ``coarsest_iters``, and the
         scales above it ``coarsest_iters * coarse_taper**scale``, never fewer
         than ``iters_per_scale`` (1000 with 0.4: 1000, 400, 160, then
-        ``iters_per_scale``).
+        ``iters_per_scale``). With ``fine_area`` set, a scale of more pixels
+        than that, where one critic pass already scores that many more
+        patches, trains ``iters_per_scale * fine_area / (H * W)``, never fewer
+        than ``fine_min_iters`` (with 16384, a 250 x 208 scale trains 38 of 120).
         """
+        coarse = self._coarse_iterations(scale)
+        pixels = shape[0] * shape[1]
+        if coarse != self.iters_per_scale or not self.fine_area or pixels <= self.fine_area:
+            return coarse
+        fewest = min(self.fine_min_iters, self.iters_per_scale)
+        return max(fewest, round(self.iters_per_scale * self.fine_area / pixels))
+
+    def schedule(self, shapes: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+        """:meth:`iterations` of every scale of a pyramid of ``shapes`` (H, W), coarse to fine."""
+        return tuple(self.iterations(n, shape) for n, shape in enumerate(shapes))
+
+    def batch(self, scale: int) -> int:
+        """Random samples per critic and generator step at ``scale``: ``coarse_batch`` at the
+        scales ``coarsest_iters`` lengthens (more than ``iters_per_scale``), else one."""
+        return self.coarse_batch if self._coarse_iterations(scale) > self.iters_per_scale else 1
+
+    def _coarse_iterations(self, scale: int) -> int:
+        """``iters_per_scale``, or the longer count ``coarsest_iters`` gives ``scale``."""
         if not self.coarsest_iters:
             return self.iters_per_scale
         if scale == 0:
             return self.coarsest_iters
         return max(self.iters_per_scale, round(self.coarsest_iters * self.coarse_taper**scale))
-
-    def batch(self, scale: int) -> int:
-        """Random samples per critic and generator step at ``scale``: ``coarse_batch`` at the
-        scales ``coarsest_iters`` lengthens (more than ``iters_per_scale``), else one."""
-        return self.coarse_batch if self.iterations(scale) > self.iters_per_scale else 1
 
 
 @dataclass(frozen=True)

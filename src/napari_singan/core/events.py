@@ -131,7 +131,7 @@ def training_steps(
         Any event; only :class:`ScaleStarted`, :class:`Progress` and
         :class:`ScaleFinished` count.
     iterations
-        Iterations of a scale, e.g. ``TrainConfig.iterations``.
+        Iterations of a scale, e.g. the ``__getitem__`` of ``TrainConfig.schedule(shapes)``.
     first_scale
         The first scale of the run (a resumed model's number of trained scales).
 

@@ -180,7 +180,7 @@ def training_plan(
     shapes = pyramid_shapes(height, width, config.pyramid)
     widths = [scale_width(n, cfg) for n in range(len(shapes))]
     train = config.train
-    iterations = [train.iterations(n) for n in range(first_scale, len(shapes))]
+    iterations = list(train.schedule(shapes)[first_scale:])
     batches = [train.batch(n) for n in range(first_scale, len(shapes))]  # random samples per step
     along = train.concurrent_stages - 1  # coarser stages trained with each new one
     padded = [padded_values(shape, n, cfg.num_blocks) for shape, n in zip(shapes, widths, strict=True)]

@@ -351,7 +351,7 @@ def _train_scale(
     ]
     opt_g = torch.optim.Adam([{"params": netg.parameters()}, *lower_groups], lr=cfg_t.lr_g, **adam)
     opt_d = torch.optim.Adam(netd.parameters(), lr=cfg_t.lr_d, **adam)
-    iters = cfg_t.iterations(scale)
+    iters = cfg_t.iterations(scale, model.shapes[scale])
     milestone = [int(cfg_t.lr_decay_at * iters)]
     sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestone, cfg_t.lr_decay)
     sched_d = torch.optim.lr_scheduler.MultiStepLR(opt_d, milestone, cfg_t.lr_decay)
