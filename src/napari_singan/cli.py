@@ -490,7 +490,7 @@ def _training_progress(
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .core import pyramid_shapes, resolve_device, resume, save_model, train
+    from .core import resolve_device, resume, save_model, train
     from .core.files import builtin_image, check_output_path, read_image
     from .core.images import channels_last, validate_image
     from .core.microscopy import MicroscopyImage, parse_plane, read_microscopy, training_input
@@ -505,7 +505,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _check_resume_flags(args)
         start = _load(args, args.resume)
         config = start.config
-        first_scale, shapes = start.num_trained, start.shapes
+        first_scale = start.num_trained
         plan = training_plan(
             start.spec.height, start.spec.width, config, start.device, start.channels, first_scale
         )
@@ -532,8 +532,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         hwc, _ = channels_last(given.image, given.channel_axis)
         validate_image(hwc)  # what cannot be trained is refused before the plan
         height, width, channels = hwc.shape
-        _say_plan(args, training_plan(height, width, config, device, channels))
-        shapes = pyramid_shapes(height, width, config.pyramid)
+        plan = training_plan(height, width, config, device, channels)
+        _say_plan(args, plan)
         work = train(
             given.image,
             config,
@@ -546,7 +546,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         first_scale = 0
     on_event = _training_progress(
-        first_scale, config.train.schedule(shapes).__getitem__, lambda model: save_model(model, output)
+        first_scale, lambda n: plan.iterations[n - first_scale], lambda model: save_model(model, output)
     )  # Ctrl-C, running out of memory or any failure keeps the finished scales
     model = _drive(work, args.quiet, on_event)
     save_model(model, output)

@@ -377,16 +377,15 @@ class TrainWidget(Container):
                 config = config.with_overrides(max_size=native_max_size(image, axis))
             if not self._planned(layer.name, image, axis, config):
                 return
-            schedule = config.train.schedule(pyramid_shapes(*spatial_hw(image, axis), config.pyramid))
+            hw = spatial_hw(image, axis)
+            schedule = config.train.schedule(pyramid_shapes(*hw, config.pyramid))
         except SinGANError as error:
             show_error(f"{layer.name}: {error}")
             return
         meta = layer_metadata(layer)
         self.partial = None
         self._schedule = schedule
-        self._source = _Source(
-            layer.name, spatial_hw(image, axis), axis, bool(layer.rgb), cropped_layer(meta, crop)
-        )
+        self._source = _Source(layer.name, hw, axis, bool(layer.rgb), cropped_layer(meta, crop))
         if note:
             show_info(f"{layer.name}: {note}")
         metadata = source_metadata(layer.name, note=note, layer=meta, crop=crop, native=native)
