@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from napari_singan.core import ImageInputError, PyramidConfig, pyramid_shapes
+from napari_singan.core import ConfigError, ImageInputError, PyramidConfig, pyramid_shapes
 from napari_singan.core.pyramid import build_pyramid, resize, scaled_shapes
 
 
@@ -42,8 +42,9 @@ def test_scaled_shapes_and_resize_on_device():
     shapes = [(10, 12), (20, 24)]
     assert scaled_shapes(shapes, 1.0, 2.0) == [(10, 24), (20, 48)]
     assert scaled_shapes(shapes, 1.0, 2.0, final=(21, 50))[-1] == (21, 50)
-    with pytest.raises(ImageInputError):
-        scaled_shapes(shapes, 0.0, 1.0)
+    for bad in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(ConfigError, match="height scale must be a number above 0"):
+            scaled_shapes(shapes, bad, 1.0)
     img = torch.rand(1, 3, 40, 30)
     levels = build_pyramid(img, [(10, 8), (40, 30)])
     assert levels[0].shape == (1, 3, 10, 8) and levels[1] is img

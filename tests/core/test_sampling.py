@@ -111,7 +111,8 @@ def test_reconstruction_is_close_to_training_image(tiny_model):
     [
         ({"start_scale": 9}, "start scale"),
         ({"size": (0, 5)}, "at least 1x1"),
-        ({"scale_w": -1.0}, "positive"),
+        ({"scale_w": -1.0}, "above 0"),
+        ({"scale_h": float("nan")}, "above 0"),
     ],
 )
 def test_bad_requests(tiny_model, kwargs, match):

@@ -53,6 +53,8 @@ def workspace_files(tiny_model, reflect_model) -> dict[str, bytes]:
     as_float = replace(tiny_model, spec=replace(tiny_model.spec, dtype="float32"))
     inconsistent = model_to_dict(tiny_model)
     inconsistent["generators"][0].pop(next(iter(inconsistent["generators"][0])))
+    short_amps = {**model_to_dict(tiny_model), "noise_amps": list(tiny_model.noise_amps[:-1])}
+    short_shapes = {**model_to_dict(tiny_model), "shapes": [list(s) for s in tiny_model.shapes[:-1]]}
     nan = texture.astype(np.float32)
     nan[3, 4] = np.nan
     inf = texture.astype(np.float32)
@@ -89,6 +91,8 @@ def workspace_files(tiny_model, reflect_model) -> dict[str, bytes]:
         "future.singan": _torch({"format": FORMAT, "version": VERSION + 1}),
         "badversion.singan": _torch({"format": FORMAT, "version": "2"}),
         "inconsistent.singan": _torch(inconsistent),
+        "short_amps.singan": _torch(short_amps),
+        "short_shapes.singan": _torch(short_shapes),
         "out.tif": EXISTING,
         "out.png": EXISTING,
         "out.gif": EXISTING,

@@ -36,6 +36,8 @@ _INF = TEXTURE.astype(np.float32)
 _INF[5, 6] = -np.inf
 MASK = np.zeros(TEXTURE.shape, np.uint8)
 MASK[15:25, 12:22] = 1
+_DOT = np.zeros((400, 400), np.uint8)  # a 10x larger mask whose one pixel no nearest-neighbour row keeps
+_DOT[1, 1] = 1
 
 #: (case, image, part of the message) for training.
 IMAGES = [
@@ -62,12 +64,81 @@ def test_training_refuses_bad_images(image, expected, tmp_path):
     assert_one_line(str(info.value), expected)
 
 
+#: (case, image, options, part of the message): images too small for the pyramid, and a bad seed.
+TOO_SMALL = [
+    ("10 px", TEXTURE[:10, :10], {}, "too small for the networks' 11x11 receptive field: use a larger image"),
+    ("max size 11", TEXTURE, {"max_size": 11, "min_size": 5}, "use a larger image or max size"),
+    ("below the min size", TEXTURE[:12, :12], {}, "or a min size of at most 12 px"),
+    ("min size 8", TEXTURE, {"min_size": 8}, "raise the min size above 11"),
+]
+
+
+@pytest.mark.parametrize(
+    ("image", "options", "expected"), [c[1:] for c in TOO_SMALL], ids=[c[0] for c in TOO_SMALL]
+)
+def test_training_refuses_images_too_small_with_advice_that_works(image, options, expected):
+    with pytest.raises(ImageInputError) as info:
+        drain(train(image, TINY.with_overrides(**options), device="cpu"))
+    assert_one_line(str(info.value), expected)
+
+
+def test_training_refuses_a_negative_seed_before_any_work():
+    work = train(TEXTURE, TINY, device="cpu", seed=-5)
+    with pytest.raises(SinGANError) as info:
+        next(work)
+    assert_one_line(str(info.value), "the seed must be a number at least 0, got -5")
+
+
+def test_a_grayscale_input_to_a_two_channel_model_is_refused(tmp_path):
+    two = np.stack([TEXTURE, TEXTURE[::-1]])  # (2, H, W): channels first
+    model = drain(train(two, TINY.with_overrides(iters_per_scale=1), channel_axis=0, device="cpu"))
+    with pytest.raises(ImageInputError) as info:
+        drain(super_resolve(model, TEXTURE, 2.0))
+    assert_one_line(str(info.value), "the image has 1 channel(s) but the model was trained on 2")
+
+
+def test_save_animation_refuses_zero_fps_without_writing(tiny_model, tmp_path):
+    frames = np.zeros((2, *TEXTURE.shape), np.uint8)
+    with pytest.raises(SinGANError) as info:
+        save_animation(tmp_path / "a.gif", frames, 0.0, tiny_model)
+    assert_one_line(str(info.value), "frames per second must be a number above 0")
+    assert not any(tmp_path.iterdir())
+
+
 def _apps(model):
     """(case, work, part of the message): bad inputs to the applications and to generation."""
     return [
         ("sr of a NaN image", lambda: super_resolve(model, _NAN, 2.0), "NaN or infinite"),
         ("sr of a 1-px image", lambda: super_resolve(model, TEXTURE[:1, :1], 2.0), "too small"),
         ("sr by 0.5", lambda: super_resolve(model, TEXTURE, 0.5), "above 1"),
+        ("sr by NaN", lambda: super_resolve(model, TEXTURE, float("nan")), "above 1, got nan"),
+        (
+            "sr of a uint16 image",
+            lambda: super_resolve(model, TEXTURE.astype(np.uint16) * 257, 2.0),
+            "uint16 but the model",
+        ),
+        ("edit of a float image", lambda: edit(model, TEXTURE / 255, MASK), "float64 but the model"),
+        ("paint, 0 outputs", lambda: paint_to_image(model, TEXTURE, 1, num_samples=0), "at least 1, got 0"),
+        (
+            "paint, 10^5 colours",
+            lambda: paint_to_image(model, TEXTURE, 1, quantize_colors=10**5),
+            "at most 256",
+        ),
+        ("paint, -2 iterations", lambda: paint_to_image(model, TEXTURE, 1, fine_tune_iters=-2), "at least 0"),
+        (
+            "harmonize, -2 iterations",
+            lambda: harmonize(model, TEXTURE, MASK, fine_tune_iters=-2),
+            "at least 0",
+        ),
+        (
+            "harmonize, NaN radius",
+            lambda: harmonize(model, TEXTURE, MASK, radius=float("nan")),
+            "radius must",
+        ),
+        ("edit, sigma -5", lambda: edit(model, TEXTURE, MASK, sigma=-5.0), "sigma must be a number"),
+        ("edit, NaN mask", lambda: edit(model, TEXTURE, np.full(MASK.shape, np.nan)), "NaN or infinite"),
+        ("edit, mask lost in resizing", lambda: edit(model, TEXTURE, _DOT), "vanished when resized"),
+        ("generate, seed -1", lambda: generate(model, 1, seed=-1), "seed must be a number at least 0"),
         ("4-D paint", lambda: paint_to_image(model, np.stack([np.stack([TEXTURE] * 2)] * 2), 1), "ONE 2-D"),
         ("paint at scale 0", lambda: paint_to_image(model, TEXTURE, 0), "start scale must be between 1"),
         ("harmonize, all-zero mask", lambda: harmonize(model, TEXTURE, np.zeros_like(MASK)), "mask is empty"),
@@ -102,6 +173,8 @@ MODEL_FILES = [
     ("future.singan", "newer napari-singan"),
     ("badversion.singan", "is not a napari-singan model file"),
     ("inconsistent.singan", "incomplete or inconsistent model file"),
+    ("short_amps.singan", "3 noise amplitudes for 4 scales"),
+    ("short_shapes.singan", "3 scale shapes for 4 generators"),
     ("missing.singan", "no model file"),
     ("folder.tif", "no model file"),
 ]

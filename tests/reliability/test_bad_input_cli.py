@@ -167,7 +167,7 @@ GENERATION = [
     (
         "zero height factor",
         ["sample", "{d}/m.singan", "--scale-h", "0", "-o", "{d}/out.tif"],
-        "must be positive",
+        "above 0",
     ),
     (
         "0 px wide",

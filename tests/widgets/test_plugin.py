@@ -173,7 +173,7 @@ def test_errors_become_notifications(make_napari_viewer, qtbot, notes, reflect_m
     tiny_settings(train)
     train.runner.run_button.clicked.emit()
     wait_idle(qtbot, train)
-    assert any("coarsest scale" in n for n in notes)
+    assert any("too small for the networks" in n for n in notes)
     assert [layer.name for layer in viewer.layers] == ["mask", "tiny"] and labels in viewer.layers
     assert len(MODELS) == 0
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.errors import SinGANError
-from ..core.files import TIFF_SUFFIXES
+from ..core.errors import SinGANError, check_number
+from ..core.files import TIFF_SUFFIXES, atomic_write
 from ..core.images import denormalize
 from ..core.sampling import SampleProgress, synthesize
 from ..core.singan import SinGANModel
@@ -183,6 +183,7 @@ def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, mode
     pathlib.Path
         The file written.
     """
+    check_number("frames per second", fps, above=True)
     path = Path(path)
     check_animation_output(path, model)
     spec = model.spec
@@ -196,8 +197,8 @@ def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, mode
     import imageio.v3 as iio
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".gif":
-        iio.imwrite(path, video, extension=".gif", duration=1000.0 / fps, loop=0)
-    else:
-        iio.imwrite(path, video, extension=".mp4", fps=fps)
+    if suffix == ".gif":  # encoded first, then written atomically: a failure keeps an existing file
+        gif = iio.imwrite("<bytes>", video, extension=".gif", duration=1000.0 / fps, loop=0)
+        return atomic_write(path, lambda fh: fh.write(gif))
+    iio.imwrite(path, video, extension=".mp4", fps=fps)  # the encoder writes by name
     return path

@@ -4,7 +4,9 @@ The manifest records what regenerates every sample exactly: the model's
 fingerprint, the output size, the start scale and each sample's own seed.
 Writing is resumable: samples whose files and manifest entries exist are
 skipped, so an interrupted export continues where it stopped, and a larger
-``num_samples`` extends a dataset with the same first samples.
+``num_samples`` extends a dataset with the same first samples. The manifest is
+written before the first sample, so a folder with image files but no manifest
+is not a dataset, and is refused.
 """
 
 from __future__ import annotations
@@ -85,7 +87,8 @@ def augment(
     folder
         Output folder: ``images/00000.tif``, ``labels/00000.tif`` (label
         models), ``manifest.json``. Created if missing; a folder holding a
-        dataset of another model or other settings is refused.
+        dataset of another model or other settings, or files in ``images/`` or
+        ``labels/`` without a manifest, is refused.
     size
         Output ``(H, W)`` in pixels (default: the model's training size).
     start_scale
@@ -123,6 +126,7 @@ def augment(
     entries = _existing_entries(folder, settings)
     for sub in ("images", "labels") if model.labels else ("images",):
         _make_folder(folder / sub)
+    _write_manifest(folder, settings, entries)  # marks the folder as this dataset's before any sample
     seeds = sample_seeds(seed, num_samples)
     pixel_size = output_pixel_size(model)  # the model's resolution, whatever the output size
     todo = [i for i in range(num_samples) if i not in entries]
@@ -156,6 +160,14 @@ def _existing_entries(folder: Path, settings: dict[str, Any]) -> dict[int, dict[
     """Entries of an earlier export with the same settings whose files still exist."""
     path = folder / MANIFEST
     if not path.is_file():
+        taken = [
+            sub for sub in ("images", "labels") if (folder / sub).is_dir() and any((folder / sub).iterdir())
+        ]
+        if taken:
+            raise OutputPathError(
+                f"{folder / taken[0]} holds files that are not a napari-singan dataset: "
+                "choose an empty or new folder"
+            )
         return {}
     try:
         old = json.loads(path.read_text())

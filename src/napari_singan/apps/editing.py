@@ -59,7 +59,7 @@ def edit(
         ``edited``'s shape and dtype; outside the feathered mask the pixels are
         ``edited``'s own.
     """
-    weight = blend_weight(model, edited, mask, radius, sigma)
+    weight = blend_weight(model, edited, mask, start_scale, radius, sigma, "edited image")
     return (
         yield from regenerate_and_blend(model, edited, weight, start_scale, seed=seed, what="edited image")
     )

@@ -13,12 +13,13 @@ from collections.abc import Generator
 
 import numpy as np
 
+from ..core.errors import check_number
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
 from ..core.training import TrainEvent
 from .masked import blend_weight, regenerate_and_blend
-from .shared import input_tensor, model_scale_shape, retrain, spatial_shape, working_shapes
+from .shared import input_tensor, model_scale_shape, retrain, spatial_shape
 
 #: Paper-style defaults: dilation radius and Gaussian sigma in pixels at the model's resolution.
 RADIUS = 7.0
@@ -71,9 +72,8 @@ def harmonize(
         ``composite``'s shape and dtype; outside the feathered mask the pixels
         are ``composite``'s own.
     """
-    input_tensor(model, composite, "composite")  # bad inputs fail before any fine-tuning
-    working_shapes(model, composite, start_scale, "composite")  # (regenerate_from gets them again)
-    weight = blend_weight(model, composite, mask, radius, sigma)
+    check_number("the fine-tuning iterations", fine_tune_iters)
+    weight = blend_weight(model, composite, mask, start_scale, radius, sigma, "composite")  # before any work
     if fine_tune_iters > 0:
         model = yield from fine_tune(model, composite, scales=1, iters=fine_tune_iters)
     return (

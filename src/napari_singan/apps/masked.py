@@ -10,12 +10,14 @@ from collections.abc import Generator
 import numpy as np
 import torch
 
-from ..core.errors import ImageInputError
+from ..core.errors import ImageInputError, check_number
 from ..core.images import denormalize
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
-from .shared import model_scale_shape, notice, regenerate_from, spatial_shape
+from .shared import input_tensor, model_scale_shape, notice, regenerate_from, spatial_shape, working_shapes
+
+EMPTY_MASK = "the mask is empty: paint the region to change in the mask layer"
 
 
 def feathered_mask(mask: np.ndarray, radius: float, sigma: float) -> np.ndarray:
@@ -41,7 +43,7 @@ def feathered_mask(mask: np.ndarray, radius: float, sigma: float) -> np.ndarray:
 
     region = np.asarray(mask) != 0
     if not region.any():
-        raise ImageInputError("the mask is empty: paint the region to change in the mask layer")
+        raise ImageInputError(EMPTY_MASK)
     if radius > 0:  # dilation by a disk: every pixel within ``radius`` of the region
         region = distance_transform_edt(~region) <= radius
     soft = gaussian_filter(region.astype(np.float64), sigma, truncate=4.0) if sigma > 0 else region * 1.0
@@ -51,22 +53,45 @@ def feathered_mask(mask: np.ndarray, radius: float, sigma: float) -> np.ndarray:
 
 def _mask_2d(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     mask = np.asarray(mask)
+    if mask.dtype.kind in "fc" and not np.isfinite(mask).all():
+        raise ImageInputError(
+            "the mask contains NaN or infinite values: mark the region with 1 and the rest 0"
+        )
     if mask.ndim == 3 and mask.shape[-1] in (3, 4):
         mask = mask.any(axis=-1)
     if mask.ndim != 2:
         raise ImageInputError(f"the mask must be a 2-D image or labels array, got shape {mask.shape}")
-    if mask.shape != tuple(hw):
-        notice(f"the mask ({mask.shape[0]}x{mask.shape[1]}) was resized to the image ({hw[0]}x{hw[1]})")
-        rows = np.minimum((np.arange(hw[0]) * mask.shape[0] / hw[0]).astype(int), mask.shape[0] - 1)
-        cols = np.minimum((np.arange(hw[1]) * mask.shape[1] / hw[1]).astype(int), mask.shape[1] - 1)
-        mask = mask[np.ix_(rows, cols)]  # nearest neighbour
+    if not mask.any():
+        raise ImageInputError(EMPTY_MASK)
+    if mask.shape == tuple(hw):
+        return mask
+    size = f"the mask ({mask.shape[0]}x{mask.shape[1]})"
+    rows = np.minimum((np.arange(hw[0]) * mask.shape[0] / hw[0]).astype(int), mask.shape[0] - 1)
+    cols = np.minimum((np.arange(hw[1]) * mask.shape[1] / hw[1]).astype(int), mask.shape[1] - 1)
+    mask = mask[np.ix_(rows, cols)]  # nearest neighbour
+    if not mask.any():
+        raise ImageInputError(
+            f"{size} is not the image's size ({hw[0]}x{hw[1]}) and its region vanished when resized to it; "
+            "give a mask of the image's size"
+        )
+    notice(f"{size} was resized to the image ({hw[0]}x{hw[1]})")
     return mask
 
 
 def blend_weight(
-    model: SinGANModel, image: np.ndarray, mask: np.ndarray, radius: float, sigma: float
+    model: SinGANModel,
+    image: np.ndarray,
+    mask: np.ndarray,
+    start_scale: int,
+    radius: float,
+    sigma: float,
+    what: str,
 ) -> np.ndarray:
-    """The feathered mask of an input, on the input's pixel grid.
+    """The feathered mask of an input, on the input's pixel grid, after checking every input.
+
+    Harmonization and editing call it before any work: it refuses an input
+    that cannot be regenerated from ``start_scale``, a bad mask and bad
+    ``radius`` or ``sigma``.
 
     Parameters
     ----------
@@ -77,16 +102,24 @@ def blend_weight(
     mask
         2-D (or RGB) mask; non-zero marks the region. Resized to the input
         (nearest neighbour, with a notice) when its size differs.
+    start_scale
+        The scale the input will enter at, as in :func:`~napari_singan.apps.shared.regenerate_from`.
     radius
         Dilation radius in pixels at the model's resolution.
     sigma
         Feathering sigma in pixels at the model's resolution.
+    what
+        What the input is, for error messages.
 
     Returns
     -------
     numpy.ndarray
         ``(H, W)`` float64 weights in [0, 1] (see :func:`feathered_mask`).
     """
+    input_tensor(model, image, what)
+    working_shapes(model, image, start_scale, what)  # (regenerate_from gets them again)
+    check_number("the mask's dilation radius", radius)
+    check_number("the mask's feathering sigma", sigma)
     hw = spatial_shape(model, image)
     per_model_px = hw[0] / model_scale_shape(model, hw)[0]
     return feathered_mask(_mask_2d(mask, hw), radius * per_model_px, sigma * per_model_px)

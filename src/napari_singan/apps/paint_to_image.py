@@ -17,12 +17,15 @@ from collections.abc import Generator
 import numpy as np
 import torch
 
-from ..core.errors import SinGANError
+from ..core.errors import SinGANError, check_number
 from ..core.images import denormalize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
 from ..core.training import TrainEvent
 from .shared import input_tensor, regenerate_from, retrain, seeded_generators, working_shapes
+
+#: The most colours a paint may be snapped to (the reference snaps to a handful).
+MAX_COLORS = 256
 
 
 def palette(model: SinGANModel, colors: int = 5, iterations: int = 20, seed: int = 0) -> torch.Tensor:
@@ -143,7 +146,8 @@ def paint_to_image(
     num_samples
         Number of outputs.
     quantize_colors
-        If > 0, snap the paint to this many dominant colours of the training image first.
+        If > 0, snap the paint to this many dominant colours of the training image
+        first (at most :data:`MAX_COLORS`).
     fine_tune_iters
         If > 0 (needs ``quantize_colors``), first retrain the generator at
         ``start_scale`` for this many iterations on inputs quantised to the
@@ -163,6 +167,9 @@ def paint_to_image(
         ``(num_samples, H, W[, C])`` in the model's dtype, ``H x W`` being the
         paint's size at the model's resolution.
     """
+    check_number("the number of outputs", num_samples, 1)
+    check_number("the number of colours", quantize_colors, 0, MAX_COLORS)
+    check_number("the fine-tuning iterations", fine_tune_iters)
     input_tensor(model, paint, "paint")  # bad inputs fail before any retraining
     working_shapes(model, paint, start_scale, "paint")  # (regenerate_from gets the same shapes again)
     if fine_tune_iters > 0 and quantize_colors < 1:

@@ -16,7 +16,7 @@ from itertools import accumulate
 import numpy as np
 import torch
 
-from ..core.errors import SinGANError
+from ..core.errors import SinGANError, check_number
 from ..core.images import denormalize
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress, smallest_stage_side
@@ -58,8 +58,7 @@ def sr_steps(factor: float, ratio: float) -> list[float]:
     list of float
         Equal steps, each at most ``1 / ratio``, whose product is exactly ``factor``.
     """
-    if factor <= 1.0:
-        raise SinGANError(f"the upscaling factor must be above 1, got {factor}")
+    check_number("the upscaling factor", factor, 1.0, above=True)
     k = max(1, math.ceil(math.log(factor) / math.log(1.0 / ratio) - 1e-9))
     return [factor ** (1.0 / k)] * k
 

@@ -1,5 +1,7 @@
 """Exceptions and warnings with messages meant for the person using the tool."""
 
+import math
+
 #: What to do when a device (or the host) runs out of memory; the CLI and the widgets both say this.
 OUT_OF_MEMORY_HINT = (
     "the device ran out of memory: use a smaller max size or output size, fewer samples, or the CPU"
@@ -52,3 +54,31 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 class ConfigError(SinGANError, ValueError):
     """A configuration value is out of its valid range."""
+
+
+def check_number(
+    what: str, value: float, low: float = 0.0, high: float = math.inf, above: bool = False
+) -> None:
+    """Refuse, in one line, a value that is not a finite number in ``[low, high]``.
+
+    Parameters
+    ----------
+    what
+        The option's name as the user knows it, e.g. "the upscaling factor".
+    value
+        The value given.
+    low, high
+        The allowed range.
+    above
+        Whether ``low`` itself is excluded.
+
+    Raises
+    ------
+    ConfigError
+        If ``value`` is NaN, infinite or out of range.
+    """
+    inside = low < value <= high if above else low <= value <= high
+    if not (math.isfinite(value) and inside):
+        bound = f"above {low:g}" if above else f"at least {low:g}"
+        limit = "" if math.isinf(high) else f" and at most {high:g}"
+        raise ConfigError(f"{what} must be a number {bound}{limit}, got {value}")

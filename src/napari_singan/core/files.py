@@ -1,5 +1,5 @@
 """Image files in and out (PNG, JPEG, TIFF incl. 16-bit, float and a physical pixel size), output path checks and
-the bundled sample images."""
+the bundled sample images. Output files are written atomically: an existing file is replaced whole or kept."""
 
 from __future__ import annotations
 
@@ -31,7 +31,13 @@ IMAGE_SUFFIXES = (*TIFF_SUFFIXES, ".png", ".jpg", ".jpeg")
 ANIMATION_SUFFIXES = (".gif", ".mp4", *TIFF_SUFFIXES)
 
 #: How an image's channels are laid out, as far as a file format cares.
-Layout = Literal["grayscale", "colour", "multichannel"]
+Layout = Literal["grayscale", "colour", "RGBA", "multichannel"]
+#: Dtype -> layouts each PNG/JPEG suffix holds (JPEG is lossy: no binary images, no alpha, 8 bits).
+_HOLDS: dict[str, dict[str, tuple[Layout, ...]]] = {
+    ".png": {"uint8": ("grayscale", "colour", "RGBA"), "bool": ("grayscale",), "uint16": ("grayscale",)},
+    ".jpg": {"uint8": ("grayscale", "colour")},
+    ".jpeg": {"uint8": ("grayscale", "colour")},
+}
 
 
 #: Metres per unit of the length units napari and TIFF resolution tags are given in.
@@ -103,8 +109,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     path = Path(path)
     _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:  # by name: writers such as tifffile need the file's name
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -225,24 +232,35 @@ def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = IMAGE_S
     return path
 
 
-def check_output_format(path: str | os.PathLike, spec: ImageSpec) -> None:
+def check_output_format(path: str | os.PathLike, spec: ImageSpec, label_dtype: str | None = None) -> None:
     """Check that the format of ``path``'s extension holds a model's images, before generating them.
 
     Parameters
     ----------
     path
-        The output file; TIFF holds everything, PNG 8-bit images and 16-bit
-        grayscale, JPEG 8-bit, GIF/MP4 grayscale or colour frames.
+        The output file; TIFF holds everything, PNG 8-bit images (also RGBA),
+        16-bit and binary grayscale, JPEG 8-bit grayscale and RGB, GIF/MP4
+        grayscale or colour frames.
     spec
         The layout and dtype of the model's images.
+    label_dtype
+        The dtype of the label images written beside them in the same format, if any.
 
     Raises
     ------
     OutputPathError
         If the format cannot hold them (the message names a format that can).
     """
-    layout: Layout = "grayscale" if spec.channel_axis is None else "colour" if spec.is_rgb else "multichannel"
-    problem = _format_problem(Path(path).suffix.lower(), np.dtype(spec.dtype), layout)
+    suffix = Path(path).suffix.lower()
+    if label_dtype is not None and (problem := _format_problem(suffix, np.dtype(label_dtype), "grayscale")):
+        raise OutputPathError(f"the model's label images: {problem}")
+    if spec.channel_axis is None:
+        layout: Layout = "grayscale"
+    elif spec.is_rgb:
+        layout = "RGBA" if spec.channels == 4 else "colour"
+    else:
+        layout = "multichannel"
+    problem = _format_problem(suffix, np.dtype(spec.dtype), layout)
     if problem is not None:
         raise OutputPathError(problem)
 
@@ -257,9 +275,10 @@ def _format_problem(suffix: str, dtype: np.dtype, layout: Layout) -> str | None:
         return None
     if dtype.kind == "f":
         return f"{suffix} cannot hold float images; write a .tif instead"
-    if dtype in (np.uint8, np.bool_) or (suffix == ".png" and dtype == np.uint16 and layout == "grayscale"):
+    if suffix not in _HOLDS or layout in _HOLDS[suffix].get(dtype.name, ()):
         return None
-    return f"{suffix} cannot hold {layout} {dtype} images; write a .tif instead"
+    other = ".tif or .png" if layout in _HOLDS[".png"].get(dtype.name, ()) else ".tif"
+    return f"{suffix} cannot hold {layout} {dtype} images; write a {other} instead"
 
 
 def write_image(
@@ -269,7 +288,7 @@ def write_image(
     pixel_size: PixelSize | None = None,
     channel_axis: int | None = None,
 ) -> Path:
-    """Write one image keeping its dtype where the format allows.
+    """Write one image keeping its dtype where the format allows, atomically (see :func:`write_stack`).
 
     Parameters
     ----------
@@ -282,7 +301,8 @@ def write_image(
     pixel_size
         The image's physical pixel size, stored in a TIFF (see :func:`write_stack`).
     channel_axis
-        Axis of non-colour channels, which names the axes of an ImageJ TIFF.
+        Axis of non-colour channels, which names the axes of an ImageJ TIFF
+        (``CYX`` for channels first, see :func:`write_stack`).
 
     Returns
     -------
@@ -301,6 +321,9 @@ def write_stack(
 ) -> list[Path]:
     """Write ``(N, ...)`` images; TIFF holds the stack, PNG/JPEG write one file per image.
 
+    Each file is written atomically: an existing file is replaced whole, or
+    kept as it was when writing fails.
+
     Parameters
     ----------
     path
@@ -317,7 +340,9 @@ def write_stack(
         resolution in pixels per cm. An ImageJ stack of one image reads back
         as that image (tifffile and Fiji drop axes of length 1).
     channel_axis
-        Axis of non-colour channels in one image, which names the ImageJ axes.
+        Axis of non-colour channels in one image, which names the ImageJ axes;
+        uint8, uint16 and float32 channels-first images are ImageJ hyperstacks
+        (``TCYX``) with or without a pixel size.
 
     Returns
     -------
@@ -345,28 +370,34 @@ def _write(
     channel_axis: int | None,
     stack: bool,
 ) -> Path:
+    """Write ``path`` atomically in the format of its extension (refusing what the format cannot hold)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in TIFF_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
         import tifffile
 
-        calibrated = {} if pixel_size is None else _tiff_options(image, stack, rgb, channel_axis, pixel_size)
-        tifffile.imwrite(path, image, photometric="rgb" if rgb else "minisblack", **calibrated)
-        return path
+        options = _tiff_options(image, stack, rgb, channel_axis, pixel_size)
+        photometric = "rgb" if rgb else "minisblack"
+        return atomic_write(path, lambda fh: tifffile.imwrite(fh, image, photometric=photometric, **options))
     channels = 1 if image.ndim == 2 else image.shape[-1]
-    layout: Layout = "grayscale" if channels == 1 else "colour" if channels in (3, 4) else "multichannel"
-    problem = _format_problem(path.suffix.lower(), image.dtype, layout)
+    layouts: dict[int, Layout] = {1: "grayscale", 3: "colour", 4: "RGBA"}
+    problem = _format_problem(suffix, image.dtype, layouts.get(channels, "multichannel"))
     if problem is not None:
         raise ImageInputError(problem)
     import imageio.v3 as iio
 
-    iio.imwrite(path, image)
-    return path
+    data = iio.imwrite("<bytes>", image, extension=suffix)  # Pillow's own file writes miss short writes
+    return atomic_write(path, lambda fh: fh.write(data))
 
 
 def _tiff_options(
-    image: np.ndarray, stack: bool, rgb: bool, channel_axis: int | None, pixel_size: PixelSize
+    image: np.ndarray, stack: bool, rgb: bool, channel_axis: int | None, pixel_size: PixelSize | None
 ) -> dict[str, Any]:
-    """``tifffile.imwrite`` arguments of a calibrated TIFF: ImageJ (with axes) where it holds ``image``."""
+    """``tifffile.imwrite`` arguments: ImageJ (with axes) where it holds a calibrated or channels-first ``image``.
+
+    Without a pixel size only channels-first images become ImageJ hyperstacks
+    (so Fiji shows their channels); other uncalibrated images are plain TIFFs.
+    """
     if rgb:
         axes = "YXS"
     elif channel_axis is None:
@@ -375,7 +406,10 @@ def _tiff_options(
         axes = "CYX" if channel_axis == 0 else ""  # channels last that are not colour: no ImageJ axis
     axes = ("T" if stack else "") + axes if axes else ""
     colour_ok = not rgb or (image.dtype == np.uint8 and image.shape[-1] == 3)
-    if len(axes) != image.ndim or str(image.dtype) not in _IMAGEJ_DTYPES or not colour_ok:
+    imagej = len(axes) == image.ndim and str(image.dtype) in _IMAGEJ_DTYPES and colour_ok
+    if pixel_size is None:
+        return {"imagej": True, "metadata": {"axes": axes}} if imagej and "C" in axes else {}
+    if not imagej:
         return pixel_size.tiff_options(imagej=False)
     options = pixel_size.tiff_options(imagej=True)
     return {**options, "imagej": True, "metadata": {**options["metadata"], "axes": axes}}

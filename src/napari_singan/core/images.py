@@ -152,14 +152,25 @@ def normalize(hwc: np.ndarray, spec: ImageSpec, device: torch.device | str = "cp
 
 
 def normalize_like(array: np.ndarray, spec: ImageSpec, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Normalise another image (paint, composite, ...) with a trained model's layout and ranges."""
+    """Normalise another image (paint, composite, ...) with a trained model's layout and ranges.
+
+    The image must have the training image's dtype (any float dtype for a
+    float model), since its values are read in the training image's units, and
+    its channels; a grayscale image is repeated into the channels of a colour model.
+    """
     hwc, _ = channels_last(array, spec.channel_axis if np.ndim(array) == 3 else None)
-    if hwc.shape[-1] == 1 and spec.channels > 1:
+    if hwc.shape[-1] == 1 and spec.is_rgb:
         hwc = np.repeat(hwc, spec.channels, axis=-1)
     if min(hwc.shape[:2]) < 2:
         raise ImageInputError(f"the input image is {hwc.shape[0]}x{hwc.shape[1]} pixels: too small")
     if hwc.dtype.kind == "f" and not np.isfinite(hwc).all():
         raise ImageInputError("the input image contains NaN or infinite values")
+    model = np.dtype(spec.dtype)
+    if hwc.dtype != model and not (hwc.dtype.kind == model.kind == "f"):
+        raise ImageInputError(
+            f"the image is {hwc.dtype} but the model was trained on {model} images (values "
+            f"{min(spec.low):g} to {max(spec.high):g}); give it as {model} in those units"
+        )
     return normalize(hwc, spec, device)
 
 

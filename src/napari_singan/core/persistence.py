@@ -75,7 +75,25 @@ def model_from_dict(data: dict[str, Any], device: torch.device | str = "cpu") ->
         metadata=data["metadata"] or None,
         labels=labels,
     )
+    _check_consistent(model)
     return model.to(device)
+
+
+def _check_consistent(model: SinGANModel) -> None:
+    """Raise ``ValueError`` where the parts of a model read from a file do not fit together."""
+    trained, shapes = model.num_trained, model.shapes
+    problems = [
+        (len(shapes) < max(trained, 1), f"{len(shapes)} scale shapes for {trained} generators"),
+        (len(model.noise_amps) != trained, f"{len(model.noise_amps)} noise amplitudes for {trained} scales"),
+        (
+            model.labels is not None and len(model.label_noise_amps) != trained,
+            f"{len(model.label_noise_amps)} label noise amplitudes for {trained} scales",
+        ),
+        (tuple(model.z_star.shape[-2:]) != tuple(shapes[0]), "z* does not fit the coarsest scale"),
+    ]
+    for bad, what in problems:
+        if bad:
+            raise ValueError(what)
 
 
 def save_model(model: SinGANModel, path: str | os.PathLike) -> Path:

@@ -70,7 +70,7 @@ from . import memory
 from .config import SinGANConfig, TrainConfig
 from .device import check_precision
 from .models import scale_width
-from .pyramid import Shape, pyramid_shapes
+from .pyramid import Shape, trainable_shapes
 from .training import cuda_warm, use_cuda_graphs, use_penalty_conv
 
 #: float32 feature maps of a scale's width alive at the peak of a training step (CPU, measured).
@@ -177,7 +177,7 @@ def training_plan(
     device = torch.device(device)
     check_precision(config.train, device)
     cfg = config.model
-    shapes = pyramid_shapes(height, width, config.pyramid)
+    shapes = trainable_shapes(height, width, config)
     widths = [scale_width(n, cfg) for n in range(len(shapes))]
     train = config.train
     iterations = list(train.schedule(shapes)[first_scale:])

@@ -11,10 +11,35 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .config import PyramidConfig
-from .errors import ImageInputError
+from .config import PyramidConfig, SinGANConfig
+from .errors import ImageInputError, check_number
 
 Shape = tuple[int, int]
+
+
+def finest_shape(height: int, width: int, config: PyramidConfig) -> Shape:
+    """``(H, W)`` of the finest scale: the image shrunk so its long side is at most ``max_size``."""
+    shrink = min(1.0, config.max_size / max(height, width))
+    return max(1, round(height * shrink)), max(1, round(width * shrink))
+
+
+def trainable_shapes(height: int, width: int, config: SinGANConfig) -> list[Shape]:
+    """:func:`pyramid_shapes`, refusing first an image whose finest scale, and then a min size, is
+    no larger than the networks' receptive field (``2 * num_blocks + 1`` px)."""
+    receptive = 2 * config.model.num_blocks + 1
+    finest = finest_shape(height, width, config.pyramid)
+    if min(finest) <= receptive:
+        raise ImageInputError(
+            f"the image is {height}x{width} pixels; at a finest size of {finest[0]}x{finest[1]} it is too "
+            f"small for the networks' {receptive}x{receptive} receptive field: use a larger image or max size"
+        )
+    shapes = pyramid_shapes(height, width, config.pyramid)
+    if min(shapes[0]) <= receptive:
+        raise ImageInputError(
+            f"the coarsest scale ({shapes[0][0]}x{shapes[0][1]} px) must be larger than the "
+            f"networks' {receptive}x{receptive} receptive field; raise the min size above {receptive}"
+        )
+    return shapes
 
 
 def pyramid_shapes(height: int, width: int, config: PyramidConfig) -> list[Shape]:
@@ -25,14 +50,13 @@ def pyramid_shapes(height: int, width: int, config: PyramidConfig) -> list[Shape
     ``min_size`` with steps of at most ``scale_factor``; the factor is then
     recomputed exactly so the coarsest short side is ``min_size``.
     """
-    shrink = min(1.0, config.max_size / max(height, width))
-    finest = (max(1, round(height * shrink)), max(1, round(width * shrink)))
+    finest = finest_shape(height, width, config)
     short = min(finest)
     if short < config.min_size:
         raise ImageInputError(
             f"the image is {height}x{width} pixels; at a finest size of {finest[0]}x{finest[1]} its "
             f"short side is below the coarsest scale ({config.min_size} px). Use a larger image, a "
-            f"larger max size, or a smaller min size (at least {short} would do)."
+            f"larger max size, or a min size of at most {short} px."
         )
     steps = math.ceil(math.log(config.min_size / short) / math.log(config.scale_factor) - 1e-9)
     if steps == 0:
@@ -49,8 +73,8 @@ def scaled_shapes(
     shapes: list[Shape], scale_h: float, scale_w: float, final: Shape | None = None
 ) -> list[Shape]:
     """Scale every pyramid shape by ``(scale_h, scale_w)``; ``final`` forces the finest shape exactly."""
-    if scale_h <= 0 or scale_w <= 0:
-        raise ImageInputError(f"output scale factors must be positive, got {scale_h} x {scale_w}")
+    check_number("the output's height scale", scale_h, above=True)
+    check_number("the output's width scale", scale_w, above=True)
     out = [(max(1, round(h * scale_h)), max(1, round(w * scale_w))) for h, w in shapes]
     if final is not None:
         out[-1] = final

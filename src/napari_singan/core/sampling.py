@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Sequence
 import numpy as np
 import torch
 
-from .errors import SinGANError
+from .errors import SinGANError, check_number
 from .events import SampleProgress, drain
 from .images import denormalize
 from .labels import decode_labels
@@ -111,6 +111,8 @@ def reconstruct(model: SinGANModel, stop: int | None = None) -> torch.Tensor:
 
 def sample_seeds(seed: int | None, count: int) -> list[int]:
     """Independent per-sample seeds derived from one seed (random when ``None``)."""
+    if seed is not None:
+        check_number("the seed", seed)
     state = np.random.SeedSequence(seed).generate_state(count, np.uint64)
     return [int(s) & (2**63 - 1) for s in state]
 

@@ -22,13 +22,13 @@ from torch import nn
 
 from .config import SinGANConfig, TrainConfig
 from .device import check_precision, resolve_device
-from .errors import ImageInputError
+from .errors import check_number
 from .events import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
 from .graphs import GraphedWork
 from .images import denormalize, prepare_image
 from .labels import LabelMode, check_labels, decode_labels, encode_labels, reduce_labels
 from .models import Discriminator, GeneratorStage, PenaltyConv2d, init_weights, scale_width
-from .pyramid import build_pyramid, pyramid_shapes, resize
+from .pyramid import build_pyramid, resize, trainable_shapes
 from .sampling import random_noise, reconstruct, reconstruction_noise, synthesize
 from .singan import SinGANModel
 
@@ -85,6 +85,7 @@ def train(
         The trained model.
     """
     config = config or SinGANConfig()
+    check_number("the seed", seed)
     dev = resolve_device(device)
     tensor, spec = prepare_image(image, channel_axis, dev)
     label_spec = None
@@ -93,13 +94,7 @@ def train(
             check_labels(labels, (spec.height, spec.width), label_mode), first_channel=spec.channels
         )
         config = config.for_labels()  # the model's config says which alpha and schedule it trained with
-    shapes = pyramid_shapes(spec.height, spec.width, config.pyramid)
-    receptive = 2 * config.model.num_blocks + 1
-    if min(shapes[0]) <= receptive:
-        raise ImageInputError(
-            f"the coarsest scale ({shapes[0][0]}x{shapes[0][1]} px) must be larger than the "
-            f"networks' {receptive}x{receptive} receptive field; raise the min size"
-        )
+    shapes = trainable_shapes(spec.height, spec.width, config)
     finest = resize(tensor, shapes[-1])  # (1, C, H, W)
     if label_spec is not None:  # label channels made at the working size, so thin boundaries survive
         reduced = reduce_labels(np.asarray(labels), shapes[-1])
