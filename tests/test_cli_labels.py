@@ -79,3 +79,17 @@ def test_bad_labels_and_foreign_datasets_are_one_line_errors(tmp_path, capsys):
     assert main(["train", str(tmp_path / "img.tif"), "-o", str(model_path), *TINY_FLAGS]) == 0
     assert main(["augment", str(model_path), "-n", "1", "-o", str(tmp_path / "ds"), "--quiet"]) == 2
     assert "not a napari-singan dataset manifest" in capsys.readouterr().err
+
+
+def test_label_images_that_the_format_cannot_hold_are_refused_before_sampling(tmp_path, capsys):
+    image = make_texture(48, 40)  # uint8: a PNG holds the samples, but not napari's int32 labels
+    tifffile.imwrite(tmp_path / "img.tif", image)
+    tifffile.imwrite(tmp_path / "lab.tif", (image > np.median(image)).astype(np.int32) * 7)
+    model_path = tmp_path / "m.singan"
+    argv = ["train", str(tmp_path / "img.tif"), "--labels", str(tmp_path / "lab.tif"), "-o", str(model_path)]
+    assert main([*argv, *TINY_FLAGS, "--iters", "1"]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(model_path), "-n", "2", "-o", str(tmp_path / "s.png"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("napari-singan: error: the model's label images: ") and ".tif" in err, err
+    assert "\n" not in err and not list(tmp_path.glob("s*"))

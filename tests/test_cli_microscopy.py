@@ -70,6 +70,22 @@ def test_imagej_channels_are_found_and_the_pixel_size_reaches_the_outputs(tmp_pa
     assert labels_layer_kwargs(model)["scale"] == pytest.approx([1.0, expected.y, expected.x])
 
 
+def test_application_outputs_take_the_pixel_size_of_their_input_file(tmp_path):
+    """sr of a 1 µm input by 2 gives 0.5 µm pixels, whatever the model's source had (0.25 µm) or without it."""
+    source = _imagej(tmp_path / "source.tif", _stack(1)[0], "YX", pixel=0.25)
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, _stack(1)[0])
+    inputs = _imagej(tmp_path / "in.tif", _stack(1, height=20, width=24)[0], "YX", pixel=1.0)
+    for model_source in (source, str(plain)):
+        model_path = tmp_path / "m.singan"
+        assert main(["train", model_source, "-o", str(model_path), *TINY]) == 0
+        out = tmp_path / "sr.tif"
+        assert main(["sr", str(model_path), inputs, "--factor", "2", "-o", str(out), "--quiet"]) == 0
+        found = read_microscopy(out)
+        assert found.data.shape == (40, 48)
+        assert found.pixel_size == pytest.approx(PixelSize(0.5, 0.5, "µm"))
+
+
 def test_a_stack_needs_a_plane(tmp_path, capsys):
     image = _imagej(tmp_path / "zcyx.tif", _stack(3, 2), "ZCYX")
     model_path = tmp_path / "m.singan"

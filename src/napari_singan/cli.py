@@ -7,7 +7,10 @@ defaults are the config dataclasses' (paper) values.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any, get_args
@@ -24,7 +27,7 @@ from .core.config import (
     PyramidConfig,
     TrainConfig,
 )
-from .core.errors import OUT_OF_MEMORY_HINT, SinGANError, is_out_of_memory
+from .core.errors import OUT_OF_MEMORY_HINT, OutputPathError, SinGANError, SinGANNotice, is_out_of_memory
 
 _PAPER_PYR, _PAPER_TRAIN = PyramidConfig(), TrainConfig()
 
@@ -42,6 +45,27 @@ def _max_size(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"give a whole number of pixels or {NATIVE}, not {text!r}") from None
 
 
+def _checked(kind: Callable[[str], Any], ok: Callable[[Any], bool], wanted: str) -> Callable[[str], Any]:
+    """An argparse type: ``kind(text)`` where ``ok`` holds it, else the error "give ``wanted``"."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"give {wanted}, not {text!r}")
+        return value
+
+    return parse
+
+
+_seed = _checked(int, lambda value: value >= 0, "a whole number of at least 0")
+_count = _checked(int, lambda value: value >= 1, "a whole number of at least 1")
+_finite = _checked(float, math.isfinite, "a finite number")
+_positive = _checked(float, lambda value: math.isfinite(value) and value > 0, "a finite number above 0")
+
+
 #: CLI flag -> (config field, type, help). Defaults come from the chosen preset.
 CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
     "--max-size": (
@@ -53,7 +77,7 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
     "--min-size": ("min_size", int, f"short side of the coarsest scale in px (paper: {_PAPER_PYR.min_size})"),
     "--scale-factor": (
         "scale_factor",
-        float,
+        _finite,
         f"nominal ratio between scales (paper: {_PAPER_PYR.scale_factor})",
     ),
     "--iters": ("iters_per_scale", int, f"iterations per scale (paper: {_PAPER_TRAIN.iters_per_scale})"),
@@ -65,7 +89,7 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
     ),
     "--coarse-taper": (
         "coarse_taper",
-        float,
+        _finite,
         "with --coarsest-iters, scale n trains that many x taper^n, at least --iters "
         f"(default: {_PAPER_TRAIN.coarse_taper})",
     ),
@@ -88,16 +112,16 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
     ),
     "--rec-weight": (
         "rec_weight",
-        float,
+        _finite,
         f"reconstruction weight alpha (paper and fast: {_PAPER_TRAIN.rec_weight}), with labels too "
         "unless --label-rec-weight is given",
     ),
     "--label-rec-weight": (
         "label_rec_weight",
-        float,
+        _finite,
         "alpha instead when training with --labels (0: --rec-weight)",
     ),
-    "--lr": (None, float, f"learning rate of G and D (paper: {_PAPER_TRAIN.lr_g})"),
+    "--lr": (None, _positive, f"learning rate of G and D (paper: {_PAPER_TRAIN.lr_g})"),
     "--norm": ("norm", str, f"normalisation layers of the generators (paper: {ModelConfig().norm})"),
     "--critic-norm": (
         "critic_norm",
@@ -169,7 +193,7 @@ def _add_device_seed(parser: argparse.ArgumentParser, seed_help: str) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps"
     )
-    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--seed", type=_seed, default=0, help=seed_help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,8 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="output .tif stack (or .png: one file per sample); a model with labels also writes NAME_labels.tif",
     )
-    sa.add_argument("--scale-h", type=float, default=1.0, help="output height relative to the training image")
-    sa.add_argument("--scale-w", type=float, default=1.0, help="output width relative to the training image")
+    sa.add_argument(
+        "--scale-h", type=_finite, default=1.0, help="output height relative to the training image"
+    )
+    sa.add_argument(
+        "--scale-w", type=_finite, default=1.0, help="output width relative to the training image"
+    )
     sa.add_argument("--height", type=int, default=None, help="exact output height in px (with --width)")
     sa.add_argument("--width", type=int, default=None, help="exact output width in px (with --height)")
     sa.add_argument(
@@ -292,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         "samples already written with a matching manifest are skipped.",
     )
     au.add_argument("model", help="model file")
-    au.add_argument("-n", "--num", type=int, default=100, help="number of samples (default: 100)")
+    au.add_argument("-n", "--num", type=_count, default=100, help="number of samples (default: 100)")
     au.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     au.add_argument(
         "--size",
@@ -317,9 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(1 = no border anchoring). See napari_singan.metrics.",
     )
     ev.add_argument("model", help="model file")
-    ev.add_argument("-n", "--num", type=int, default=25, help="samples to measure, at least 2 (default: 25)")
+    ev.add_argument(
+        "-n", "--num", type=_count, default=25, help="samples to measure, at least 2 (default: 25)"
+    )
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     _add_device_seed(ev, "random seed (same seed, same numbers)")
+    _add_force(ev, "measure")
 
     info = sub.add_parser("info", help="describe a model file", description="Print what a model file holds.")
     info.add_argument("model", help="model file")
@@ -346,10 +377,10 @@ def _add_masked_options(p: argparse.ArgumentParser, radius: float, sigma: float)
     p.add_argument("--mask", required=True, help="mask image: non-zero pixels mark the region to regenerate")
     p.add_argument("--start-scale", type=int, default=1, help="scale at which the image is injected (1..N-1)")
     p.add_argument(
-        "--radius", type=float, default=radius, help=f"mask dilation radius in px (default {radius})"
+        "--radius", type=_finite, default=radius, help=f"mask dilation radius in px (default {radius})"
     )
     p.add_argument(
-        "--sigma", type=float, default=sigma, help=f"mask feathering sigma in px (default {sigma})"
+        "--sigma", type=_finite, default=sigma, help=f"mask feathering sigma in px (default {sigma})"
     )
 
 
@@ -363,7 +394,7 @@ def _add_app_parsers(sub) -> None:
         [("image", "image to upscale")],
     )
     sr.add_argument(
-        "--factor", type=float, default=4.0, help="upscaling factor, any value above 1 (default 4)"
+        "--factor", type=_positive, default=4.0, help="upscaling factor, any value above 1 (default 4)"
     )
     paint = _app_parser(
         sub,
@@ -374,7 +405,7 @@ def _add_app_parsers(sub) -> None:
     paint.add_argument(
         "--start-scale", type=int, default=1, help="scale at which the paint is injected (1..N-1)"
     )
-    paint.add_argument("-n", "--num", type=int, default=1, help="number of outputs (default 1)")
+    paint.add_argument("-n", "--num", type=_count, default=1, help="number of outputs (default 1)")
     paint.add_argument(
         "--quantize",
         type=int,
@@ -404,13 +435,13 @@ def _add_app_parsers(sub) -> None:
     ed = _app_parser(sub, "edit", "blend an edited region into the image", [("image", "edited image")])
     _add_masked_options(ed, editing.RADIUS, editing.SIGMA)
     anim = _app_parser(sub, "animate", "render a smooth animation (.gif, .mp4 or .tif)", [])
-    anim.add_argument("--frames", type=int, default=50, help="number of frames (default 50)")
-    anim.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
+    anim.add_argument("--frames", type=_count, default=50, help="number of frames (default 50)")
+    anim.add_argument("--fps", type=_positive, default=10.0, help="frames per second (default 10)")
     anim.add_argument(
         "--start-scale", type=int, default=0, help="scales below keep the reconstruction's layout"
     )
-    anim.add_argument("--alpha", type=float, default=0.1, help="pull towards z* (default 0.1)")
-    anim.add_argument("--beta", type=float, default=0.9, help="momentum of the walk (default 0.9)")
+    anim.add_argument("--alpha", type=_finite, default=0.1, help="pull towards z* (default 0.1)")
+    anim.add_argument("--beta", type=_finite, default=0.9, help="momentum of the walk (default 0.9)")
 
 
 def _builtin_names() -> list[str]:
@@ -694,13 +725,15 @@ def _cmd_augment(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
-    import math
 
+    from .core.memory import sampling_bytes
     from .metrics import evaluate_model
 
     if args.num < 2:
         raise SinGANError(f"quality needs at least 2 samples, got -n {args.num}")
-    report = evaluate_model(_load(args), args.num, seed=args.seed)
+    model = _load(args)
+    _check_memory(args, model, sampling_bytes(model, args.num))
+    report = evaluate_model(model, args.num, seed=args.seed)
     values = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in report.to_dict().items()}
     if args.json:
         print(json.dumps({"model": str(args.model), "seed": args.seed, **values}))
@@ -737,47 +770,56 @@ def _run_app(args: argparse.Namespace, work: Generator[Any, None, Any]) -> Any:
     return _drive(work, args.quiet, lambda event: (event.done, event.total))
 
 
-def _write_single(args: argparse.Namespace, model, source, image) -> int:
-    """Write an application's output ``image`` made from the input image ``source``."""
+def _write_single(args: argparse.Namespace, model, source, image, pixel) -> int:
+    """Write an application's output ``image`` made from the input image ``source`` of pixel size ``pixel``."""
     from .core.files import write_image
 
-    pixel_size = _app_pixel_size(model, source, image)
+    pixel_size = _app_pixel_size(model, source, image, pixel)
     write_image(args.output, image, model.spec.is_rgb, pixel_size, model.spec.channel_axis)
     print(f"wrote {image.shape} {image.dtype} to {args.output}")
     return 0
 
 
-def _app_pixel_size(model, source, output):
-    """Physical pixel size of an application's output from an input in the source's pixels (None: unknown)."""
+def _read_app_input(path):
+    """An application's input image and its file's physical pixel size (None: not calibrated)."""
+    from .core.microscopy import read_microscopy
+
+    found = read_microscopy(path)
+    return found.data, found.pixel_size
+
+
+def _app_pixel_size(model, source, output, pixel):
+    """Physical pixel size of an application's output from the input ``source``: scaled from the input
+    file's own ``pixel`` size, else from the model's source image (inputs are in its pixels); None: unknown."""
     from .apps.shared import spatial_shape
     from .core.microscopy import output_pixel_size
 
+    if pixel is not None:
+        return pixel.scaled(spatial_shape(model, source), spatial_shape(model, output))
     return output_pixel_size(model, spatial_shape(model, output), spatial_shape(model, source))
 
 
 def _cmd_sr(args: argparse.Namespace) -> int:
     from .apps import super_resolve
     from .apps.shared import spatial_shape
-    from .core.files import read_image
     from .core.memory import generation_bytes
 
     model = _load_for_output(args)
-    image = read_image(args.image)
+    image, pixel = _read_app_input(args.image)
     target = tuple(max(1, round(args.factor * side)) for side in spatial_shape(model, image))
     _check_memory(args, model, generation_bytes(model, target))
-    return _write_single(
-        args, model, image, _run_app(args, super_resolve(model, image, args.factor, seed=args.seed))
-    )
+    out = _run_app(args, super_resolve(model, image, args.factor, seed=args.seed))
+    return _write_single(args, model, image, out, pixel)
 
 
 def _cmd_paint(args: argparse.Namespace) -> int:
     from .apps import paint_to_image
     from .core import SampleProgress
-    from .core.files import read_image, write_stack
+    from .core.files import write_stack
     from .core.memory import generation_bytes
 
     model = _load_for_output(args)
-    paint = read_image(args.paint)
+    paint, pixel = _read_app_input(args.paint)
     _check_memory(args, model, generation_bytes(model, _working_size(model, paint), args.num, args.num))
     tuning = _training_progress(args.start_scale, lambda _scale: args.fine_tune)
     work = paint_to_image(
@@ -794,7 +836,7 @@ def _cmd_paint(args: argparse.Namespace) -> int:
         args.quiet,
         lambda event: (event.done, event.total) if isinstance(event, SampleProgress) else tuning(event),
     )
-    pixel_size = _app_pixel_size(model, paint, out[0])
+    pixel_size = _app_pixel_size(model, paint, out[0], pixel)
     paths = write_stack(args.output, out, model.spec.is_rgb, pixel_size, model.spec.channel_axis)
     print(f"wrote {len(out)} image(s) of {out.shape[1:]} {out.dtype} to {', '.join(map(str, paths))}")
     return 0
@@ -807,20 +849,19 @@ def _cmd_masked(args: argparse.Namespace) -> int:
     from .core.memory import generation_bytes
 
     model = _load_for_output(args)
-    image, mask = read_image(args.image), read_image(args.mask)
+    (image, pixel), mask = _read_app_input(args.image), read_image(args.mask)
     _check_memory(args, model, generation_bytes(model, _working_size(model, image)))
     blend = dict(radius=args.radius, sigma=args.sigma, seed=args.seed)
     if args.command == "edit":
-        return _write_single(
-            args, model, image, _run_app(args, edit(model, image, mask, args.start_scale, **blend))
-        )
+        out = _run_app(args, edit(model, image, mask, args.start_scale, **blend))
+        return _write_single(args, model, image, out, pixel)
     tuning = _training_progress(model.num_trained - 1, lambda _scale: args.fine_tune)
     out = _drive(
         harmonize(model, image, mask, args.start_scale, fine_tune_iters=args.fine_tune, **blend),
         args.quiet,
         lambda event: (event.done, event.total) if isinstance(event, SampleProgress) else tuning(event),
     )
-    return _write_single(args, model, image, out)
+    return _write_single(args, model, image, out, pixel)
 
 
 def _cmd_animate(args: argparse.Namespace) -> int:
@@ -831,7 +872,7 @@ def _cmd_animate(args: argparse.Namespace) -> int:
 
     model = _load_for_output(args, ANIMATION_SUFFIXES)
     check_animation_output(args.output, model)  # e.g. no MP4 encoder: say so before rendering
-    _check_memory(args, model, generation_bytes(model, model.trained_shapes[-1], outputs=max(args.frames, 1)))
+    _check_memory(args, model, generation_bytes(model, model.trained_shapes[-1], outputs=args.frames))
     frames = _run_app(
         args,
         animate(
@@ -856,7 +897,8 @@ def _load_for_output(args: argparse.Namespace, suffixes: Sequence[str] | None = 
 
     check_output_path(args.output, suffixes or IMAGE_SUFFIXES)
     model = _load(args)
-    check_output_format(args.output, model.spec)
+    labels = model.labels.dtype if model.labels and args.command == "sample" else None  # written beside
+    check_output_format(args.output, model.spec, labels)
     return model
 
 
@@ -873,6 +915,43 @@ def _check_memory(args: argparse.Namespace, model, needed: int, device: str | No
 
     if not args.force:
         check_memory(needed, device or model.device, force_flag="--force")
+
+
+#: Arguments naming a command's input files (train's --resume is written back on purpose).
+_INPUT_ARGS = ("model", "image", "images", "paint", "mask", "labels")
+
+
+def _check_output_not_input(args: argparse.Namespace) -> None:
+    """Refuse an -o path that is one of the command's input files, before any work."""
+    output = getattr(args, "output", None)
+    if output is None:
+        return
+    for name in _INPUT_ARGS:
+        given = getattr(args, name, None)
+        for source in given if isinstance(given, list) else [given]:
+            if source is not None and _same_file(output, source):
+                raise OutputPathError(
+                    f"the output {output} is the input {source}: choose another output path"
+                )
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist
+        return False
+
+
+def _one_line_notices(show: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints SinGANNotices as one ``note:`` line and passes others to ``show``."""
+
+    def showwarning(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, SinGANNotice):
+            print(f"napari-singan: note: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -893,19 +972,22 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napari-singan`` console script."""
     args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except SinGANError as exc:
-        print(f"napari-singan: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("napari-singan: interrupted", file=sys.stderr)
-        return 130
-    except (MemoryError, RuntimeError) as exc:  # torch's OutOfMemoryError is a RuntimeError
-        if not is_out_of_memory(exc):
-            raise
-        print(f"napari-singan: error: {OUT_OF_MEMORY_HINT}", file=sys.stderr)
-        return 3
+    with warnings.catch_warnings():  # restores showwarning for those who import the package
+        warnings.showwarning = _one_line_notices(warnings.showwarning)
+        try:
+            _check_output_not_input(args)
+            return COMMANDS[args.command](args)
+        except SinGANError as exc:
+            print(f"napari-singan: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("napari-singan: interrupted", file=sys.stderr)
+            return 130
+        except (MemoryError, RuntimeError) as exc:  # torch's OutOfMemoryError is a RuntimeError
+            if not is_out_of_memory(exc):
+                raise
+            print(f"napari-singan: error: {OUT_OF_MEMORY_HINT}", file=sys.stderr)
+            return 3
 
 
 if __name__ == "__main__":
