@@ -619,7 +619,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if (args.height is None) != (args.width is None):
         raise SinGANError("give both --height and --width, or neither")
-    model = _load_for_output(args)
+    model = _load_for_output(args, with_labels=True)
     size = (args.height, args.width) if args.height is not None else None
     shapes = runnable_shapes(model, args.start_scale, args.scale_h, args.scale_w, size)  # before the estimate
     whole = sampling_bytes(model, args.num, args.scale_h, args.scale_w, size)
@@ -891,14 +891,16 @@ def _load(args: argparse.Namespace, path: str | None = None):
     return load_model(path or args.model, device=resolve_device(args.device))
 
 
-def _load_for_output(args: argparse.Namespace, suffixes: Sequence[str] | None = None):
-    """Check the -o path (before any work), load the MODEL, and check that the output format holds its images."""
+def _load_for_output(
+    args: argparse.Namespace, suffixes: Sequence[str] | None = None, with_labels: bool = False
+):
+    """Check the -o path (before any work), load the MODEL, and check that the output format holds its
+    images (``with_labels``: and the label images written beside them in that format)."""
     from .core.files import IMAGE_SUFFIXES, check_output_format, check_output_path
 
     check_output_path(args.output, suffixes or IMAGE_SUFFIXES)
     model = _load(args)
-    labels = model.labels.dtype if model.labels and args.command == "sample" else None  # written beside
-    check_output_format(args.output, model.spec, labels)
+    check_output_format(args.output, model.spec, model.labels.dtype if with_labels and model.labels else None)
     return model
 
 
