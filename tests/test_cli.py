@@ -268,6 +268,18 @@ def test_paint_fine_tune_flag_retrains_the_paint_scale(cli_model, tmp_path, caps
     assert "set the number of colours" in capsys.readouterr().err
 
 
+def test_a_gif_frame_rate_out_of_range_is_refused_before_rendering(cli_model, tmp_path, capsys, monkeypatch):
+    import napari_singan.apps
+
+    monkeypatch.setattr(
+        napari_singan.apps, "animate", lambda *a, **k: pytest.fail("rendered before the check")
+    )
+    model, _, _ = cli_model
+    assert main(["animate", str(model), "-o", str(tmp_path / "a.gif"), "--fps", "60", "--quiet"]) == 2
+    assert "write an .mp4 for faster frames" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_mp4_without_an_encoder_is_refused_before_rendering(cli_model, tmp_path, capsys, monkeypatch):
     import sys
 

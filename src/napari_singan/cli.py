@@ -436,7 +436,12 @@ def _add_app_parsers(sub) -> None:
     _add_masked_options(ed, editing.RADIUS, editing.SIGMA)
     anim = _app_parser(sub, "animate", "render a smooth animation (.gif, .mp4 or .tif)", [])
     anim.add_argument("--frames", type=_count, default=50, help="number of frames (default 50)")
-    anim.add_argument("--fps", type=_positive, default=10.0, help="frames per second (default 10)")
+    anim.add_argument(
+        "--fps",
+        type=_positive,
+        default=10.0,
+        help="frames per second (default 10; GIF 0.01-50, MP4 0.01-240)",
+    )
     anim.add_argument(
         "--start-scale", type=int, default=0, help="scales below keep the reconstruction's layout"
     )
@@ -871,7 +876,7 @@ def _cmd_animate(args: argparse.Namespace) -> int:
     from .core.memory import generation_bytes
 
     model = _load_for_output(args, ANIMATION_SUFFIXES)
-    check_animation_output(args.output, model)  # e.g. no MP4 encoder: say so before rendering
+    check_animation_output(args.output, model, args.fps)  # e.g. no MP4 encoder: say so before rendering
     _check_memory(args, model, generation_bytes(model, model.trained_shapes[-1], outputs=args.frames))
     frames = _run_app(
         args,

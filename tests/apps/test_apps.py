@@ -183,6 +183,19 @@ def test_animation_moves_gradually(tiny_model, tmp_path):
         save_animation(tmp_path / "a.avi", frames, 10, tiny_model)
 
 
+def test_mp4_keeps_the_frames_size_and_content(tiny_model, tmp_path, capfd):
+    import imageio.v3 as iio
+
+    frames = drain(animate(tiny_model, 6, seed=0))[:, :31, :29]  # (6, 31, 29): odd sizes
+    path = save_animation(tmp_path / "a.mp4", frames, fps=10, model=tiny_model)
+    video = iio.imread(path, extension=".mp4")  # (T, H, W, 3): H.264 needs even sizes
+    assert video.shape == (6, 32, 30, 3)
+    np.testing.assert_array_equal(video[:, :31, :29, 0] == video[:, :31, :29, 1], True)  # still gray
+    error = np.abs(video[:, :31, :29, 0].astype(float) - frames)
+    assert error.mean() < 8, "lossy, but not stretched or shifted"
+    assert "WARNING" not in capfd.readouterr().err  # imageio's notice that it resized the frames
+
+
 def test_paint_fine_tuning_teaches_the_paint_scale_to_render_quantized_colours(tiny_model):
     import torch.nn.functional as F
 

@@ -105,6 +105,26 @@ def test_save_animation_refuses_zero_fps_without_writing(tiny_model, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("name", "fps", "expected"),
+    [
+        ("a.gif", 0.001, "a .gif animation plays 0.01 to 50 frames per second, not 0.001"),
+        ("a.gif", 60.0, "not 60; write an .mp4 for faster frames"),
+        ("a.mp4", 1e-5, "a .mp4 animation plays 0.01 to 240 frames per second, not 1e-05"),
+        ("a.mp4", 1e9, "a .mp4 animation plays 0.01 to 240 frames per second, not 1e+09"),
+    ],
+)
+def test_video_frame_rates_the_formats_cannot_play_are_refused_without_writing(
+    name, fps, expected, tiny_model, tmp_path
+):
+    frames = np.zeros((2, *TEXTURE.shape), np.uint8)
+    with pytest.raises(SinGANError) as info:  # before: GIF traced back, MP4 wrote a file no player opens
+        save_animation(tmp_path / name, frames, fps, tiny_model)
+    assert_one_line(str(info.value), expected)
+    assert not any(tmp_path.iterdir())
+    assert save_animation(tmp_path / "a.tif", frames, fps, tiny_model).exists()  # a stack has no frame times
+
+
 def _apps(model):
     """(case, work, part of the message): bad inputs to the applications and to generation."""
     return [

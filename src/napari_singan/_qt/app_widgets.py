@@ -26,6 +26,7 @@ from ..apps import (
     save_animation,
     super_resolve,
 )
+from ..apps.animation import VIDEO_FPS
 from ..apps.shared import model_scale_shape
 from .application import ApplicationWidget, Input
 from .controls import layer_picker
@@ -164,7 +165,7 @@ class AnimateWidget(ApplicationWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.frames = SpinBox(label="frames", min=2, max=2000, value=50)
-        self.fps = FloatSpinBox(label="fps", min=0.5, max=60.0, value=10.0)
+        self.fps = FloatSpinBox(label="fps", min=0.5, max=VIDEO_FPS[".gif"][1], value=10.0)
         self.alpha = FloatSpinBox(label="alpha (pull to z*)", min=0.0, max=1.0, step=0.01, value=0.1)
         self.beta = FloatSpinBox(label="beta (momentum)", min=0.0, max=1.0, step=0.01, value=0.9)
         self.export_button = PushButton(text="Export GIF / MP4 / TIFF…")

@@ -29,6 +29,10 @@ from ..core.sampling import SampleProgress, synthesize
 from ..core.singan import SinGANModel
 from .shared import notice, require_image_only, seeded_generators
 
+#: Frame rates each video format plays as given: GIF frame times are whole hundredths of a second
+#: (at most 655 s) and viewers slow frames shorter than 1/50 s down to 1/10 s; MP4 (H.264) up to 240.
+VIDEO_FPS = {".gif": (0.01, 50.0), ".mp4": (0.01, 240.0)}
+
 
 def _rec_noise(model: SinGANModel, scale: int) -> torch.Tensor:
     """Unit-variance z* of ``scale``: the fixed map at the coarsest scale, zeros above (§2.2)."""
@@ -133,8 +137,8 @@ def to_uint8(frames: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)
 
 
-def check_animation_output(path: str | os.PathLike, model: SinGANModel) -> None:
-    """Check, before rendering, that ``path`` can hold ``model``'s animation.
+def check_animation_output(path: str | os.PathLike, model: SinGANModel, fps: float) -> None:
+    """Check, before rendering, that ``path`` can hold ``model``'s animation at ``fps``.
 
     Parameters
     ----------
@@ -142,18 +146,27 @@ def check_animation_output(path: str | os.PathLike, model: SinGANModel) -> None:
         The output file (``.gif``, ``.mp4``, ``.tif``/``.tiff``).
     model
         The model that will render the frames.
+    fps
+        Frames per second: above 0, and within :data:`VIDEO_FPS` for GIF and MP4.
 
     Raises
     ------
     SinGANError
-        If the suffix is none of those, GIF/MP4 would get multichannel
-        frames, or MP4 has no encoder installed.
+        If the suffix is none of those, ``fps`` is out of range, GIF/MP4
+        would get multichannel frames, or MP4 has no encoder installed.
     """
+    check_number("frames per second", fps, above=True)
     suffix = Path(path).suffix.lower()
     if suffix in TIFF_SUFFIXES:
         return
-    if suffix not in {".gif", ".mp4"}:
+    if suffix not in VIDEO_FPS:
         raise SinGANError(f"animations are written as .gif, .mp4 or .tif, not {suffix!r}")
+    low, high = VIDEO_FPS[suffix]
+    if not low <= fps <= high:
+        other = "; write an .mp4 for faster frames" if suffix == ".gif" and fps > high else ""
+        raise SinGANError(
+            f"a {suffix} animation plays {low:g} to {high:g} frames per second, not {fps:g}{other}"
+        )
     spec = model.spec
     if spec.channel_axis is not None and spec.channels not in (3, 4) or spec.channel_axis == 0:
         raise SinGANError("GIF/MP4 need grayscale or RGB(A) frames; write a .tif stack for multichannel data")
@@ -167,6 +180,10 @@ def check_animation_output(path: str | os.PathLike, model: SinGANModel) -> None:
 def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, model: SinGANModel) -> Path:
     """Write frames as GIF or MP4 (8-bit, looping) or as a TIFF stack in the model's dtype.
 
+    GIF and MP4 are encoded in memory first and then written atomically, so a
+    failure keeps an existing file whole. MP4 frames of an odd height or width
+    get their last row or column repeated once (H.264 needs even sizes).
+
     Parameters
     ----------
     path
@@ -174,7 +191,7 @@ def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, mode
     frames
         ``(T, H, W[, C])`` frames from :func:`animate`.
     fps
-        Frames per second of GIF and MP4.
+        Frames per second of GIF and MP4 (their ranges: :data:`VIDEO_FPS`).
     model
         The model that rendered the frames (its intensity range and channel layout).
 
@@ -183,9 +200,8 @@ def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, mode
     pathlib.Path
         The file written.
     """
-    check_number("frames per second", fps, above=True)
     path = Path(path)
-    check_animation_output(path, model)
+    check_animation_output(path, model, fps)
     spec = model.spec
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
@@ -197,8 +213,14 @@ def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, mode
     import imageio.v3 as iio
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".gif":  # encoded first, then written atomically: a failure keeps an existing file
-        gif = iio.imwrite("<bytes>", video, extension=".gif", duration=1000.0 / fps, loop=0)
-        return atomic_write(path, lambda fh: fh.write(gif))
-    iio.imwrite(path, video, extension=".mp4", fps=fps)  # the encoder writes by name
-    return path
+    if suffix == ".gif":
+        encoded = iio.imwrite("<bytes>", video, extension=".gif", duration=1000.0 / fps, loop=0)
+    else:  # H.264 in 4:2:0 needs even sizes; the encoder would otherwise stretch frames to multiples of 16
+        encoded = iio.imwrite("<bytes>", _even_frames(video), extension=".mp4", fps=fps, macro_block_size=1)
+    return atomic_write(path, lambda fh: fh.write(encoded))  # encoded first: a failure keeps an existing file
+
+
+def _even_frames(video: np.ndarray) -> np.ndarray:
+    """``(T, H, W[, C])`` frames with an odd height or width made even by repeating the last row or column."""
+    pad = [(0, 0), (0, video.shape[1] % 2), (0, video.shape[2] % 2)] + [(0, 0)] * (video.ndim - 3)
+    return np.pad(video, pad, mode="edge")
