@@ -15,7 +15,7 @@ from ..core.images import denormalize
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
-from .shared import input_tensor, model_scale_shape, notice, regenerate_from, spatial_shape, working_shapes
+from .shared import check_input, model_scale_shape, notice, regenerate_from, spatial_shape, working_shapes
 
 EMPTY_MASK = "the mask is empty: paint the region to change in the mask layer"
 
@@ -116,7 +116,7 @@ def blend_weight(
     numpy.ndarray
         ``(H, W)`` float64 weights in [0, 1] (see :func:`feathered_mask`).
     """
-    input_tensor(model, image, what)
+    check_input(model, image, what)
     working_shapes(model, image, start_scale, what)  # (regenerate_from gets them again)
     check_number("the mask's dilation radius", radius)
     check_number("the mask's feathering sigma", sigma)

@@ -22,7 +22,7 @@ from ..core.images import denormalize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
 from ..core.training import TrainEvent
-from .shared import input_tensor, regenerate_from, retrain, seeded_generators, working_shapes
+from .shared import check_input, regenerate_from, retrain, seeded_generators, working_shapes
 
 #: The most colours a paint may be snapped to (the reference snaps to a handful).
 MAX_COLORS = 256
@@ -170,7 +170,7 @@ def paint_to_image(
     check_number("the number of outputs", num_samples, 1)
     check_number("the number of colours", quantize_colors, 0, MAX_COLORS)
     check_number("the fine-tuning iterations", fine_tune_iters)
-    input_tensor(model, paint, "paint")  # bad inputs fail before any retraining
+    check_input(model, paint, "paint")  # bad inputs fail before any retraining
     working_shapes(model, paint, start_scale, "paint")  # (regenerate_from gets the same shapes again)
     if fine_tune_iters > 0 and quantize_colors < 1:
         raise SinGANError("fine-tuning retrains on quantised colours: set the number of colours too (e.g. 5)")

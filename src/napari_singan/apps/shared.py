@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..core.errors import SinGANError, SinGANNotice
-from ..core.images import channels_last, normalize_like
+from ..core.images import channels_last, conform_like, normalize
 from ..core.pyramid import Shape, resize
 from ..core.sampling import (
     NoiseFn,
@@ -86,7 +86,7 @@ def model_scale_shape(model: SinGANModel, hw: Shape) -> Shape:
 
 
 def input_tensor(model: SinGANModel, image: np.ndarray, what: str) -> torch.Tensor:
-    """Normalise an input with the model's intensity ranges.
+    """Normalise an input with the model's intensity ranges, after :func:`check_input`.
 
     Parameters
     ----------
@@ -102,9 +102,30 @@ def input_tensor(model: SinGANModel, image: np.ndarray, what: str) -> torch.Tens
     torch.Tensor
         ``(1, C, H, W)`` on the model's device.
     """
+    return normalize(check_input(model, image, what), model.spec, model.device)
+
+
+def check_input(model: SinGANModel, image: np.ndarray, what: str) -> np.ndarray:
+    """Refuse an input the model cannot read (labelled model, dtype, channels, size, NaN).
+
+    Parameters
+    ----------
+    model, image, what
+        As in :func:`input_tensor`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``image`` laid out ``(H, W, C)``, not yet normalised.
+
+    Raises
+    ------
+    SinGANError
+        With ``what`` prefixed to the message.
+    """
     require_image_only(model, what)
     try:
-        return normalize_like(image, model.spec, model.device)
+        return conform_like(image, model.spec)
     except SinGANError as exc:
         raise type(exc)(f"{what}: {exc}") from None
 

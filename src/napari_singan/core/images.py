@@ -138,11 +138,8 @@ def prepare_image(
 
 
 def normalize(hwc: np.ndarray, spec: ImageSpec, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Map an ``(H, W, C)`` array to a ``(1, C, H, W)`` tensor with ``spec``'s ranges, clamped to [-1, 1]."""
-    if hwc.shape[-1] != spec.channels:
-        raise ImageInputError(
-            f"the image has {hwc.shape[-1]} channel(s) but the model was trained on {spec.channels}"
-        )
+    """Map an ``(H, W, C)`` array with ``spec``'s channels to a ``(1, C, H, W)`` tensor with its ranges,
+    clamped to [-1, 1]."""
     low = np.asarray(spec.low, dtype=np.float64)
     span = np.asarray(spec.high, dtype=np.float64) - low
     span[span == 0] = 1.0  # a constant channel maps to -1 and comes back as its constant
@@ -151,8 +148,8 @@ def normalize(hwc: np.ndarray, spec: ImageSpec, device: torch.device | str = "cp
     return tensor.permute(2, 0, 1)[None].contiguous().to(device)
 
 
-def normalize_like(array: np.ndarray, spec: ImageSpec, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Normalise another image (paint, composite, ...) with a trained model's layout and ranges.
+def conform_like(array: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """Check another image (paint, composite, ...) against a trained model and lay it out ``(H, W, C)``.
 
     The image must have the training image's dtype (any float dtype for a
     float model), since its values are read in the training image's units, and
@@ -171,7 +168,19 @@ def normalize_like(array: np.ndarray, spec: ImageSpec, device: torch.device | st
             f"the image is {hwc.dtype} but the model was trained on {model} images (values "
             f"{min(spec.low):g} to {max(spec.high):g}); give it as {model} in those units"
         )
-    return normalize(hwc, spec, device)
+    if hwc.shape[-1] != spec.channels:
+        raise ImageInputError(
+            f"the image has {hwc.shape[-1]} channel(s) but the model was trained on {spec.channels}"
+        )
+    return hwc
+
+
+def normalize_like(array: np.ndarray, spec: ImageSpec, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Normalise another image (paint, composite, ...) with a trained model's layout and ranges.
+
+    :func:`conform_like` checks it first; the result is ``(1, C, H, W)`` on ``device``.
+    """
+    return normalize(conform_like(array, spec), spec, device)
 
 
 def denormalize(batch: torch.Tensor, spec: ImageSpec) -> np.ndarray:
