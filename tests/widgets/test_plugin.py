@@ -11,6 +11,7 @@ import pytest
 from napari.layers import Image
 
 from napari_singan._napari.models import MODELS
+from napari_singan.core import ScaleFinished
 
 from ..conftest import make_texture
 from .conftest import tiny_settings, wait_idle
@@ -104,6 +105,49 @@ def test_train_generate_save_load(make_napari_viewer, qtbot, tmp_path):
     gen.runner.run_button.clicked.emit()
     wait_idle(qtbot, gen)
     assert gen.output_layer.data.shape == (1, 20, 50)
+
+
+@pytest.mark.parametrize(
+    ("error", "reported"),
+    [(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "memory"), (ValueError("a bug"), None)],
+)
+def test_a_failed_training_keeps_its_finished_scales(
+    error, reported, make_napari_viewer, qtbot, monkeypatch, notes
+):
+    """Before: out of memory at a finer scale (or any error) lost every scale trained before it."""
+    import napari_singan._qt.train_widget as train_widget
+
+    real_train = train_widget.train
+
+    def fails_after_two_scales(*args, **kwargs):
+        finished = 0
+        for event in real_train(*args, **kwargs):
+            yield event
+            finished += isinstance(event, ScaleFinished)
+            if finished == 2:
+                raise error
+
+    monkeypatch.setattr(train_widget, "train", fails_after_two_scales)
+    viewer = make_napari_viewer()
+    viewer.add_image(make_texture(40, 40), name="tex")
+    train = _train_widget(viewer)
+    tiny_settings(train, iters=3)
+    if reported is None:  # an unexpected error is napari's traceback, once; the scales are kept all the same
+        errors = []
+        monkeypatch.setattr(sys, "excepthook", lambda *exc: errors.append(exc[1]))
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    qtbot.waitUntil(lambda: len(MODELS) == 1, timeout=5_000)
+    (name,) = MODELS.names()
+    model = MODELS.get(name)
+    assert name.startswith("tex (failed)") and model.num_trained == 2 < model.num_scales
+    assert train.last_model_name == name and list(train.resume_from.choices) == [None, name]
+    assert any(f"{name!r} keeps the 2 of {model.num_scales} scales" in note for note in notes)
+    if reported is None:
+        assert errors == [error]
+    else:
+        assert reported in train.runner.status.value
+    assert train.runner.run_button.enabled
 
 
 def test_stop_keeps_finished_scales_and_ui_stays_responsive(make_napari_viewer, qtbot):

@@ -195,12 +195,15 @@ class TaskRunner(Container):
         on_event: Callable[[Any], float | None],
         on_returned: Callable[[Any], None],
         on_aborted: Callable[[], None],
+        on_failed: Callable[[], None] = lambda: None,
     ) -> GeneratorWorker:
         """Run ``work`` in a thread worker.
 
         ``on_event`` handles each event in the GUI thread and returns the
         fraction done (0..1) or ``None``; :class:`workers.Failed` events are
-        shown as error notifications here.
+        shown as error notifications here. ``on_failed`` runs after a failure,
+        expected (a :class:`workers.Failed` event) or not (an exception, which
+        napari reports), e.g. to keep what the work finished.
         """
         self.bar.value = 0
         self.status.value = f"{description}…"
@@ -210,6 +213,7 @@ class TaskRunner(Container):
             if isinstance(event, workers.Failed):
                 self.status.value = f"failed: {event.message}"
                 show_error(event.message)
+                on_failed()
                 return
             fraction = on_event(event)
             if fraction is not None:
@@ -223,6 +227,7 @@ class TaskRunner(Container):
             self._while_open(on_returned),
             self._finished,
             self._while_open(on_aborted),
+            self._while_open(lambda _: on_failed()),
         )
         return self.worker
 

@@ -409,7 +409,12 @@ class TrainWidget(Container):
             metadata=metadata,
         )
         self.runner.start(
-            work, f"SinGAN training on {layer.name}", self._on_event, self._on_returned, self._on_aborted
+            work,
+            f"SinGAN training on {layer.name}",
+            self._on_event,
+            self._on_returned,
+            self._on_aborted,
+            self._on_failed,
         )
 
     def _planned(self, name: str, image: np.ndarray, axis: int | None, config: SinGANConfig) -> bool:
@@ -456,6 +461,7 @@ class TrainWidget(Container):
             self._on_event,
             self._on_returned,
             self._on_aborted,
+            self._on_failed,
         )
 
     def _on_event(self, event: Any) -> float | None:
@@ -517,7 +523,7 @@ class TrainWidget(Container):
         return name
 
     def _on_returned(self, model: SinGANModel | None) -> None:
-        if model is None:  # failed: the Failed event was already shown
+        if model is None:  # failed: the Failed event was shown and _on_failed kept the finished scales
             return
         name = self._register(model, self._source.name)
         self.runner.status.value = f"done: model {name!r} ({model.num_trained} scales{_labels_note(model)})"
@@ -533,6 +539,17 @@ class TrainWidget(Container):
             f"stopped: model {name!r} keeps {model.num_trained} of {model.num_scales} scales"
         )
         show_info(f"training stopped; {name!r} keeps the {model.num_trained} finished scales")
+
+    def _on_failed(self) -> None:
+        """Keep the scales a failed training finished (e.g. out of memory at the finest one)."""
+        model, self.partial = self.partial, None
+        if model is None:
+            return
+        name = self._register(model, f"{self._source.name} (failed)")
+        show_info(
+            f"{name!r} keeps the {model.num_trained} of {model.num_scales} scales finished before the failure: "
+            "use it as it is, or continue it under 'continue model' once the cause is fixed"
+        )
 
 
 def _flat(config: SinGANConfig) -> dict[str, object]:

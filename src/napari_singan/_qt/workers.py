@@ -43,12 +43,17 @@ def start(
     on_returned: Callable[[Any], None],
     on_finished: Callable[[], None],
     on_aborted: Callable[[], None],
+    on_errored: Callable[[BaseException], None],
 ) -> GeneratorWorker:
-    """Start ``work`` in a napari thread worker; callbacks run in the GUI thread."""
+    """Start ``work`` in a napari thread worker; callbacks run in the GUI thread.
+
+    ``on_errored`` gets an unexpected exception (a bug), which napari also
+    reports with its traceback."""
     worker = create_worker(guarded, work, _start_thread=False)
     worker.yielded.connect(on_event)
     worker.returned.connect(on_returned)
     worker.finished.connect(on_finished)
     worker.aborted.connect(on_aborted)
+    worker.errored.connect(on_errored)
     worker.start()
     return worker
