@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -42,3 +44,25 @@ def tiny_model():
 def reflect_model():
     """``tiny_model`` with reflect padding (``fast``'s): its stages need more than ``num_blocks`` px per side."""
     return drain(train(make_texture(), TINY.with_overrides(padding="reflect"), device="cpu", seed=0))
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """``read_only(folder)`` creates ``folder`` read-only; as root, who may write anywhere, ``os.access``
+    says so for it, as it would for a read-only mount."""
+    made = []
+    real_access = os.access
+
+    def make(folder):
+        folder.mkdir()
+        folder.chmod(0o555)
+        made.append(os.fspath(folder))
+        if os.geteuid() == 0:
+            monkeypatch.setattr(
+                os, "access", lambda p, mode, **kw: os.fspath(p) not in made and real_access(p, mode)
+            )
+        return folder
+
+    yield make
+    for folder in made:
+        os.chmod(folder, 0o755)

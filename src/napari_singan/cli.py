@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import warnings
 from collections.abc import Callable, Generator, Sequence
@@ -930,23 +929,18 @@ _INPUT_ARGS = ("model", "image", "images", "paint", "mask", "labels")
 
 def _check_output_not_input(args: argparse.Namespace) -> None:
     """Refuse an -o path that is one of the command's input files, before any work."""
+    from .core.files import same_file
+
     output = getattr(args, "output", None)
     if output is None:
         return
     for name in _INPUT_ARGS:
         given = getattr(args, name, None)
         for source in given if isinstance(given, list) else [given]:
-            if source is not None and _same_file(output, source):
+            if source is not None and same_file(output, source):
                 raise OutputPathError(
                     f"the output {output} is the input {source}: choose another output path"
                 )
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # either does not exist
-        return False
 
 
 def _one_line_notices(show: Callable[..., None]) -> Callable[..., None]:

@@ -281,22 +281,12 @@ def test_unknown_available_memory_skips_the_check(workspace, monkeypatch):
     ],
     ids=["sample", "train", "animate"],
 )
-def test_unwritable_output_folder(argv, workspace, capsys, monkeypatch):
-    folder = workspace / "ro"
-    folder.mkdir()
-    folder.chmod(0o555)
-    real_access = os.access
-    if (
-        os.geteuid() == 0
-    ):  # root may write anywhere: let the folder say it is read-only as a read-only mount would
-        monkeypatch.setattr(
-            os, "access", lambda p, mode, **kw: os.fspath(p) != str(folder) and real_access(p, mode)
-        )
+def test_unwritable_output_folder(argv, workspace, capsys, read_only):
+    read_only(workspace / "ro")
     before = snapshot(workspace)
     assert main([arg.format(d=workspace) for arg in argv]) == 2
     assert_one_line(capsys.readouterr().err, "permission denied")
     assert snapshot(workspace) == before
-    folder.chmod(0o755)
 
 
 def test_read_only_existing_output_is_not_overwritten(workspace, capsys, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tifffile
 
 from napari_singan._napari.models import MODELS
 from napari_singan.apps.masked import feathered_mask
@@ -108,6 +109,31 @@ def test_animation_and_export(viewer_with_model, qtbot, tmp_path):
     import imageio.v3 as iio
 
     assert iio.imread(tmp_path / "walk.gif").shape[0] == 6
+
+
+def test_animation_export_refuses_unwritable_and_shown_files_in_one_line(
+    viewer_with_model, qtbot, tmp_path, notes, read_only
+):
+    """Before: a read-only folder or a folder path traced back; a shown layer's file was replaced."""
+    viewer = viewer_with_model
+    widget = _open(viewer, "Animation")
+    widget.frames.value = 2
+    _run(qtbot, widget)
+    locked = read_only(tmp_path / "locked")
+    (tmp_path / "walk.gif").mkdir()
+    source = tmp_path / "cells.tif"
+    tifffile.imwrite(source, make_texture(32, 32))
+    viewer.open(str(source))
+    before = source.read_bytes()
+    for path, expected in [
+        (locked / "a.gif", "permission denied"),
+        (tmp_path / "walk.gif", "is a folder"),
+        (tmp_path / "walk.avi", "name the output with one of .gif, .mp4, .tif, .tiff"),
+        (source, "is the file of the layer 'cells'"),
+    ]:
+        widget.export(str(path))
+        assert expected in notes[-1] and "\n" not in notes[-1]
+    assert source.read_bytes() == before and list(locked.iterdir()) == []
 
 
 def test_missing_inputs_are_notified(viewer_with_model, qtbot, notes):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dask.array as da
 import numpy as np
 import tifffile
@@ -11,6 +13,7 @@ from napari_singan._napari.models import MODELS
 from napari_singan._qt import generate_widget
 from napari_singan.core import drain, generate
 
+from ..conftest import make_texture
 from .conftest import wait_idle
 
 
@@ -82,3 +85,45 @@ def test_label_models_are_not_written_to_files(make_napari_viewer, qtbot, tmp_pa
     wait_idle(qtbot, gen)
     assert any("labels are generated in memory only" in n for n in notes)
     assert not (tmp_path / "pairs.tif").exists() and len(viewer.layers) == 0
+
+
+def test_write_to_file_refuses_a_file_a_layer_shows_and_keeps_it(
+    make_napari_viewer, qtbot, tmp_path, tiny_model, notes
+):
+    """Before: 'write to file' naming the open image's file (or the file a lazy layer reads) replaced it."""
+    MODELS.add(tiny_model, "tiny")
+    source = tmp_path / "cells.tif"
+    tifffile.imwrite(source, make_texture(48, 48))
+    before = source.read_bytes()
+    viewer = make_napari_viewer()
+    viewer.open(str(source))
+    gen = _generate(viewer, "tiny")
+    gen.num.value = 1
+    gen.output_file.value = source
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert source.read_bytes() == before and len(viewer.layers) == 1
+    assert notes[-1] == f"{source} is the file of the layer 'cells': choose another output path"
+
+    gen.output_file.value = tmp_path / "samples.tif"  # written tile by tile, then read lazily by its layer
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    written = (tmp_path / "samples.tif").read_bytes()
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert (tmp_path / "samples.tif").read_bytes() == written and len(viewer.layers) == 2
+    assert "is the file of the layer 'tiny samples'" in notes[-1]
+
+
+def test_samples_written_to_a_temporary_file_get_a_name_every_system_allows(
+    make_napari_viewer, qtbot, tiny_model, notes, monkeypatch
+):
+    MODELS.add(tiny_model, "cell 14:03:12")  # the Train widget's names carry the time
+    monkeypatch.setattr(generate_widget, "sampling_bytes", lambda *a, **k: 10**15)
+    viewer = make_napari_viewer()
+    gen = _generate(viewer, "cell 14:03:12")
+    gen.num.value = 1
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    path = Path(gen.output_layer.metadata["singan_file"])
+    assert path.name == "cell 14-03-12 samples.tif" and path.is_file()

@@ -107,6 +107,29 @@ def test_train_generate_save_load(make_napari_viewer, qtbot, tmp_path):
     assert gen.output_layer.data.shape == (1, 20, 50)
 
 
+def test_saving_a_model_checks_the_path_first_and_adds_the_extension(
+    make_napari_viewer, tmp_path, tiny_model, notes, read_only
+):
+    """Before: a read-only folder or a folder path traced back, and a name without .singan was saved so
+    that neither the Load dialog nor the reader showed it."""
+    MODELS.add(tiny_model, "cell 14:03:12")
+    viewer = make_napari_viewer()
+    gen = _generate_widget(viewer)
+    gen.picker.select("cell 14:03:12")
+    gen.picker.save(str(tmp_path / "cells_model"))
+    assert (tmp_path / "cells_model.singan").is_file() and notes[-1].endswith("cells_model.singan")
+    locked = read_only(tmp_path / "locked")
+    (tmp_path / "dir.singan").mkdir()
+    for path, expected in [
+        (locked / "m.singan", "permission denied"),
+        (tmp_path / "dir.singan", "is a folder"),
+        (tmp_path / "m.tif", "name the output with one of .singan"),
+    ]:
+        gen.picker.save(str(path))
+        assert expected in notes[-1] and "\n" not in notes[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cells_model.singan", "dir.singan", "locked"]
+
+
 @pytest.mark.parametrize(
     ("error", "reported"),
     [(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "memory"), (ValueError("a bug"), None)],

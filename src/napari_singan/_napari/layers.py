@@ -5,11 +5,13 @@ Works on napari layer objects but imports neither napari nor Qt.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.files import METRES, PixelSize
+from ..core.errors import OutputPathError
+from ..core.files import METRES, PixelSize, same_file
 
 if TYPE_CHECKING:
     from ..core import SinGANModel
@@ -270,3 +272,23 @@ def look(layer: dict[str, Any], rgb: bool) -> dict[str, Any]:
     if limits is not None and limits[1] > limits[0]:
         settings["contrast_limits"] = limits
     return settings
+
+
+#: Layer metadata key of the file a layer reads lazily (samples written tile by tile).
+FILE_KEY = "singan_file"
+
+
+def check_not_shown(viewer: Any, path: str | os.PathLike) -> None:
+    """Refuse an output file that a layer of ``viewer`` was opened from or reads lazily.
+
+    Raises
+    ------
+    OutputPathError
+        Naming the layer, before anything is written.
+    """
+    for layer in viewer.layers:
+        for shown in (layer.source.path, layer.metadata.get(FILE_KEY)):
+            if shown and same_file(path, shown):
+                raise OutputPathError(
+                    f"{path} is the file of the layer {layer.name!r}: choose another output path"
+                )

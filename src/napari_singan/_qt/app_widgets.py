@@ -14,7 +14,7 @@ from magicgui.widgets import CheckBox, FloatSpinBox, PushButton, SpinBox, Widget
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 
-from .._napari.layers import layer_image, output_layer_kwargs
+from .._napari.layers import check_not_shown, layer_image, output_layer_kwargs
 from .._napari.models import MODELS
 from ..apps import (
     animate,
@@ -28,6 +28,7 @@ from ..apps import (
 )
 from ..apps.animation import VIDEO_FPS
 from ..apps.shared import model_scale_shape
+from ..core.files import ANIMATION_SUFFIXES, check_output_path
 from .application import ApplicationWidget, Input
 from .controls import layer_picker
 
@@ -199,9 +200,14 @@ class AnimateWidget(ApplicationWidget):
             show_error("nothing to export: run the animation first")
             return
         try:
+            check_output_path(path, ANIMATION_SUFFIXES)
+            check_not_shown(self._viewer, path)
             written = save_animation(path, np.asarray(layer.data), self.fps.value, MODELS.get(name))
         except SinGANError as exc:
             show_error(str(exc))
+            return
+        except OSError as exc:  # e.g. the disk is full: an existing file is kept whole
+            show_error(f"could not write {path}: {exc.strerror or exc}")
             return
         show_info(f"animation written to {written}")
 

@@ -57,7 +57,7 @@ class ApplicationWidget(Container):
         except (ValueError, SinGANError) as exc:  # a missing input layer, an unusable device
             show_error(str(exc))
             return
-        kwargs["metadata"] = {"singan_model": self.picker.model_name}
+        kwargs["metadata"] = {**kwargs.get("metadata", {}), "singan_model": self.picker.model_name}
         self.runner.start(
             work,
             f"SinGAN {self.title}",

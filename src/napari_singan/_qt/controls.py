@@ -4,14 +4,18 @@ slider, layer picker, and the Run/Stop/progress row around a thread worker."""
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, Slider
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 
-from .._napari.models import MODELS
+from .._napari.models import MODELS, file_stem
 from ..core import SinGANError, available_devices
+from ..core.errors import OutputPathError
+from ..core.files import check_output_path
+from ..core.persistence import SUFFIX
 from . import workers
 
 if TYPE_CHECKING:
@@ -89,12 +93,23 @@ class ModelPicker(Container):
         return name
 
     def save(self, path: str) -> None:
-        """Save the chosen model to ``path``."""
+        """Save the chosen model to ``path`` (``.singan`` added when it has no extension)."""
         if self.model_name is None:
             show_error("no model to save: train one or load one first")
             return
-        MODELS.save(self.model_name, path)
-        show_info(f"saved model {self.model_name!r} to {path}")
+        target = Path(path)
+        if not target.suffix:
+            target = target.with_suffix(SUFFIX)
+        try:
+            check_output_path(target, (SUFFIX,))
+            MODELS.save(self.model_name, target)
+        except OutputPathError as exc:
+            show_error(str(exc))
+            return
+        except OSError as exc:  # e.g. the disk is full: an existing file is kept whole
+            show_error(f"could not save the model to {target}: {exc.strerror or exc}")
+            return
+        show_info(f"saved model {self.model_name!r} to {target}")
 
     def _ask_load(self) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -110,7 +125,7 @@ class ModelPicker(Container):
             show_error("no model to save: train one or load one first")
             return
         path, _ = QFileDialog.getSaveFileName(
-            self.native, "Save SinGAN model", f"{self.model_name}.singan", "SinGAN model (*.singan)"
+            self.native, "Save SinGAN model", file_stem(self.model_name) + SUFFIX, "SinGAN model (*.singan)"
         )
         if path:
             self.save(path)

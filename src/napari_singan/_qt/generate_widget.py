@@ -11,7 +11,8 @@ from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label,
 from napari.utils.notifications import show_error, show_info
 
 from .._napari.large import tiled_into_file
-from .._napari.layers import labels_layer_kwargs, output_layer_kwargs
+from .._napari.layers import FILE_KEY, check_not_shown, labels_layer_kwargs, output_layer_kwargs
+from .._napari.models import file_stem
 from ..apps.augment import augment
 from ..core import SampleProgress, SinGANError, generate, resolve_device
 from ..core.errors import MemoryEstimateError
@@ -156,15 +157,16 @@ class GenerateWidget(ApplicationWidget):
             )
         if target is not None:
             check_output_path(target, TIFF_SUFFIXES)
+            check_not_shown(self._viewer, target)
         check_memory(tiled_bytes(model, size, self.num.value), "cpu")  # the image-sized maps stay on the host
         if target is None:
-            target = Path(tempfile.mkdtemp(prefix="napari-singan-")) / f"{name} samples.tif"
+            target = Path(tempfile.mkdtemp(prefix="napari-singan-")) / f"{file_stem(name)} samples.tif"
             show_info(f"these samples do not fit in memory: writing them tile by tile to {target}")
         work = tiled_into_file(
             model, target, size, self.num.value, start_scale=self.start_scale.value, seed=self.seed.value
         )
         self._labels_out = None
-        kwargs = output_layer_kwargs(model, leading=1)
+        kwargs = {**output_layer_kwargs(model, leading=1), "metadata": {FILE_KEY: str(target)}}
         return work, f"{name} samples", kwargs
 
     def _add(self, data: Any, name: str, kwargs: dict[str, Any]) -> None:

@@ -232,6 +232,14 @@ def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = IMAGE_S
     return path
 
 
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one existing file (links and relative paths resolved)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist
+        return False
+
+
 def check_output_format(path: str | os.PathLike, spec: ImageSpec, label_dtype: str | None = None) -> None:
     """Check that the format of ``path``'s extension holds a model's images, before generating them.
 
