@@ -108,6 +108,26 @@ def test_a_missing_rectangle_is_said_and_nothing_trains(make_napari_viewer, qtbo
     assert any("no rectangle" in note for note in notes)
 
 
+def test_a_min_size_above_the_max_size_is_one_line_and_native_size_ignores_the_max_size(
+    make_napari_viewer, qtbot, notes
+):
+    """Before: the configuration's error escaped the Train button as a traceback, also when native pixel
+    size had disabled the max size field."""
+    viewer = make_napari_viewer()
+    viewer.add_image(make_texture(40, 40), name="tex")
+    train = _widget(viewer, "Train")
+    tiny_settings(train, iters=2)
+    train.max_size.value, train.min_size.value = 16, 25
+    train.runner.run_button.clicked.emit()
+    assert not train.runner.is_running
+    assert notes[-1] == "tex: min size (25 px) must not exceed max size (16 px)"
+    train.native_size.value = True  # trains at the image's own 40 px: the max size field does not apply
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    (name,) = MODELS.names()
+    assert MODELS.get(name).trained_shapes[-1] == (40, 40)
+
+
 @pytest.mark.parametrize("native", [False, True])
 def test_field_of_view_trains_on_the_visible_part(make_napari_viewer, qtbot, native):
     viewer = make_napari_viewer()

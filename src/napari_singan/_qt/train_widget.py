@@ -334,15 +334,15 @@ class TrainWidget(Container):
 
     # --- training -----------------------------------------------------------------------------
 
-    def config(self):
-        """The training configuration the widget's values describe.
+    def config(self, max_size: int | None = None):
+        """The training configuration the widget's values describe (``max_size``: instead of the field's).
 
         A coarsest-scale count other than the preset's applies to label models
         too; the preset's own follows the preset (``fast``: 0 with labels).
         """
         chosen, coarsest = PRESETS[self.preset.value], self.coarsest_iters.value
         return chosen.with_overrides(
-            max_size=self.max_size.value,
+            max_size=max_size or self.max_size.value,
             min_size=self.min_size.value,
             iters_per_scale=self.iters.value,
             coarsest_iters=None if coarsest == chosen.train.coarsest_iters else coarsest,
@@ -366,15 +366,14 @@ class TrainWidget(Container):
             return
         image, axis, note = layer_image(layer, self._viewer.dims.point, self.channels.value)
         full_hw = spatial_hw(image, axis)
-        config, native = self.config(), self.native_size.value
-        if self.label_layer.value is not None:
-            config = config.for_labels()  # what the model will train with, for the plan and the progress
+        native = self.native_size.value
         try:
             crop = self.crop(layer, full_hw)
             if crop is not None:
-                image = crop_region(image, crop, axis, config.pyramid.min_size)
-            if native:
-                config = config.with_overrides(max_size=native_max_size(image, axis))
+                image = crop_region(image, crop, axis, self.min_size.value)
+            config = self.config(native_max_size(image, axis) if native else None)
+            if self.label_layer.value is not None:
+                config = config.for_labels()  # what the model will train with, for the plan and the progress
             if not self._planned(layer.name, image, axis, config):
                 return
             hw = spatial_hw(image, axis)
