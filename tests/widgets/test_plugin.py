@@ -173,6 +173,25 @@ def test_a_failed_training_keeps_its_finished_scales(
     assert train.runner.run_button.enabled
 
 
+def test_training_another_kind_of_image_adds_its_own_preview(make_napari_viewer, qtbot):
+    """Before: an RGB image's preview was written into a grayscale image's preview layer (a 3-D stack under
+    the old name) and the other way round raised in napari's event handler at every preview."""
+    viewer = make_napari_viewer()
+    viewer.add_image(make_texture(40, 40, channels=3), name="colour", rgb=True)
+    viewer.add_image(make_texture(40, 40), name="gray")
+    train = _train_widget(viewer)
+    tiny_settings(train, iters=4)
+    for name in ("colour", "gray", "colour"):
+        train.layer.value = viewer.layers[name]
+        train.runner.run_button.clicked.emit()
+        wait_idle(qtbot, train)
+        preview = train.preview_layer
+        assert preview.name == f"{name} SinGAN preview" and preview.rgb == (name == "colour")
+        assert preview.data.shape == ((32, 32, 3) if name == "colour" else (32, 32))
+    assert [layer.name for layer in viewer.layers][2:] == ["colour SinGAN preview", "gray SinGAN preview"]
+    assert len(MODELS) == 3
+
+
 def test_stop_keeps_finished_scales_and_ui_stays_responsive(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(make_texture(40, 40), name="tex")

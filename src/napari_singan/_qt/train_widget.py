@@ -384,7 +384,7 @@ class TrainWidget(Container):
         meta = layer_metadata(layer)
         self.partial = None
         self._schedule = schedule
-        self._source = _Source(layer.name, hw, axis, bool(layer.rgb), cropped_layer(meta, crop))
+        self._train_from(_Source(layer.name, hw, axis, bool(layer.rgb), cropped_layer(meta, crop)))
         if note:
             show_info(f"{layer.name}: {note}")
         metadata = source_metadata(layer.name, note=note, layer=meta, crop=crop, native=native)
@@ -453,7 +453,7 @@ class TrainWidget(Container):
         self.partial = None
         self._schedule = model.config.train.schedule(model.shapes)
         source = meta.get("source", name)
-        self._source = _Source(source, (spec.height, spec.width), spec.channel_axis, spec.is_rgb, meta)
+        self._train_from(_Source(source, (spec.height, spec.width), spec.channel_axis, spec.is_rgb, meta))
         self.runner.start(
             resume(model, device=self.device.value),
             f"SinGAN training of {name}",
@@ -462,6 +462,15 @@ class TrainWidget(Container):
             self._on_aborted,
             self._on_failed,
         )
+
+    def _train_from(self, source: _Source) -> None:
+        """Train from ``source``: its previews are the layers named after it (added when missing); the
+        previews of another source stay as they are."""
+        if self._source is None or source.name != self._source.name:
+            named = {layer.name: layer for layer in self._viewer.layers}
+            self.preview_layer = named.get(f"{source.name} SinGAN preview")
+            self.preview_labels_layer = named.get(f"{source.name} SinGAN preview labels")
+        self._source = source
 
     def _on_event(self, event: Any) -> float | None:
         if isinstance(event, ScaleStarted):
@@ -486,7 +495,8 @@ class TrainWidget(Container):
         src = self._source
         where = placement(src.meta, src.hw, spatial_hw(image, src.axis), src.axis, src.rgb, leading=0)
         layer = self.preview_layer
-        if layer is None or layer not in self._viewer.layers:
+        stale = layer is None or layer not in self._viewer.layers or layer.data.ndim != image.ndim
+        if stale or layer.rgb != src.rgb:
             self.preview_layer = self._viewer.add_image(
                 image, name=f"{src.name} SinGAN preview", **where, **look(src.meta, src.rgb)
             )
