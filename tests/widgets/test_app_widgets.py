@@ -8,6 +8,7 @@ import tifffile
 
 from napari_singan._napari.models import MODELS
 from napari_singan.apps.masked import feathered_mask
+from napari_singan.core import memory
 
 from ..conftest import make_texture
 from .conftest import wait_idle
@@ -134,6 +135,29 @@ def test_animation_export_refuses_unwritable_and_shown_files_in_one_line(
         widget.export(str(path))
         assert expected in notes[-1] and "\n" not in notes[-1]
     assert source.read_bytes() == before and list(locked.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "name", ["Super-resolution", "Paint to image", "Harmonization", "Editing", "Animation"]
+)
+def test_applications_estimate_memory_before_any_work(viewer_with_model, qtbot, notes, monkeypatch, name):
+    """Before: only Generate estimated; the applications allocated whatever was asked of them."""
+    viewer = viewer_with_model
+    viewer.add_image(make_texture(), name="img")
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:20, 10:20] = 1
+    viewer.add_labels(mask, name="mask")
+    widget = _open(viewer, name)
+    for picker in ("paint", "image"):
+        if hasattr(widget, picker):
+            getattr(widget, picker).value = viewer.layers["img"]
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10**5)  # 100 kB left
+    layers = len(viewer.layers)
+    widget.runner.run_button.clicked.emit()
+    assert not widget.runner.is_running and len(viewer.layers) == layers
+    assert "estimated" in notes[-1] and "available on cpu" in notes[-1]
+    monkeypatch.undo()
+    assert _run(qtbot, widget) is not None  # the same inputs run when there is room
 
 
 def test_missing_inputs_are_notified(viewer_with_model, qtbot, notes):

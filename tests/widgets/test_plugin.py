@@ -352,3 +352,22 @@ def test_generate_widget_refuses_what_would_not_fit_in_memory(make_napari_viewer
     wait_idle(qtbot, gen)
     assert any("estimated" in n and "memory" in n for n in notes)
     assert len(viewer.layers) == layers
+
+
+def test_dataset_export_estimates_memory_first(make_napari_viewer, tmp_path, tiny_model, notes, monkeypatch):
+    from napari_singan.core import memory
+
+    viewer = make_napari_viewer()
+    gen = _generate_widget(viewer)
+    MODELS.add(tiny_model, "tiny")
+    gen.picker.combo.value, gen.device.value = "tiny", "cpu"
+    gen.exact.value = True
+    gen.out_height.value = gen.out_width.value = 100_000
+    gen.export_folder.value = tmp_path / "ds"
+    gen.export_button.clicked.emit()
+    assert not gen.runner.is_running and "estimated" in notes[-1] and "memory" in notes[-1]
+    assert not (tmp_path / "ds").exists()
+    gen.out_height.value = gen.out_width.value = 40
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10**5)
+    gen.export_button.clicked.emit()
+    assert not gen.runner.is_running and "available on cpu" in notes[-1]

@@ -54,10 +54,13 @@ class SuperResolutionWidget(ApplicationWidget):
         s = self.factor.value
         if self.image.value is None:
             h, w = model.shapes[-1]
-            kwargs = output_layer_kwargs(model, leading=0, native=(round(s * h), round(s * w)))
+            native = (round(s * h), round(s * w))
+            self.check_fits(model, native)
+            kwargs = output_layer_kwargs(model, leading=0, native=native)
             return super_resolve(model, None, s, seed=self.seed.value), f"SR ×{s:g}", kwargs
         src = self.input_of(self.image.value, "an image layer", model)
         native = (round(s * src.hw[0]), round(s * src.hw[1]))
+        self.check_fits(model, native)
         return (
             super_resolve(model, src.image, s, seed=self.seed.value),
             f"SR ×{s:g} {src.layer.name}",
@@ -79,6 +82,8 @@ class PaintWidget(ApplicationWidget):
 
     def work(self, model: SinGANModel):
         src = self.input_of(self.paint.value, "a paint layer", model)
+        native = model_scale_shape(model, src.hw)
+        self.check_fits(model, native, self.num.value, self.num.value)
         work = paint_to_image(
             model,
             src.image,
@@ -88,7 +93,6 @@ class PaintWidget(ApplicationWidget):
             fine_tune_iters=self.tune_iters.value,
             seed=self.seed.value,
         )
-        native = model_scale_shape(model, src.hw)
         return work, f"paint-to-image {src.layer.name}", self.overlay(src, native, leading=1)
 
 
@@ -123,6 +127,7 @@ class _MaskedWidget(ApplicationWidget):
 
     def work(self, model: SinGANModel):
         src, mask = self.inputs(model)
+        self.check_fits(model, model_scale_shape(model, src.hw))
         blend = dict(radius=self.radius.value, sigma=self.sigma.value, seed=self.seed.value)
         work = self.apply(model, src.image, mask, self.start_scale.value, **blend)
         return work, f"{self.verb} {src.layer.name}", self.overlay(src, src.hw)
@@ -175,6 +180,7 @@ class AnimateWidget(ApplicationWidget):
         self.export_button.changed.connect(self._ask_export)
 
     def work(self, model: SinGANModel):
+        self.check_fits(model, model.trained_shapes[-1], outputs=self.frames.value)
         work = animate(
             model,
             self.frames.value,

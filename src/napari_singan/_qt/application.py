@@ -12,6 +12,7 @@ from napari.utils.notifications import show_error, show_info
 from .._napari.layers import layer_image, layer_metadata, look, placement, spatial_hw
 from ..core import Progress, SampleProgress, SinGANError, resolve_device
 from ..core.events import TileProgress
+from ..core.memory import check_memory, generation_bytes
 from .controls import ModelPicker, StartScale, TaskRunner, device_picker
 
 if TYPE_CHECKING:
@@ -26,7 +27,8 @@ class ApplicationWidget(Container):
     Subclasses set ``title`` and ``lowest_start`` (``None``: no start scale),
     pass their own input widgets, and define ``work(model)`` returning the
     core generator, the output layer's name and its ``add_image`` arguments.
-    ``work`` receives the chosen model moved to the chosen device.
+    ``work`` receives the chosen model moved to the chosen device, and checks
+    its inputs and estimated memory (:meth:`check_fits`) before returning.
     """
 
     title = ""
@@ -71,6 +73,11 @@ class ApplicationWidget(Container):
             return
         self.output_layer = self._viewer.add_image(data, name=name, **kwargs)
         self.runner.status.value = f"added {name!r}: {data.shape} {data.dtype}"
+
+    def check_fits(self, model: SinGANModel, size: tuple[int, int], batch: int = 1, outputs: int = 1) -> None:
+        """Refuse, before any work, outputs of ``size`` px at the model's resolution estimated not to fit in
+        the memory of the model's device (:func:`~napari_singan.core.memory.generation_bytes`)."""
+        check_memory(generation_bytes(model, size, batch, outputs), model.device)
 
     def input_of(self, layer: Any, what: str, model: SinGANModel) -> Input:
         """The displayed 2-D slice of an image layer, with channels laid out as the model's."""

@@ -239,8 +239,10 @@ class GenerateWidget(ApplicationWidget):
             if size is None and (self.scale_h.value, self.scale_w.value) != (1.0, 1.0):
                 size = output_shapes(model, self.scale_h.value, self.scale_w.value)[-1]
             runnable_shapes(model, self.start_scale.value, size=size)
+            device = resolve_device(self.device.value)
+            check_memory(sampling_bytes(model, 1, size=size), device)  # one pair at a time
             work = augment(
-                model.to(resolve_device(self.device.value)),
+                model.to(device),
                 total,
                 folder,
                 size=size,
