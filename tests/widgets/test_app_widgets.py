@@ -89,6 +89,30 @@ def test_masked_widgets_change_only_the_masked_region(viewer_with_model, qtbot, 
     assert not np.array_equal(out.data[mask == 1], composite[mask == 1])
 
 
+@pytest.mark.parametrize("kind", ["shapes", "labels"])
+def test_masks_are_placed_on_the_image_through_world_coordinates(viewer_with_model, qtbot, kind):
+    """Before: a mask was taken in its own pixels, so on an image with another scale or position the
+    wrong region was edited without a word."""
+    viewer = viewer_with_model
+    composite = make_texture()
+    viewer.add_image(composite, name="comp", scale=(2.0, 2.0))  # 40 px = 80 world units
+    if kind == "shapes":  # world rows and columns 20-40: image pixels 10-20
+        viewer.add_shapes(
+            [np.array([[20, 20], [20, 40], [40, 40], [40, 20]])], shape_type="rectangle", name="m"
+        )
+    else:  # pixels 0-9 of a layer at world 20: world 20-38, image pixels 10-19
+        region = np.zeros((40, 40), np.uint8)
+        region[:10, :10] = 1
+        viewer.add_labels(region, name="m", scale=(2.0, 2.0), translate=(20.0, 20.0))
+    widget = _open(viewer, "Editing")
+    widget.mask.value = viewer.layers["m"]
+    widget.radius.value, widget.sigma.value = 0.0, 0.0
+    out = _run(qtbot, widget)
+    rows, cols = np.nonzero(out.data != composite)
+    assert len(rows) > 20
+    assert rows.min() >= 10 and rows.max() <= 20 and cols.min() >= 10 and cols.max() <= 20
+
+
 def test_harmonization_with_fine_tuning_and_a_shapes_mask(viewer_with_model, qtbot):
     viewer = viewer_with_model
     viewer.add_image(make_texture(), name="comp")

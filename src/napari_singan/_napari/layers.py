@@ -187,6 +187,62 @@ def shapes_region(shapes: Any, layer: Any, hw: tuple[int, int]) -> Region | None
     return None
 
 
+def mask_on(mask: Any, layer: Any, hw: tuple[int, int], point: Any) -> np.ndarray:
+    """A Labels or Shapes layer as a 2-D mask on the pixel grid of an image layer, through world coordinates.
+
+    Parameters
+    ----------
+    mask
+        A napari Labels layer (its displayed slice; non-zero marks the region) or Shapes layer.
+    layer
+        The image layer whose ``hw`` grid the mask is wanted on.
+    hw
+        The image's height and width.
+    point
+        The viewer's current world position (``viewer.dims.point``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``hw`` boolean mask: each image pixel takes the mask at its centre's world position
+        (nearest mask pixel; none outside the mask layer), whatever each layer's scale,
+        translate, rotation or affine.
+    """
+    from napari.layers import Shapes
+
+    full = np.asarray(point, dtype=float)
+
+    def image_to_world(yx: Any) -> np.ndarray:  # the viewer's position with the image's (y, x) put in
+        data = np.asarray(layer.world_to_data(full), dtype=float)
+        data[-2:] = yx
+        world = full.copy()
+        world[-layer.ndim :] = layer.data_to_world(data)
+        return world
+
+    if isinstance(mask, Shapes):
+        image_yx = [
+            np.array([np.asarray(layer.world_to_data(mask.data_to_world(v)), float)[-2:] for v in vertices])
+            for vertices in mask.data
+        ]
+        return Shapes(image_yx, shape_type=list(mask.shape_type)).to_labels(labels_shape=hw) > 0
+    values = layer_image(mask, point)[0]  # (h, w) in the mask's own pixels
+    origin, down, right = (
+        np.asarray(mask.world_to_data(image_to_world(yx)), dtype=float)[-2:]
+        for yx in ((0, 0), (1, 0), (0, 1))
+    )
+    if values.shape == tuple(hw) and np.allclose(
+        [origin, down - origin, right - origin], [[0, 0], [1, 0], [0, 1]]
+    ):
+        return values != 0  # the same grid
+    ys, xs = np.arange(hw[0])[:, None], np.arange(hw[1])[None, :]
+    rows = np.floor(origin[0] + ys * (down - origin)[0] + xs * (right - origin)[0] + 0.5).astype(np.int64)
+    cols = np.floor(origin[1] + ys * (down - origin)[1] + xs * (right - origin)[1] + 0.5).astype(np.int64)
+    inside = (rows >= 0) & (rows < values.shape[0]) & (cols >= 0) & (cols < values.shape[1])
+    out = np.zeros(hw, bool)
+    out[inside] = values[rows[inside], cols[inside]] != 0
+    return out
+
+
 def view_region(
     center: Any, zoom: float, canvas_hw: tuple[float, float], point: Any, layer: Any, hw: tuple[int, int]
 ) -> Region | None:

@@ -14,7 +14,7 @@ from magicgui.widgets import CheckBox, FloatSpinBox, PushButton, SpinBox, Widget
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 
-from .._napari.layers import check_not_shown, layer_image, output_layer_kwargs
+from .._napari.layers import check_not_shown, mask_on, output_layer_kwargs
 from .._napari.models import MODELS
 from ..apps import (
     animate,
@@ -114,16 +114,15 @@ class _MaskedWidget(ApplicationWidget):
         super().__init__(viewer, [self.image, self.mask, self.radius, self.sigma, *(extra or [])])
 
     def inputs(self, model: SinGANModel) -> tuple[Input, np.ndarray]:
-        """The image input and a 2-D mask (Labels: current slice; Shapes: rasterised on the image grid)."""
+        """The image input and a 2-D mask on its pixel grid, placed through world coordinates (Labels: the
+        displayed slice; Shapes: rasterised)."""
         src = self.input_of(self.image.value, "an image layer", model)
         layer = self.mask.value
         if layer is None:
             raise ValueError("choose a mask layer first: a Labels or Shapes layer marking the region")
-        if isinstance(layer, Shapes):
-            if not len(layer.data):
-                raise ValueError(f"the shapes layer {layer.name!r} is empty: draw the region first")
-            return src, layer.to_labels(labels_shape=src.hw) > 0
-        return src, layer_image(layer, self._viewer.dims.point)[0]
+        if isinstance(layer, Shapes) and not len(layer.data):
+            raise ValueError(f"the shapes layer {layer.name!r} is empty: draw the region first")
+        return src, mask_on(layer, src.layer, src.hw, self._viewer.dims.point)
 
     def work(self, model: SinGANModel):
         src, mask = self.inputs(model)
