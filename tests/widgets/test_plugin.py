@@ -304,6 +304,42 @@ def test_slice_of_a_z_stack_and_channel_axis(make_napari_viewer, qtbot, notes):
     assert gen.output_layer.data.shape == (2, 3, 32, 32)
 
 
+def test_applications_read_channels_from_the_axis_the_model_was_trained_with(
+    make_napari_viewer, qtbot, notes
+):
+    """Before: applications took a channels-first model's channels from the layer's first axis, so a
+    (Z, C, Y, X) layer trained with channels on axis 1 fed z-planes of one channel as channels."""
+    from napari_singan.apps import super_resolve
+    from napari_singan.core import drain
+
+    viewer = make_napari_viewer()
+    zcyx = np.stack([np.stack([make_texture(40, 40, seed=3 * z + c) for c in range(3)]) for z in range(2)])
+    viewer.add_image(zcyx, name="zcyx")  # (2, 3, 40, 40)
+    viewer.dims.set_current_step(0, 1)
+    train = _train_widget(viewer)
+    tiny_settings(train, iters=2)
+    train.channels.value = 1
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    model = MODELS.get(train.last_model_name)
+    assert model.spec.channels == 3 and model.metadata["layer"]["channel_axis"] == 1
+    _, sr = viewer.window.add_plugin_dock_widget("napari-singan", "Super-resolution")
+    sr.picker.select(train.last_model_name)
+    sr.image.value, sr.factor.value, sr.device.value = viewer.layers["zcyx"], 2.0, "cpu"
+    sr.runner.run_button.clicked.emit()
+    wait_idle(qtbot, sr)
+    expected = drain(super_resolve(model, zcyx[1], 2.0, seed=0))  # the displayed plane, its three channels
+    np.testing.assert_array_equal(sr.output_layer.data, expected)
+
+    sr.image.value = viewer.add_image(np.zeros((2, 4, 40, 40), np.uint8), name="four")
+    sr.runner.run_button.clicked.emit()
+    assert not sr.runner.is_running
+    assert notes[-1] == (
+        "the layer 'four' (2x4x40x40) has no axis of the model's 3 channels before its image axes: "
+        "give it one axis of 3 channels"
+    )
+
+
 def test_reader_and_writer(make_napari_viewer, qtbot, tmp_path, tiny_model):
     from napari_singan.core import SinGANError, save_model
 

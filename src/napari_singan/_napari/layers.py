@@ -30,6 +30,35 @@ def channel_axis_choices(layer: Any) -> list[tuple[str, int | None]]:
     return [("none (train on the displayed 2-D slice)", None), *leading]
 
 
+def model_channel_axis(layer: Any, model: SinGANModel) -> int | None:
+    """The axis of an image layer that holds a model's channels, for an application's input.
+
+    ``None`` for grayscale, RGB and channels-last models. For a model of
+    channels first: the axis it was trained with when the layer has it with
+    that many channels, else the one leading axis of that length.
+
+    Raises
+    ------
+    ValueError
+        When no leading axis, or more than one, has the model's number of channels.
+    """
+    channels = model.spec.channels
+    if model.spec.channel_axis != 0 or layer.rgb or layer.ndim < 3:
+        return None
+    shape = _base_data(layer).shape[: layer.ndim - 2]
+    trained = source_layer(model).get("channel_axis")
+    if trained is not None and trained < len(shape) and shape[trained] == channels:
+        return trained
+    fits = [axis for axis, n in enumerate(shape) if n == channels]
+    if len(fits) == 1:
+        return fits[0]
+    which = "no axis" if not fits else f"axes {', '.join(map(str, fits))}"
+    raise ValueError(
+        f"the layer {layer.name!r} ({'x'.join(map(str, _base_data(layer).shape))}) has {which} of the model's "
+        f"{channels} channels before its image axes: give it one axis of {channels} channels"
+    )
+
+
 def _base_data(layer: Any) -> Any:
     return layer.data[0] if layer.multiscale else layer.data
 
@@ -79,8 +108,9 @@ def spatial_hw(image: np.ndarray, channel_axis: int | None) -> tuple[int, int]:
     return tuple(image.shape[-2:]) if channel_axis == 0 else tuple(image.shape[:2])
 
 
-def layer_metadata(layer: Any) -> dict[str, Any]:
-    """What a model remembers of its source layer (stored in the model file)."""
+def layer_metadata(layer: Any, channel_axis: int | None = None) -> dict[str, Any]:
+    """What a model remembers of its source layer (stored in the model file), with the layer axis that
+    held its channels (``channel_axis``; left out when ``None``)."""
     meta: dict[str, Any] = {
         "source": layer.name,
         "scale": [float(v) for v in layer.scale[-2:]],
@@ -92,6 +122,8 @@ def layer_metadata(layer: Any) -> dict[str, Any]:
     units = getattr(layer, "units", None)
     if units is not None:
         meta["units"] = [str(u) for u in units[-2:]]
+    if channel_axis is not None:
+        meta["channel_axis"] = channel_axis
     return meta
 
 

@@ -9,7 +9,7 @@ from magicgui.widgets import Container, SpinBox, Widget
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
-from .._napari.layers import layer_image, layer_metadata, look, placement, spatial_hw
+from .._napari.layers import layer_image, layer_metadata, look, model_channel_axis, placement, spatial_hw
 from ..core import Progress, SampleProgress, SinGANError, resolve_device
 from ..core.events import TileProgress
 from ..core.memory import check_memory, generation_bytes
@@ -83,8 +83,7 @@ class ApplicationWidget(Container):
         """The displayed 2-D slice of an image layer, with channels laid out as the model's."""
         if layer is None:
             raise ValueError(f"choose {what} first (add one to the viewer if the list is empty)")
-        axis = 0 if model.spec.channel_axis == 0 and not layer.rgb and layer.ndim >= 3 else None
-        image, axis, _ = layer_image(layer, self._viewer.dims.point, axis)
+        image, axis, _ = layer_image(layer, self._viewer.dims.point, model_channel_axis(layer, model))
         return Input(layer, image, spatial_hw(image, axis), axis)
 
     def overlay(self, src: Input, native: tuple[int, int], leading: int = 0) -> dict[str, Any]:

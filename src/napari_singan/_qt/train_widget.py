@@ -381,7 +381,7 @@ class TrainWidget(Container):
         except SinGANError as error:
             show_error(f"{layer.name}: {error}")
             return
-        meta = layer_metadata(layer)
+        meta = layer_metadata(layer, self.channels.value)
         self.partial = None
         self._schedule = schedule
         self._train_from(_Source(layer.name, hw, axis, bool(layer.rgb), cropped_layer(meta, crop)))
