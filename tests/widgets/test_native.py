@@ -149,3 +149,37 @@ def test_field_of_view_trains_on_the_visible_part(make_napari_viewer, qtbot, nat
     assert model.spec.height == h and model.spec.width == w
     if native:
         assert model.trained_shapes[-1] == (h, w)
+
+
+def test_a_lazy_slide_is_read_only_where_the_rectangle_is(make_napari_viewer, qtbot, notes):
+    """Before: the whole full-resolution plane of a lazy (dask, zarr, multiscale) layer was read in the GUI
+    thread before the region was cut out: napari froze, or a MemoryError traced back."""
+    import dask.array as da
+
+    side, chunk = 200_000, 1000  # 80 GB of float32
+    read = []
+
+    def block(block_info=None):
+        (y0, _), (x0, _) = block_info[None]["array-location"]
+        read.append((y0, x0))
+        return make_texture(chunk, chunk, seed=len(read)).astype(np.float32)
+
+    slide = da.map_blocks(block, chunks=((chunk,) * (side // chunk),) * 2, dtype=np.float32)
+    viewer = make_napari_viewer()
+    overview = da.from_array(make_texture(side // 100, side // 100).astype(np.float32), chunks=500)
+    layer = viewer.add_image([slide, overview], name="slide", multiscale=True, contrast_limits=(0.0, 1.0))
+    read.clear()  # napari shows the overview, and may read the full level where the canvas zooms in
+    train = _widget(viewer, "Train")
+    tiny_settings(train, iters=2)
+    train.runner.run_button.clicked.emit()  # the whole slide: refused before reading it
+    assert not train.runner.is_running and read == []
+    assert "reading 'slide' needs an estimated 160.0 GB of memory" in notes[-1]
+    assert notes[-1].endswith("train on a part of it (region: shapes rectangle or field of view)")
+
+    viewer.add_shapes([np.array([[1499.5, 2499.5], [1539.5, 2539.5]])], shape_type="rectangle", name="roi")
+    viewer.layers.selection.active = layer
+    train.layer.value, train.region.value = layer, RECTANGLE
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    assert sorted(read) == [(1000, 2000)]  # one block of the 40 000 holds the 40x40 px rectangle
+    assert MODELS.get(train.last_model_name).metadata["crop"] == [1500, 2500, 40, 40]

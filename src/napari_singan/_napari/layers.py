@@ -12,6 +12,7 @@ import numpy as np
 
 from ..core.errors import OutputPathError
 from ..core.files import METRES, PixelSize, same_file
+from ..core.memory import check_memory
 
 if TYPE_CHECKING:
     from ..core import SinGANModel
@@ -63,30 +64,41 @@ def _base_data(layer: Any) -> Any:
     return layer.data[0] if layer.multiscale else layer.data
 
 
-def layer_image(layer: Any, point: tuple[float, ...] | None = None, channel_axis: int | None = None):
-    """The 2-D image (plus channels) that training sees.
+def layer_image(
+    layer: Any,
+    point: tuple[float, ...] | None = None,
+    channel_axis: int | None = None,
+    region: tuple[int, int, int, int] | None = None,
+):
+    """The 2-D image (plus channels) that training sees, read from the layer's data only there.
 
     Parameters
     ----------
     layer
-        A napari Image layer, 2-D or with leading z/t/channel axes.
+        A napari Image layer, 2-D or with leading z/t/channel axes; its data may
+        be lazy (dask, zarr) and multiscale (the full-resolution level is read).
     point
         The viewer's current world position (``viewer.dims.point``); leading
         axes are indexed at it. ``None`` takes index 0.
     channel_axis
         A leading axis of the layer that holds channels, kept whole.
+    region
+        ``(y, x, height, width)`` inside :func:`layer_hw`: only these pixels are read.
 
     Returns
     -------
     array, channel_axis, note
         The array for :func:`napari_singan.core.train`, its channel axis, and a
         sentence saying which slice was taken ("" for a plain 2-D layer).
+
+    Raises
+    ------
+    MemoryEstimateError
+        When the pixels to read would not fit in memory (before reading them).
     """
     data = _base_data(layer)
     rgb = getattr(layer, "rgb", False)  # Labels layers have no colour axis
     leading = layer.ndim - 2
-    if leading == 0:
-        return np.asarray(data), (data.ndim - 1 if rgb else None), ""
     coords = np.zeros(layer.ndim) if point is None else np.asarray(layer.world_to_data(point))
     index: list[Any] = []
     taken = []
@@ -97,10 +109,27 @@ def layer_image(layer: Any, point: tuple[float, ...] | None = None, channel_axis
         i = int(np.clip(np.round(coords[axis]), 0, data.shape[axis] - 1))
         index.append(i)
         taken.append(f"axis {axis} = {i}")
-    image = np.asarray(data[tuple(index)])
+    if region is not None:
+        y, x, h, w = (int(v) for v in region)
+        index += [slice(y, y + h), slice(x, x + w)]
+    plane = data[tuple(index)]
+    if not isinstance(plane, np.ndarray):  # lazy (dask, zarr): nothing of it is in memory yet
+        check_memory(
+            int(np.prod(plane.shape)) * np.dtype(plane.dtype).itemsize,
+            "cpu",
+            what=f"reading {layer.name!r}",
+            remedy="train on a part of it (region: shapes rectangle or field of view)",
+        )
+    image = np.asarray(plane)
     axis_out = 0 if channel_axis is not None else (image.ndim - 1 if rgb else None)
     note = f"trained on the displayed 2-D slice ({', '.join(taken)})" if taken else ""
     return image, axis_out, note
+
+
+def layer_hw(layer: Any) -> tuple[int, int]:
+    """Height and width of a layer's full-resolution 2-D image, without reading its data."""
+    shape = _base_data(layer).shape
+    return tuple(shape[-3:-1]) if getattr(layer, "rgb", False) else tuple(shape[-2:])
 
 
 def spatial_hw(image: np.ndarray, channel_axis: int | None) -> tuple[int, int]:

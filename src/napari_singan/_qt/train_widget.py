@@ -13,6 +13,7 @@ from .._napari.layers import (
     Region,
     channel_axis_choices,
     cropped_layer,
+    layer_hw,
     layer_image,
     layer_metadata,
     look,
@@ -41,7 +42,7 @@ from ..core import (
 from ..core.config import LabelEncoding, Precision
 from ..core.events import training_steps
 from ..core.images import channels_last, validate_image
-from ..core.microscopy import crop_region, native_max_size
+from ..core.microscopy import check_region, native_max_size
 from ..core.plan import check_training_memory, training_plan
 from .controls import TaskRunner, device_picker, layer_picker
 
@@ -364,13 +365,12 @@ class TrainWidget(Container):
                 "data) and choose it under 'image'."
             )
             return
-        image, axis, note = layer_image(layer, self._viewer.dims.point, self.channels.value)
-        full_hw = spatial_hw(image, axis)
-        native = self.native_size.value
+        full_hw, native = layer_hw(layer), self.native_size.value
         try:
             crop = self.crop(layer, full_hw)
             if crop is not None:
-                image = crop_region(image, crop, axis, self.min_size.value)
+                check_region(crop, full_hw, self.min_size.value)
+            image, axis, note = layer_image(layer, self._viewer.dims.point, self.channels.value, crop)
             config = self.config(native_max_size(image, axis) if native else None)
             if self.label_layer.value is not None:
                 config = config.for_labels()  # what the model will train with, for the plan and the progress
@@ -391,9 +391,8 @@ class TrainWidget(Container):
         labels, labels_layer = None, self.label_layer.value
         if labels_layer is not None:
             # The same displayed slice as the image; the core checks shape and values in the worker.
-            labels, _, labels_note = layer_image(labels_layer, self._viewer.dims.point)
-            if crop is not None and labels.shape[:2] == full_hw:  # else the core says they do not match
-                labels = crop_region(labels, crop)
+            region = crop if layer_hw(labels_layer) == full_hw else None  # else the core says they differ
+            labels, _, labels_note = layer_image(labels_layer, self._viewer.dims.point, region=region)
             if labels_note:
                 show_info(f"{labels_layer.name}: {labels_note}")
             metadata["labels_source"] = labels_layer.name

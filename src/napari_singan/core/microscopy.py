@@ -278,6 +278,28 @@ def _valid(size: PixelSize) -> PixelSize | None:
     return size if all(math.isfinite(v) and v > 0 for v in (size.y, size.x)) else None
 
 
+def check_region(region: tuple[int, int, int, int], hw: tuple[int, int], min_size: int = 1) -> None:
+    """Refuse a ``(y, x, height, width)`` region outside an ``hw`` image or smaller than ``min_size``.
+
+    Raises
+    ------
+    ImageInputError
+        One line saying what the region needs.
+    """
+    y, x, h, w = (int(v) for v in region)
+    height, width = hw
+    if min(h, w) < min_size:
+        raise ImageInputError(
+            f"the crop is {h}x{w} px, smaller than the coarsest scale ({min_size} px): "
+            f"crop at least {min_size}x{min_size}"
+        )
+    if y < 0 or x < 0 or y + h > height or x + w > width:
+        raise ImageInputError(
+            f"the crop {h}x{w} at y={y}, x={x} is not inside the {height}x{width} image: "
+            f"it needs 0 <= y, y + height <= {height}, 0 <= x and x + width <= {width}"
+        )
+
+
 def crop_region(
     array: np.ndarray, region: tuple[int, int, int, int], channel_axis: int | None = None, min_size: int = 1
 ) -> np.ndarray:
@@ -306,17 +328,7 @@ def crop_region(
     """
     y, x, h, w = (int(v) for v in region)
     hwc, axis = channels_last(array, channel_axis)
-    height, width = hwc.shape[:2]
-    if min(h, w) < min_size:
-        raise ImageInputError(
-            f"the crop is {h}x{w} px, smaller than the coarsest scale ({min_size} px): "
-            f"crop at least {min_size}x{min_size}"
-        )
-    if y < 0 or x < 0 or y + h > height or x + w > width:
-        raise ImageInputError(
-            f"the crop {h}x{w} at y={y}, x={x} is not inside the {height}x{width} image: "
-            f"it needs 0 <= y, y + height <= {height}, 0 <= x and x + width <= {width}"
-        )
+    check_region(region, hwc.shape[:2], min_size)
     part = hwc[y : y + h, x : x + w].copy()
     return part[..., 0] if axis is None and np.ndim(array) == 2 else np.moveaxis(part, -1, axis)
 
