@@ -7,6 +7,7 @@ input, in the input's dtype, placed to overlay the input in world coordinates.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from ..apps.animation import VIDEO_FPS
 from ..apps.shared import model_scale_shape
 from ..core.files import ANIMATION_SUFFIXES, check_output_path
 from .application import ApplicationWidget, Input
-from .controls import layer_picker
+from .controls import layer_picker, write_file
 
 if TYPE_CHECKING:
     import napari
@@ -197,24 +198,20 @@ class AnimateWidget(ApplicationWidget):
 
     def export(self, path: str) -> None:
         """Write the last animation (GIF/MP4 as 8-bit video at the chosen fps, TIFF in its dtype)."""
-        from ..core import SinGANError
-
         layer = self.output_layer
         name = None if layer is None else layer.metadata.get("singan_model")
         if layer is None or layer not in self._viewer.layers or name not in MODELS:
             show_error("nothing to export: run the animation first")
             return
-        try:
+
+        def export() -> Path:
             check_output_path(path, ANIMATION_SUFFIXES)
             check_not_shown(self._viewer, path)
-            written = save_animation(path, np.asarray(layer.data), self.fps.value, MODELS.get(name))
-        except SinGANError as exc:
-            show_error(str(exc))
-            return
-        except OSError as exc:  # e.g. the disk is full: an existing file is kept whole
-            show_error(f"could not write {path}: {exc.strerror or exc}")
-            return
-        show_info(f"animation written to {written}")
+            return save_animation(path, np.asarray(layer.data), self.fps.value, MODELS.get(name))
+
+        written = write_file(export, path)
+        if written is not None:
+            show_info(f"animation written to {written}")
 
     def _ask_export(self) -> None:
         from qtpy.QtWidgets import QFileDialog

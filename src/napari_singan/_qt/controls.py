@@ -13,7 +13,6 @@ from napari.utils.notifications import show_error, show_info
 
 from .._napari.models import MODELS, file_stem
 from ..core import SinGANError, available_devices
-from ..core.errors import OutputPathError
 from ..core.files import check_output_path
 from ..core.persistence import SUFFIX
 from . import workers
@@ -100,16 +99,13 @@ class ModelPicker(Container):
         target = Path(path)
         if not target.suffix:
             target = target.with_suffix(SUFFIX)
-        try:
+
+        def save() -> Path:
             check_output_path(target, (SUFFIX,))
-            MODELS.save(self.model_name, target)
-        except OutputPathError as exc:
-            show_error(str(exc))
-            return
-        except OSError as exc:  # e.g. the disk is full: an existing file is kept whole
-            show_error(f"could not save the model to {target}: {exc.strerror or exc}")
-            return
-        show_info(f"saved model {self.model_name!r} to {target}")
+            return MODELS.save(self.model_name, target)
+
+        if write_file(save, target) is not None:
+            show_info(f"saved model {self.model_name!r} to {target}")
 
     def _ask_load(self) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -129,6 +125,18 @@ class ModelPicker(Container):
         )
         if path:
             self.save(path)
+
+
+def write_file(write: Callable[[], Path], path: str | Path) -> Path | None:
+    """Run ``write`` (checks, then the writing of ``path``); a refused path or a failed write becomes one
+    error notification and ``None`` (an existing file is kept whole: every writer is atomic)."""
+    try:
+        return write()
+    except SinGANError as exc:
+        show_error(str(exc))
+    except OSError as exc:  # e.g. the disk is full
+        show_error(f"could not write {path}: {exc.strerror or exc}")
+    return None
 
 
 class StartScale(Container):
