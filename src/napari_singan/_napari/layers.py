@@ -271,21 +271,22 @@ def mask_on(mask: Any, layer: Any, hw: tuple[int, int], point: Any) -> np.ndarra
     """
     from napari.layers import Shapes
 
-    full = np.asarray(point, dtype=float)
-
-    def image_to_world(yx: Any) -> np.ndarray:  # the viewer's position with the image's (y, x) put in
-        data = np.asarray(layer.world_to_data(full), dtype=float)
-        data[-2:] = yx
-        world = full.copy()
-        world[-layer.ndim :] = layer.data_to_world(data)
-        return world
-
     if isinstance(mask, Shapes):
         image_yx = [
             np.array([np.asarray(layer.world_to_data(mask.data_to_world(v)), float)[-2:] for v in vertices])
             for vertices in mask.data
         ]
         return Shapes(image_yx, shape_type=list(mask.shape_type)).to_labels(labels_shape=hw) > 0
+    full = np.asarray(point, dtype=float)
+    here = np.asarray(layer.world_to_data(full), dtype=float)  # the viewer's position in the image's data
+
+    def image_to_world(yx: Any) -> np.ndarray:  # the viewer's position with the image's (y, x) put in
+        data = here.copy()
+        data[-2:] = yx
+        world = full.copy()
+        world[-layer.ndim :] = layer.data_to_world(data)
+        return world
+
     values = layer_image(mask, point)[0]  # (h, w) in the mask's own pixels
     origin, down, right = (
         np.asarray(mask.world_to_data(image_to_world(yx)), dtype=float)[-2:]
