@@ -42,6 +42,8 @@ def test_box_region_rounds_to_pixel_centres_and_clips():
     assert box_region((9.5, 19.5), (49.5, 55.5), (60, 70)) == CROP
     assert box_region((-5.0, 60.2), (10.0, 90.0), (60, 70)) == (0, 60, 10, 10)
     assert box_region((61.0, 0.0), (70.0, 5.0), (60, 70)) is None
+    # Sides a rounding error off a pixel edge (a rectangle read through a rotation) are on it.
+    assert box_region((9.5 - 1e-12, 19.5 + 1e-12), (49.5 + 1e-12, 55.5 - 1e-12), (60, 70)) == CROP
 
 
 def test_native_training_on_a_rectangle_sits_on_it(make_napari_viewer, qtbot, notes):
@@ -77,6 +79,53 @@ def test_native_training_on_a_rectangle_sits_on_it(make_napari_viewer, qtbot, no
     assert out.data.shape == (2, 40, 36)
     np.testing.assert_allclose(out.scale, (1.0, *SCALE))
     np.testing.assert_allclose(out.translate, (0.0, *on_crop))
+
+
+#: A rotated, sheared and affine-transformed layer (and its rectangle, drawn in the same frame).
+TURNED = {"rotate": 30.0, "shear": [0.2], "affine": [[1.0, 0.1, 2.0], [0.0, 0.9, -3.0], [0.0, 0.0, 1.0]]}
+
+
+def test_outputs_of_a_rotated_sheared_affine_layer_lie_on_its_pixels(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    kwargs = {"scale": SCALE, "translate": TRANSLATE, **TURNED}
+    image = viewer.add_image(make_texture(60, 70), name="tex", **kwargs)
+    y, x, h, w = CROP
+    rectangle = np.array([[y - 0.5, x - 0.5], [y + h - 0.5, x + w - 0.5]])  # in the image's data frame
+    viewer.add_shapes([rectangle], shape_type="rectangle", name="roi", **kwargs)
+    viewer.layers.selection.active = image
+    train = _widget(viewer, "Train")
+    tiny_settings(train, iters=4)
+    train.native_size.value = True
+    train.region.value = RECTANGLE
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    assert MODELS.get(train.last_model_name).metadata["crop"] == list(CROP)
+
+    gen = _widget(viewer, "Generate")
+    gen.picker.select(train.last_model_name)
+    gen.num.value = 2
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    pixels = [(0, 0), (39, 0), (0, 35), (17, 29)]  # output pixel (i, j) is the crop's pixel (y + i, x + j)
+    on_image = [image.data_to_world((y + i, x + j)) for i, j in pixels]
+    np.testing.assert_allclose([train.preview_layer.data_to_world(p) for p in pixels], on_image, atol=1e-9)
+    np.testing.assert_allclose(
+        [gen.output_layer.data_to_world((1, *p))[1:] for p in pixels], on_image, atol=1e-9
+    )
+
+    sr = _widget(viewer, "Super-resolution")
+    sr.image.value, sr.factor.value = image, 2.0
+    sr.runner.run_button.clicked.emit()
+    wait_idle(qtbot, sr)
+    out = sr.output_layer
+    assert out.data.shape == (120, 140)
+    # Output pixel i covers input pixels i / 2 - 0.25 .. : its centre is input coordinate (i + 0.5) / 2 - 0.5.
+    below = [(i, j) for i in (0, 57, 119) for j in (0, 139)]
+    np.testing.assert_allclose(
+        [out.data_to_world(p) for p in below],
+        [image.data_to_world(((i + 0.5) / 2 - 0.5, (j + 0.5) / 2 - 0.5)) for i, j in below],
+        atol=1e-9,
+    )
 
 
 def test_a_run_estimated_beyond_memory_is_refused(make_napari_viewer, qtbot, notes, monkeypatch):

@@ -153,7 +153,31 @@ def layer_metadata(layer: Any, channel_axis: int | None = None) -> dict[str, Any
         meta["units"] = [str(u) for u in units[-2:]]
     if channel_axis is not None:
         meta["channel_axis"] = channel_axis
+    turn = layer_turn(layer)
+    if turn is not None:
+        meta["affine"] = turn.tolist()
     return meta
+
+
+def layer_turn(layer: Any) -> np.ndarray | None:
+    """What a layer's rotate, shear and affine do to its last two axes, as one 3 x 3 napari ``affine``.
+
+    napari maps data ``d`` to world ``W d + w`` (``W`` = affine x rotate x
+    shear x scale ``S``, 2 x 2 here). Written as ``M (T + S d)`` around the
+    layer's translate ``T``, ``M`` = ``[[W S^-1, w - W S^-1 T]]``: so an output
+    given a scale and translate in the layer's physical frame, and this
+    affine, lands where the layer's pixels do. ``None`` when ``M`` is the
+    identity (only scale and translate). Leading axes are read at 0.
+    """
+    origin = np.zeros(layer.ndim)
+    unit = np.eye(layer.ndim)[-2:]
+    w = np.asarray(layer.data_to_world(origin), dtype=float)[-2:]
+    big_w = np.stack([np.asarray(layer.data_to_world(e), dtype=float)[-2:] - w for e in unit], axis=1)
+    linear = big_w / np.asarray(layer.scale[-2:], dtype=float)  # W S^-1: (2, 2), columns y, x
+    turn = np.eye(3)
+    turn[:2, :2] = linear
+    turn[:2, 2] = w - linear @ np.asarray(layer.translate[-2:], dtype=float)
+    return None if np.allclose(turn, np.eye(3), rtol=0.0, atol=1e-12) else turn
 
 
 def placement(
@@ -164,7 +188,8 @@ def placement(
     rgb: bool,
     leading: int = 1,
 ) -> dict[str, list]:
-    """``scale``, ``translate`` and ``units`` that overlay an output on its source layer.
+    """``scale``, ``translate`` and ``units`` (and a rotated, sheared or affine source's ``affine``)
+    that overlay an output on its source layer.
 
     Parameters
     ----------
@@ -196,7 +221,13 @@ def placement(
     if channel_axis is not None and not rgb:
         axes.insert(channel_axis, "c")
     columns = zip(*[(1.0, 0.0, "pixel")] * leading, *[per_axis[a] for a in axes], strict=True)
-    return dict(zip(("scale", "translate", "units"), map(list, columns), strict=True))
+    kwargs = dict(zip(("scale", "translate", "units"), map(list, columns), strict=True))
+    if "affine" in layer:  # the source's rotate, shear and affine (layer_turn), on the output's y and x axes
+        ndim = leading + len(axes)
+        at = [leading + axes.index("y"), leading + axes.index("x"), ndim]
+        kwargs["affine"] = np.eye(ndim + 1)
+        kwargs["affine"][np.ix_(at, at)] = layer["affine"]
+    return kwargs
 
 
 Region = tuple[int, int, int, int]  # (y, x, height, width) in pixels of an image
@@ -216,13 +247,16 @@ def cropped_layer(layer: dict[str, Any], crop: Any = None) -> dict[str, Any]:
 
 
 def box_region(low: Any, high: Any, hw: tuple[int, int]) -> Region | None:
-    """The pixels of an ``hw`` image whose centres lie in the box ``low``-``high`` (data coordinates).
+    """The pixels of an ``hw`` image in the box ``low``-``high`` (data coordinates), its sides moved to the
+    nearest pixel edges.
 
-    napari centres pixel ``i`` on data coordinate ``i``; the box is clipped to
-    the image. None when no pixel is inside.
+    napari centres pixel ``i`` on data coordinate ``i``, so its edges lie at
+    ``i - 0.5`` and ``i + 0.5``; a side within 1e-6 px of an edge is on it (the
+    rounding of a box drawn in one transformed layer and read in another).
+    The box is clipped to the image. None when no pixel is inside.
     """
-    start = [int(np.clip(np.floor(v + 0.5), 0, n)) for v, n in zip(low, hw, strict=True)]
-    stop = [int(np.clip(np.floor(v + 0.5), 0, n)) for v, n in zip(high, hw, strict=True)]
+    start = [int(np.clip(np.floor(np.round(v, 6) + 0.5), 0, n)) for v, n in zip(low, hw, strict=True)]
+    stop = [int(np.clip(np.floor(np.round(v, 6) + 0.5), 0, n)) for v, n in zip(high, hw, strict=True)]
     if stop[0] <= start[0] or stop[1] <= start[1]:
         return None
     return start[0], start[1], stop[0] - start[0], stop[1] - start[1]
