@@ -15,6 +15,8 @@ except PackageNotFoundError:  # running from a source tree
 
 def __getattr__(name: str):
     core = import_module("napari_singan.core")
+    if name == "__all__":  # what `from napari_singan import *` imports
+        return list(core.__all__)
     if name in core.__all__:
         return getattr(core, name)
     raise AttributeError(f"module 'napari_singan' has no attribute {name!r}")

@@ -10,11 +10,14 @@ Nothing here is ever mutated: derive a variant with :func:`dataclasses.replace`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, get_args
 
-from .errors import ConfigError
+import numpy as np
+
+from .errors import ConfigError, check_number, check_whole
 
 Norm = Literal["instance", "none"]
 # The critics' norm; "after-first": none in the first block, instance norm in the others (core.models).
@@ -28,6 +31,24 @@ Precision = Literal["float32", "bfloat16"]  # arithmetic of the networks while t
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+def _check_types(owner: object) -> None:
+    """Whole numbers in ``int`` fields, finite numbers in ``float`` fields, ``True``/``False`` in ``bool``
+    fields, all stored as Python values (a model file holds only those; numpy numbers are converted)."""
+    for f in fields(owner):
+        value, name = getattr(owner, f.name), f.name.replace("_", " ")
+        if f.type == "int":
+            value = check_whole(name, value, -math.inf)  # each class checks its ranges
+        elif f.type == "float":
+            check_number(name, value, -math.inf)
+            value = float(value)
+        elif f.type == "bool":
+            _require(isinstance(value, bool | np.bool_), f"{name} must be True or False, got {value!r}")
+            value = bool(value)
+        else:
+            continue
+        object.__setattr__(owner, f.name, value)
 
 
 def _require_choice(owner: object, name: str, choices: tuple[str, ...]) -> None:
@@ -48,6 +69,7 @@ class PyramidConfig:
     max_size: int = 250  # long side of the finest scale; larger images are downsampled to this
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _require(
             0.0 < self.scale_factor < 1.0, f"scale factor must be between 0 and 1, got {self.scale_factor}"
         )
@@ -73,6 +95,7 @@ class ModelConfig:
     padding: Padding = "zero"  # G's input padding: "zero" (paper), "reflect" or "noise" (animation models)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _require_choice(self, "norm", get_args(Norm))
         _require_choice(self, "critic_norm", get_args(CriticNorm))
         _require_choice(self, "label_critic_norm", ("", *get_args(CriticNorm)))
@@ -83,6 +106,7 @@ class ModelConfig:
         )
         _require(self.double_every >= 1, f"double every must be at least 1, got {self.double_every}")
         _require(self.num_blocks >= 2, f"networks need at least 2 conv blocks, got {self.num_blocks}")
+        _require(0.0 <= self.leaky_slope < 1.0, f"leaky slope must be in [0, 1), got {self.leaky_slope}")
 
 
 @dataclass(frozen=True)
@@ -122,6 +146,7 @@ class TrainConfig:
     precision: Precision = "float32"  # "bfloat16": autocast G and D in training (weights, sampling: fp32)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         for name in (
             "iters_per_scale",
             "coarse_batch",

@@ -23,8 +23,6 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 
     ``"auto"`` picks CUDA, then MPS, then the CPU.
     """
-    if isinstance(name, torch.device):
-        return name
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -32,7 +30,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        device = torch.device(name)
+        device = name if isinstance(name, torch.device) else torch.device(str(name) if name else "")
     except RuntimeError:
         raise SinGANError(f"unknown device {name!r}; use one of {', '.join(available_devices())}") from None
     usable = {
@@ -42,7 +40,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     }.get(device.type, False)
     if not usable:
         raise SinGANError(
-            f"device {name!r} is not available here; use one of {', '.join(available_devices())}"
+            f"device {str(name)!r} is not available here; use one of {', '.join(available_devices())}"
         )
     return device
 

@@ -1,6 +1,7 @@
 """Exceptions and warnings with messages meant for the person using the tool."""
 
 import math
+import numbers
 
 #: What to do when a device (or the host) runs out of memory; the CLI and the widgets both say this.
 OUT_OF_MEMORY_HINT = (
@@ -26,6 +27,10 @@ class OutputPathError(SinGANError, OSError):
 
 class MemoryEstimateError(SinGANError):
     """A request needs more memory than the device has available (checked before any work)."""
+
+
+class TrainingError(SinGANError):
+    """Training cannot go on: its losses stopped being finite numbers."""
 
 
 class SinGANNotice(UserWarning):
@@ -75,10 +80,50 @@ def check_number(
     Raises
     ------
     ConfigError
-        If ``value`` is NaN, infinite or out of range.
+        If ``value`` is not a number (a string, say), NaN, infinite or out of range.
     """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{what} must be a number, got {value!r}")
     inside = low < value <= high if above else low <= value <= high
     if not (math.isfinite(value) and inside):
-        bound = f"above {low:g}" if above else f"at least {low:g}"
-        limit = "" if math.isinf(high) else f" and at most {high:g}"
-        raise ConfigError(f"{what} must be a number {bound}{limit}, got {value}")
+        bounds = [] if math.isinf(low) else [f"above {_shown(low)}" if above else f"at least {_shown(low)}"]
+        bounds += [] if math.isinf(high) else [f"at most {_shown(high)}"]
+        kind = "a number " + " and ".join(bounds) if bounds else "a finite number"
+        raise ConfigError(f"{what} must be {kind}, got {value}")
+
+
+def _shown(bound: float) -> str:
+    """A bound as a message writes it: whole numbers in full (seeds), others short."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def check_whole(what: str, value: float, low: float = 0.0, high: float = math.inf) -> int:
+    """Refuse, in one line, a value that is not a whole number in ``[low, high]``; return it as an ``int``.
+
+    numpy integers and whole floats (``3.0``) are accepted, so values computed
+    in a notebook pass; ``2.5``, ``True`` or ``"3"`` are refused.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``what`` and the value given.
+    """
+    whole = isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and float(value).is_integer()
+    )
+    if isinstance(value, bool) or not whole:
+        raise ConfigError(f"{what} must be a whole number, got {value!r}")
+    check_number(what, int(value), low, high)
+    return int(value)
+
+
+#: Seeds are used as 64-bit unsigned integers (torch.Generator.manual_seed, numpy's SeedSequence).
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(value: float, what: str = "the seed") -> int:
+    """A seed as a Python ``int`` in ``[0, 2**64)``, or one line (:func:`check_whole`) saying why not."""
+    seed = check_whole(what, value, 0)
+    if seed > MAX_SEED:
+        raise ConfigError(f"{what} must be below 2**64, got {seed}")
+    return seed

@@ -7,16 +7,21 @@ could run code.
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from .config import SinGANConfig
-from .errors import ModelFileError
-from .files import atomic_write
+from .device import resolve_device
+from .errors import ModelFileError, OutputPathError
+from .files import atomic_write, check_output_path
 from .images import ImageSpec
 from .labels import LabelSpec
 from .models import GeneratorStage, scale_width
@@ -39,14 +44,41 @@ def model_to_dict(model: SinGANModel) -> dict[str, Any]:
         "shapes": [list(s) for s in model.shapes],
         "image": model.image.cpu(),
         "z_star": model.z_star.cpu(),
-        "seed": model.seed,
+        "seed": int(model.seed),
         "noise_amps": list(model.noise_amps),
         "label_noise_amps": list(model.label_noise_amps),
         "generators": [{k: v.cpu() for k, v in g.state_dict().items()} for g in model.generators],
         "discriminator": None if state is None else {k: v.cpu() for k, v in state.items()},
-        "metadata": model.metadata or {},
+        "metadata": plain(model.metadata or {}),
         "labels": None if model.labels is None else model.labels.to_dict(),
     }
+
+
+def plain(value: Any) -> Any:
+    """``value`` (a model's metadata) as the plain containers a ``weights_only`` load reads back.
+
+    numpy numbers and arrays become Python numbers and lists, tuples lists and
+    paths strings; dict keys must be strings.
+
+    Raises
+    ------
+    TypeError
+        For anything else (a function, an object), naming it.
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {k: plain(v) for k, v in value.items()}
+    raise TypeError(
+        f"model metadata cannot hold {type(value).__name__} values ({value!r:.60}); "
+        "keep it to numbers, strings, lists and dicts with string keys"
+    )
 
 
 def model_from_dict(data: dict[str, Any], device: torch.device | str = "cpu") -> SinGANModel:
@@ -97,10 +129,49 @@ def _check_consistent(model: SinGANModel) -> None:
 
 
 def save_model(model: SinGANModel, path: str | os.PathLike) -> Path:
-    """Write ``model`` to ``path`` atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda fh: torch.save(model_to_dict(model), fh))
+    """Write ``model`` to ``path`` atomically (a temporary file renamed into place).
+
+    The file's contents are read back with ``weights_only=True`` before it
+    replaces anything, so an existing file at ``path`` is only ever replaced
+    by a model that loads.
+
+    Parameters
+    ----------
+    model
+        The model; its metadata may hold numbers, strings, lists, dicts and
+        numpy values (stored as Python numbers and lists).
+    path
+        A ``.singan`` file (``~`` is expanded); missing folders are created.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    OutputPathError
+        If ``path`` lacks the ``.singan`` extension, is a folder, or cannot be
+        written, before anything is written.
+    TypeError
+        If the metadata holds values a model file cannot (see :func:`plain`).
+    """
+    path = Path(path).expanduser()
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputPathError(
+            f"cannot create the folder {path.parent} ({exc.strerror or exc}); choose another output path"
+        ) from None
+    check_output_path(path, (SUFFIX,))
+    data = io.BytesIO()
+    torch.save(model_to_dict(model), data)
+    try:
+        torch.load(io.BytesIO(data.getvalue()), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a value plain() let through that torch will not read back
+        raise TypeError(f"the model cannot be saved as a safe model file ({_first_line(exc)})") from None
+    return atomic_write(path, lambda fh: fh.write(data.getbuffer()))
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> SinGANModel:
@@ -121,15 +192,24 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> S
     Raises
     ------
     ModelFileError
-        If the file is missing, truncated, damaged, of another program or of a
-        newer format version; the message is one line and never suggests
-        loading the file in an unsafe way.
+        If the file is missing, truncated, damaged (a checksum of the archive
+        does not match), of another program or of a newer format version; the
+        message is one line and never suggests loading the file in an unsafe way.
+    SinGANError
+        If ``device`` is not one of this machine's devices.
     """
-    path = Path(path)
+    device = resolve_device(device)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise ModelFileError(f"no model file at {path}")
     try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # the first member whose CRC does not match, if any
+        if damaged is not None:
+            raise ModelFileError(_not_a_model(path, f"its part {damaged} is damaged"))
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except ModelFileError:
+        raise
     except PermissionError:
         raise ModelFileError(f"cannot read {path}: permission denied; check the file's permissions") from None
     except (

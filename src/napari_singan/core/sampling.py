@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Sequence
 import numpy as np
 import torch
 
-from .errors import SinGANError, check_number
+from .errors import SinGANError, check_seed, check_whole
 from .events import SampleProgress, drain
 from .images import denormalize
 from .labels import decode_labels
@@ -111,8 +111,7 @@ def reconstruct(model: SinGANModel, stop: int | None = None) -> torch.Tensor:
 
 def sample_seeds(seed: int | None, count: int) -> list[int]:
     """Independent per-sample seeds derived from one seed (random when ``None``)."""
-    if seed is not None:
-        check_number("the seed", seed)
+    seed = None if seed is None else check_seed(seed)
     state = np.random.SeedSequence(seed).generate_state(count, np.uint64)
     return [int(s) & (2**63 - 1) for s in state]
 
@@ -284,9 +283,9 @@ def generate(
         (instance mode), see :mod:`napari_singan.core.labels`.
     """
     if seeds is not None:
+        seeds = [check_seed(s, "each of the seeds") for s in np.ravel(seeds).tolist()]
         num_samples = len(seeds)
-    if num_samples < 1:
-        raise SinGANError(f"number of samples must be at least 1, got {num_samples}")
+    num_samples = check_whole("the number of samples", num_samples, 1)
     if with_labels and model.labels is None:
         raise SinGANError("this model was trained without labels: train it with a label image to get pairs")
     shapes = runnable_shapes(model, start_scale, scale_h, scale_w, size)

@@ -12,7 +12,7 @@ import contextlib
 import copy
 import math
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -22,7 +22,7 @@ from torch import nn
 
 from .config import SinGANConfig, TrainConfig
 from .device import check_precision, resolve_device
-from .errors import check_number
+from .errors import TrainingError, check_seed
 from .events import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
 from .graphs import GraphedWork
 from .images import denormalize, prepare_image
@@ -85,7 +85,7 @@ def train(
         The trained model.
     """
     config = config or SinGANConfig()
-    check_number("the seed", seed)
+    seed = check_seed(seed)
     dev = resolve_device(device)
     tensor, spec = prepare_image(image, channel_axis, dev)
     label_spec = None
@@ -279,6 +279,17 @@ def generator_step(
     return g_loss, rec_loss, gen_fake
 
 
+def _check_finite(losses: Sequence[float], scale: int, iteration: int) -> None:
+    """Stop a run whose losses (critic, adversarial, reconstruction) are no longer finite numbers."""
+    if not all(map(math.isfinite, losses)):
+        critic, adversarial, reconstruction = losses
+        raise TrainingError(
+            f"training diverged at scale {scale}, iteration {iteration} (losses: critic {critic:g}, "
+            f"generator {adversarial:g}, reconstruction {reconstruction:g}): "
+            "lower the learning rates or the loss weights and train again"
+        )
+
+
 def _train_scale(
     model: SinGANModel, scale: int, real: torch.Tensor
 ) -> Generator[TrainEvent, None, SinGANModel]:
@@ -394,7 +405,9 @@ def _train_scale(
         now = time.perf_counter()
         if now - last_report >= cfg_t.report_seconds or it == iters:
             last_report = now
-            yield Progress(scale, model.num_scales, it, iters, d_loss.item(), g_loss.item(), rec_loss.item())
+            losses = d_loss.item(), g_loss.item(), rec_loss.item()
+            _check_finite(losses, scale, it)
+            yield Progress(scale, model.num_scales, it, iters, *losses)
         if it == iters or (cfg_t.preview_every and it % cfg_t.preview_every == 0):
             labels = decode_labels(gen_fake, model.labels)[0] if model.labels else None
             yield Preview(scale, it, denormalize(gen_fake.detach(), model.spec)[0], labels)

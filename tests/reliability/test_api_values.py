@@ -1,0 +1,153 @@
+"""Values a notebook passes to the Python API: numpy numbers, odd types and paths, damaged files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from napari_singan.core import (
+    ConfigError,
+    ModelFileError,
+    OutputPathError,
+    SinGANError,
+    TrainingError,
+    drain,
+    load_model,
+    sample,
+    save_model,
+    train,
+)
+
+from ..conftest import TINY, make_texture
+from .conftest import assert_one_line
+
+NUMPY_META = {"scale": np.array([0.5, 0.25]), "n": np.int64(3), "file": Path("/data/cell.tif"), "t": (1, 2)}
+
+
+def test_numpy_values_in_seed_config_and_metadata_save_and_load(tmp_path):
+    config = TINY.with_overrides(max_size=np.int64(24), rec_weight=np.float32(10), iters_per_scale=4)
+    model = drain(train(make_texture(24, 24), config, seed=np.int64(3), metadata=NUMPY_META))
+    assert model.seed == 3 and type(model.seed) is int
+    assert type(model.config.pyramid.max_size) is int and type(model.config.train.rec_weight) is float
+    loaded = load_model(save_model(model, tmp_path / "m.singan"))
+    assert loaded.metadata == {"scale": [0.5, 0.25], "n": 3, "file": "/data/cell.tif", "t": [1, 2]}
+    assert loaded.config == model.config
+    np.testing.assert_array_equal(sample(loaded, 2, seed=1), sample(model, 2, seed=1))
+
+
+def test_a_model_that_would_not_load_never_replaces_a_file(tiny_model, tmp_path):
+    path = save_model(tiny_model, tmp_path / "m.singan")
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match="cannot hold function values"):
+        save_model(replace(tiny_model, metadata={"callback": lambda: None}), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.singan"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("data.tif", "has the extension '.tif'; name the output with one of .singan"),
+        ("notes", "has no extension"),
+        ("a_file/m.singan", "a_file is not a folder"),
+    ],
+)
+def test_save_model_refuses_paths_that_are_not_model_files(tiny_model, tmp_path, name, expected):
+    (tmp_path / "data.tif").write_bytes(b"an image")
+    (tmp_path / "a_file").write_bytes(b"not a folder")
+    with pytest.raises(OutputPathError) as info:
+        save_model(tiny_model, tmp_path / name)
+    assert_one_line(str(info.value), expected)
+    assert (tmp_path / "data.tif").read_bytes() == b"an image"
+    assert (tmp_path / "a_file").read_bytes() == b"not a folder"
+
+
+def test_save_model_expands_home_and_creates_folders(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = save_model(tiny_model, "~/models/new/m.singan")
+    assert path == tmp_path / "models" / "new" / "m.singan" and load_model(path).num_trained
+
+
+def test_a_damaged_archive_is_refused_not_loaded(tiny_model, tmp_path):
+    path = save_model(tiny_model, tmp_path / "m.singan")
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2  # inside the weights; the archive's structure still reads
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    assert_one_line(str(info.value), "is damaged")
+
+
+@pytest.mark.parametrize("device", ["gpu", None, 3])
+def test_load_model_names_a_bad_device_not_the_file(tiny_model, tmp_path, device):
+    path = save_model(tiny_model, tmp_path / "m.singan")
+    with pytest.raises(SinGANError) as info:
+        load_model(path, device=device)
+    assert not isinstance(info.value, ModelFileError)
+    assert_one_line(str(info.value), "unknown device")
+
+
+CONFIGS = [
+    ("half iterations", {"iters_per_scale": 2.5}, "iters per scale must be a whole number, got 2.5"),
+    ("text iterations", {"iters_per_scale": "10"}, "iters per scale must be a whole number, got '10'"),
+    ("infinite size", {"max_size": float("inf")}, "max size must be a whole number"),
+    ("bool width", {"base_width": True}, "base width must be a whole number, got True"),
+    ("infinite lr", {"lr_g": float("inf")}, "lr g must be a finite number, got inf"),
+    ("NaN slope", {"leaky_slope": float("nan")}, "leaky slope must be a finite number"),
+    ("slope 1", {"leaky_slope": 1.0}, "leaky slope must be in [0, 1)"),
+    ("text flag", {"fused_adam": "no"}, "fused adam must be True or False, got 'no'"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [c[1:] for c in CONFIGS], ids=[c[0] for c in CONFIGS])
+def test_config_values_of_the_wrong_kind_are_refused(overrides, expected):
+    with pytest.raises(ConfigError) as info:
+        TINY.with_overrides(**overrides)
+    assert_one_line(str(info.value), expected)
+
+
+def test_whole_floats_and_numpy_numbers_are_taken_as_python_values():
+    config = TINY.with_overrides(iters_per_scale=40.0, fused_adam=np.bool_(False), lr_d=np.float64(1e-4))
+    assert config.train.iters_per_scale == 40 and type(config.train.iters_per_scale) is int
+    assert config.train.fused_adam is False and type(config.train.lr_d) is float
+
+
+def test_numpy_seeds_give_the_samples_of_their_python_values(tiny_model):
+    np.testing.assert_array_equal(sample(tiny_model, 2, seed=np.int64(7)), sample(tiny_model, 2, seed=7))
+    np.testing.assert_array_equal(sample(tiny_model, seeds=np.arange(3)), sample(tiny_model, seeds=[0, 1, 2]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"seed": 1.5}, "the seed must be a whole number, got 1.5"),
+        ({"seed": "0"}, "the seed must be a whole number, got '0'"),
+        ({"seeds": [2**64]}, "each of the seeds must be below 2**64"),
+        ({"seeds": [0.5]}, "each of the seeds must be a whole number"),
+    ],
+)
+def test_bad_seeds_are_refused_in_one_line(tiny_model, kwargs, expected):
+    with pytest.raises(ConfigError) as info:
+        sample(tiny_model, 1, **kwargs)
+    assert_one_line(str(info.value), expected)
+
+
+def test_a_diverging_training_stops_with_what_to_do():
+    config = TINY.with_overrides(max_size=24, iters_per_scale=4, lr_g=1e30, lr_d=1e30)
+    with pytest.raises(TrainingError) as info:
+        drain(train(make_texture(24, 24), config, device=torch.device("cpu")))
+    assert_one_line(str(info.value), "training diverged at scale 0")
+    assert "lower the learning rates" in str(info.value)
+
+
+def test_star_import_gives_the_api():
+    code = "from napari_singan import *; print(train.__name__, load_model.__name__, TrainingError.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["train", "load_model", "TrainingError"]
