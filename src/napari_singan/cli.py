@@ -545,7 +545,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             start.spec.height, start.spec.width, config, start.device, start.channels, first_scale
         )
         _say_plan(args, plan)
-        work = resume(start)
+        work = resume(start, force=True)  # the plan checked it, or --force
     else:
         if args.sample and args.plane:
             raise SinGANError("--plane picks a plane of an image file; the bundled samples are single planes")
@@ -578,6 +578,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             device=device,
             seed=args.seed or 0,
             metadata=given.metadata,
+            force=True,  # the plan checked it, or --force
         )
         first_scale = 0
     on_event = _training_progress(
@@ -641,6 +642,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         size=size,
         seed=args.seed,
         with_labels=model.labels is not None,
+        force=True,  # checked above, or --force
     )
     out = _drive(work, args.quiet, lambda event: (event.done, event.total))
     stack, labels = out if model.labels else (out, None)
@@ -720,7 +722,9 @@ def _cmd_augment(args: argparse.Namespace) -> int:
     model = _load(args)
     size = None if args.size is None else tuple(args.size)
     _check_memory(args, model, sampling_bytes(model, 1, size=size))
-    work = augment(model, args.num, args.output, size=size, start_scale=args.start_scale, seed=args.seed)
+    work = augment(
+        model, args.num, args.output, size=size, start_scale=args.start_scale, seed=args.seed, force=True
+    )
     manifest = _drive(work, args.quiet, lambda event: (event.done, event.total))
     pairs = "image/label pairs" if model.labels else "images"
     print(f"{args.num} {pairs} in {args.output} (manifest: {manifest})")
@@ -737,7 +741,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise SinGANError(f"quality needs at least 2 samples, got -n {args.num}")
     model = _load(args)
     _check_memory(args, model, sampling_bytes(model, args.num))
-    report = evaluate_model(model, args.num, seed=args.seed)
+    report = evaluate_model(model, args.num, seed=args.seed, force=True)  # checked above, or --force
     values = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in report.to_dict().items()}
     if args.json:
         print(json.dumps({"model": str(args.model), "seed": args.seed, **values}))
@@ -812,7 +816,7 @@ def _cmd_sr(args: argparse.Namespace) -> int:
     image, pixel = _read_app_input(args.image)
     target = tuple(max(1, round(args.factor * side)) for side in spatial_shape(model, image))
     _check_memory(args, model, generation_bytes(model, target))
-    out = _run_app(args, super_resolve(model, image, args.factor, seed=args.seed))
+    out = _run_app(args, super_resolve(model, image, args.factor, seed=args.seed, force=True))
     return _write_single(args, model, image, out, pixel)
 
 
@@ -834,6 +838,7 @@ def _cmd_paint(args: argparse.Namespace) -> int:
         quantize_colors=args.quantize,
         fine_tune_iters=args.fine_tune,
         seed=args.seed,
+        force=True,  # checked above, or --force
     )
     out = _drive(
         work,
@@ -855,7 +860,7 @@ def _cmd_masked(args: argparse.Namespace) -> int:
     model = _load_for_output(args)
     (image, pixel), mask = _read_app_input(args.image), read_image(args.mask)
     _check_memory(args, model, generation_bytes(model, _working_size(model, image)))
-    blend = dict(radius=args.radius, sigma=args.sigma, seed=args.seed)
+    blend = dict(radius=args.radius, sigma=args.sigma, seed=args.seed, force=True)
     if args.command == "edit":
         out = _run_app(args, edit(model, image, mask, args.start_scale, **blend))
         return _write_single(args, model, image, out, pixel)
@@ -880,7 +885,13 @@ def _cmd_animate(args: argparse.Namespace) -> int:
     frames = _run_app(
         args,
         animate(
-            model, args.frames, start_scale=args.start_scale, alpha=args.alpha, beta=args.beta, seed=args.seed
+            model,
+            args.frames,
+            start_scale=args.start_scale,
+            alpha=args.alpha,
+            beta=args.beta,
+            seed=args.seed,
+            force=True,  # checked above, or --force
         ),
     )
     path = save_animation(args.output, frames, args.fps, model)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .core.errors import ImageInputError
+from .core.errors import ImageInputError, check_whole
 
 if TYPE_CHECKING:
     from .core import SampleProgress, SinGANModel
@@ -90,11 +90,17 @@ def as_nhwc(images: np.ndarray, channel_axis: int | None = None, stack: bool = T
     Raises
     ------
     ImageInputError
-        Another dtype, or a shape that is not one of those.
+        Another dtype, NaN or infinite values, or a shape that is not one of those.
     """
     array = np.asarray(images)
     if array.dtype.kind not in "uif":
         raise ImageInputError(f"metrics need integer or float images, got dtype {array.dtype}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ImageInputError("the images to measure contain NaN or infinite values; measure finite images")
+    if stack and array.ndim == 2:
+        raise ImageInputError(
+            f"samples must be a stack (N, H, W[, C]), got one {array.shape} image; for one sample pass sample[None]"
+        )
     lead = 1 if stack else 0
     spatial = array.ndim - lead
     if channel_axis is None:
@@ -118,7 +124,17 @@ def as_nhwc(images: np.ndarray, channel_axis: int | None = None, stack: bool = T
 def _standardize(
     samples: np.ndarray, image: np.ndarray, channel_axis: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Both as ``(N, H, W, C)``, scaled by the training image's per-channel mean and std."""
+    """Both as ``(N, H, W, C)``, scaled by the training image's per-channel mean and std.
+
+    Samples and image must be in the same units: the same integer dtype, or
+    both float (as :func:`napari_singan.core.generate` returns samples).
+    """
+    kinds = np.asarray(samples).dtype, np.asarray(image).dtype
+    if kinds[0] != kinds[1] and not all(kind.kind == "f" for kind in kinds):
+        raise ImageInputError(
+            f"the samples are {kinds[0]} but the image is {kinds[1]}: give both in the same units "
+            "(samples as the model generates them, in the image's dtype and range)"
+        )
     x = as_nhwc(samples, channel_axis, stack=True)
     ref = as_nhwc(image, channel_axis, stack=False)
     if x.shape[-1] != ref.shape[-1]:
@@ -250,7 +266,7 @@ def border_score(samples: np.ndarray, *, band: int | None = None, channel_axis: 
     x = as_nhwc(samples, channel_axis, stack=True)
     std = _pixel_std(x)
     h, w = std.shape
-    band = band or max(2, round(0.1 * min(h, w)))
+    band = max(2, round(0.1 * min(h, w))) if band is None else check_whole("the border band", band, 1)
     if 2 * band >= min(h, w):
         raise ImageInputError(f"samples of {h}x{w} px are too small for a {band} px border band")
     interior = std[band:-band, band:-band]
@@ -337,7 +353,7 @@ def training_image(model: SinGANModel) -> np.ndarray:
 
 
 def measure_model(
-    model: SinGANModel, num_samples: int = 25, *, seed: int = 0
+    model: SinGANModel, num_samples: int = 25, *, seed: int = 0, force: bool = False
 ) -> Generator[SampleProgress, None, QualityReport]:
     """Draw ``num_samples`` random samples at the training size and :func:`evaluate` them.
 
@@ -351,20 +367,24 @@ def measure_model(
         Samples drawn, at least 2 (the paper's diversity uses 50).
     seed
         Seeds the samples and the projections: same seed, same report.
+    force
+        Skip the memory estimate of the samples (see :func:`napari_singan.core.generate`).
     """
     from .core import generate
 
     if num_samples < 2:
         raise ImageInputError(f"quality needs at least 2 samples, got {num_samples}")
-    samples = yield from generate(model, num_samples, seed=seed)
+    samples = yield from generate(model, num_samples, seed=seed, force=force)
     return evaluate(samples, training_image(model), channel_axis=model.spec.channel_axis, seed=seed)
 
 
-def evaluate_model(model: SinGANModel, num_samples: int = 25, *, seed: int = 0) -> QualityReport:
+def evaluate_model(
+    model: SinGANModel, num_samples: int = 25, *, seed: int = 0, force: bool = False
+) -> QualityReport:
     """:func:`measure_model` without progress events; same arguments."""
     from .core import drain
 
-    return drain(measure_model(model, num_samples, seed=seed))
+    return drain(measure_model(model, num_samples, seed=seed, force=force))
 
 
 def summary(report: QualityReport) -> str:

@@ -10,19 +10,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
+from napari_singan.apps import animate, edit, harmonize, paint_to_image, super_resolve
+from napari_singan.apps.augment import augment
 from napari_singan.core import (
     ConfigError,
+    ImageInputError,
+    MemoryEstimateError,
     ModelFileError,
     OutputPathError,
+    ScaleStarted,
     SinGANError,
     TrainingError,
     drain,
+    generate,
     load_model,
+    memory,
+    resume,
     sample,
     save_model,
     train,
 )
+from napari_singan.metrics import border_score, evaluate, measure_model, training_image
 
 from ..conftest import TINY, make_texture
 from .conftest import assert_one_line
@@ -151,3 +161,87 @@ def test_star_import_gives_the_api():
     code = "from napari_singan import *; print(train.__name__, load_model.__name__, TrainingError.__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["train", "load_model", "TrainingError"]
+
+
+def _api_calls(model, folder):
+    """Every Python API call that allocates by its arguments, with arguments that fit a 32 px model."""
+    mask = np.zeros((32, 32), np.uint8)
+    mask[10:20, 10:20] = 1
+    texture = make_texture(32, 32)
+    return {
+        "generate": lambda force: generate(model, 3, force=force),
+        "super_resolve": lambda force: super_resolve(model, texture, 2.0, force=force),
+        "paint_to_image": lambda force: paint_to_image(model, texture, 1, num_samples=2, force=force),
+        "harmonize": lambda force: harmonize(model, texture, mask, force=force),
+        "edit": lambda force: edit(model, texture, mask, force=force),
+        "animate": lambda force: animate(model, 3, force=force),
+        "augment": lambda force: augment(model, 2, folder, force=force),
+        "measure_model": lambda force: measure_model(model, 2, force=force),
+        "train": lambda force: train(texture, TINY.with_overrides(iters_per_scale=2), force=force),
+        "resume": lambda force: resume(
+            replace(model, generators=nn.ModuleList(model.generators[:1]), noise_amps=model.noise_amps[:1]),
+            force=force,
+        ),
+    }
+
+
+@pytest.mark.parametrize("call", list(_api_calls(None, None)))
+def test_the_api_refuses_work_beyond_the_memory_available_before_any_of_it(
+    call, tiny_model, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10**5)  # 100 kB
+    work = _api_calls(tiny_model, tmp_path / "dataset")[call]
+    with pytest.raises(MemoryEstimateError) as info:
+        next(work(False))
+    assert_one_line(str(info.value), "of memory but only 0.1 MB is available on cpu")
+    assert "pass force=True to try anyway" in str(info.value)
+    assert not (tmp_path / "dataset").exists()  # augment claimed no folder
+    next(work(True))  # force: the work starts
+
+
+def test_a_huge_feathering_sigma_is_refused_not_allocated(tiny_model):
+    mask = np.zeros((32, 32), np.uint8)
+    mask[10:20, 10:20] = 1
+    with pytest.raises(ConfigError) as info:
+        drain(harmonize(tiny_model, make_texture(32, 32), mask, sigma=1e9))
+    # at most the diagonal of the model's working size (26 x 26 px here)
+    assert_one_line(
+        str(info.value), "the mask's feathering sigma must be a number at least 0 and at most 36."
+    )
+
+
+def test_augment_checks_every_argument_before_it_makes_the_folder(tiny_model, tmp_path):
+    for kwargs in ({"seed": -1}, {"size": (32.5, 32)}, {"num_samples": 1.5}):
+        with pytest.raises(ConfigError):
+            next(augment(tiny_model, **{"num_samples": 2, "folder": tmp_path / "ds", **kwargs}))
+        assert not (tmp_path / "ds").exists(), kwargs
+    drain(augment(tiny_model, 2, tmp_path / "ds", seed=0))  # the corrected call is not refused
+    assert sorted(p.name for p in (tmp_path / "ds" / "images").iterdir()) == ["00000.tif", "00001.tif"]
+
+
+def test_train_takes_a_preset_name_and_refuses_other_configs():
+    texture = make_texture(48, 48)
+    assert isinstance(next(train(texture, "fast")), ScaleStarted)
+    with pytest.raises(TypeError, match="config must be a SinGANConfig or a preset's name, got dict"):
+        next(train(texture, {"max_size": 24}))
+
+
+def test_metrics_refuse_samples_in_other_units_and_non_finite_values(tiny_model):
+    samples, image = sample(tiny_model, 3, seed=0), training_image(tiny_model)
+    assert (
+        evaluate(samples.astype(np.float32) / 1, image.astype(np.float64)).patch_swd >= 0
+    )  # both float: fine
+    nan = samples.astype(np.float32)
+    nan[0, 3, 3] = np.nan
+    for bad, expected in (
+        (samples / 255.0, "the samples are float64 but the image is uint8: give both in the same units"),
+        (samples.astype(np.uint16) * 257, "the samples are uint16 but the image is uint8"),
+        (samples[0], "samples must be a stack (N, H, W[, C]), got one (32, 32) image"),
+    ):
+        with pytest.raises(ImageInputError) as info:
+            evaluate(bad, image)
+        assert_one_line(str(info.value), expected)
+    with pytest.raises(ImageInputError, match="NaN or infinite"):
+        evaluate(nan, image.astype(np.float32))
+    with pytest.raises(ConfigError, match="the border band must be a number at least 1, got 0"):
+        border_score(samples, band=0)

@@ -58,12 +58,12 @@ class SuperResolutionWidget(ApplicationWidget):
             native = (round(s * h), round(s * w))
             self.check_fits(model, native)
             kwargs = output_layer_kwargs(model, leading=0, native=native)
-            return super_resolve(model, None, s, seed=self.seed.value), f"SR ×{s:g}", kwargs
+            return super_resolve(model, None, s, seed=self.seed.value, force=True), f"SR ×{s:g}", kwargs
         src = self.input_of(self.image.value, "an image layer", model)
         native = (round(s * src.hw[0]), round(s * src.hw[1]))
         self.check_fits(model, native)
         return (
-            super_resolve(model, src.image, s, seed=self.seed.value),
+            super_resolve(model, src.image, s, seed=self.seed.value, force=True),
             f"SR ×{s:g} {src.layer.name}",
             self.overlay(src, native),
         )
@@ -93,6 +93,7 @@ class PaintWidget(ApplicationWidget):
             quantize_colors=self.colors.value,
             fine_tune_iters=self.tune_iters.value,
             seed=self.seed.value,
+            force=True,  # check_fits above
         )
         return work, f"paint-to-image {src.layer.name}", self.overlay(src, native, leading=1)
 
@@ -128,7 +129,7 @@ class _MaskedWidget(ApplicationWidget):
     def work(self, model: SinGANModel):
         src, mask = self.inputs(model)
         self.check_fits(model, model_scale_shape(model, src.hw))
-        blend = dict(radius=self.radius.value, sigma=self.sigma.value, seed=self.seed.value)
+        blend = dict(radius=self.radius.value, sigma=self.sigma.value, seed=self.seed.value, force=True)
         work = self.apply(model, src.image, mask, self.start_scale.value, **blend)
         return work, f"{self.verb} {src.layer.name}", self.overlay(src, src.hw)
 
@@ -188,6 +189,7 @@ class AnimateWidget(ApplicationWidget):
             alpha=self.alpha.value,
             beta=self.beta.value,
             seed=self.seed.value,
+            force=True,  # check_fits above
         )
         return work, f"animation {self.picker.model_name}", output_layer_kwargs(model, leading=1)
 

@@ -143,6 +143,7 @@ class GenerateWidget(ApplicationWidget):
             size=size,
             seed=self.seed.value,
             with_labels=paired,
+            force=True,  # checked above
         )
         # Only one task runs at a time, so the labels of this run are the next ones added.
         self._labels_out = (f"{name} labels", labels_layer_kwargs(model, leading=1)) if paired else None
@@ -248,6 +249,7 @@ class GenerateWidget(ApplicationWidget):
                 size=size,
                 start_scale=self.start_scale.value,
                 seed=self.seed.value,
+                force=True,  # checked above
             )
         except (ValueError, SinGANError) as exc:  # an unusable device, a size too small
             show_error(str(exc))

@@ -405,6 +405,7 @@ class TrainWidget(Container):
             device=self.device.value,
             seed=self.seed.value,
             metadata=metadata,
+            force=True,  # the plan checked it
         )
         self.runner.start(
             work,
@@ -454,7 +455,7 @@ class TrainWidget(Container):
         source = meta.get("source", name)
         self._train_from(_Source(source, (spec.height, spec.width), spec.channel_axis, spec.is_rgb, meta))
         self.runner.start(
-            resume(model, device=self.device.value),
+            resume(model, device=self.device.value, force=True),  # the plan checked it
             f"SinGAN training of {name}",
             self._on_event,
             self._on_returned,

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.errors import SinGANError, check_number
+from ..core.errors import SinGANError, check_number, check_whole
 from ..core.files import TIFF_SUFFIXES, atomic_write
 from ..core.images import denormalize
+from ..core.memory import check_generation
 from ..core.sampling import SampleProgress, synthesize
 from ..core.singan import SinGANModel
 from .shared import notice, require_image_only, seeded_generators
@@ -51,6 +52,7 @@ def animate(
     alpha: float = 0.1,
     beta: float = 0.9,
     seed: int | None = 0,
+    force: bool = False,
 ) -> Generator[SampleProgress, None, np.ndarray]:
     """Render the frames of a smooth random walk in noise space around z* (§4.5).
 
@@ -70,6 +72,9 @@ def animate(
         Momentum of the walk, in [0, 1].
     seed
         Same seed, same animation; ``None`` draws a random seed.
+    force
+        Skip the memory estimate that refuses, before any work, outputs that
+        would not fit in the device's available memory.
 
     Yields
     ------
@@ -81,10 +86,11 @@ def animate(
     numpy.ndarray
         ``(T, H, W[, C])`` in the model's dtype.
     """
-    if frames < 2:
+    if check_whole("the number of frames", frames) < 2:
         raise SinGANError(f"an animation needs at least 2 frames, got {frames}")
     require_image_only(model, "animation")
     model.check_start_scale(start_scale)
+    check_generation(model, model.trained_shapes[-1], outputs=frames, force=force)
     if not (0.0 <= alpha <= 1.0 and 0.0 <= beta <= 1.0):
         raise SinGANError(f"alpha and beta must lie in [0, 1], got alpha={alpha}, beta={beta}")
     if model.config.model.padding != "noise":

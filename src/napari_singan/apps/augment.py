@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import OutputPathError, SinGANError
+from ..core.errors import OutputPathError, check_seed, check_whole
 from ..core.events import SampleProgress, drain
 from ..core.files import atomic_write, write_image
+from ..core.memory import check_generation
 from ..core.microscopy import output_pixel_size
 from ..core.pyramid import Shape
 from ..core.sampling import generate, runnable_shapes, sample_seeds
@@ -74,6 +75,7 @@ def augment(
     size: Shape | None = None,
     start_scale: int = 0,
     seed: int = 0,
+    force: bool = False,
 ) -> Generator[SampleProgress, None, Path]:
     """Write ``num_samples`` generated images (and label images) to ``folder``.
 
@@ -96,6 +98,9 @@ def augment(
         training image's layout).
     seed
         Sample ``i`` is the ``i``-th of :func:`~napari_singan.core.sampling.sample_seeds`.
+    force
+        Skip the memory estimate that refuses, before any work, samples that
+        would not fit in the device's available memory.
 
     Yields
     ------
@@ -107,10 +112,13 @@ def augment(
     pathlib.Path
         The manifest.
     """
-    if num_samples < 1:
-        raise SinGANError(f"number of samples must be at least 1, got {num_samples}")
-    shapes = runnable_shapes(model, start_scale, size=size)  # before any folder is made
+    # Every argument is checked before the folder is made or claimed.
+    num_samples = check_whole("the number of samples", num_samples, 1)
+    seed = check_seed(seed)
+    seeds = sample_seeds(seed, num_samples)
+    shapes = runnable_shapes(model, start_scale, size=size)
     height, width = shapes[-1]
+    check_generation(model, (height, width), force=force)  # one sample at a time
     folder = Path(folder)
     settings = {
         "format": FORMAT,
@@ -127,7 +135,6 @@ def augment(
     for sub in ("images", "labels") if model.labels else ("images",):
         _make_folder(folder / sub)
     _write_manifest(folder, settings, entries)  # marks the folder as this dataset's before any sample
-    seeds = sample_seeds(seed, num_samples)
     pixel_size = output_pixel_size(model)  # the model's resolution, whatever the output size
     todo = [i for i in range(num_samples) if i not in entries]
     yield SampleProgress(num_samples - len(todo), num_samples)
@@ -141,6 +148,7 @@ def augment(
                 size=(height, width),
                 start_scale=start_scale,
                 with_labels=model.labels is not None,
+                force=True,  # checked above
             )
         )
         image, labels = (out[0][0], out[1][0]) if model.labels else (out[0], None)

@@ -29,6 +29,7 @@ def edit(
     radius: float = RADIUS,
     sigma: float = SIGMA,
     seed: int | None = 0,
+    force: bool = False,
 ) -> Generator[SampleProgress, None, np.ndarray]:
     """Blend the edited region ``mask`` of ``edited`` into the rest of the image.
 
@@ -44,7 +45,7 @@ def edit(
     start_scale
         1 .. N-1: the edited image is injected at the scale below; higher
         keeps more of the edit's own detail.
-    radius, sigma, seed
+    radius, sigma, seed, force
         As in :func:`~napari_singan.apps.harmonize`; the wider default dilation
         re-renders the seams around the edit too.
 
@@ -59,7 +60,7 @@ def edit(
         ``edited``'s shape and dtype; outside the feathered mask the pixels are
         ``edited``'s own.
     """
-    weight = blend_weight(model, edited, mask, start_scale, radius, sigma, "edited image")
+    weight = blend_weight(model, edited, mask, start_scale, radius, sigma, "edited image", force)
     return (
         yield from regenerate_and_blend(model, edited, weight, start_scale, seed=seed, what="edited image")
     )

@@ -13,7 +13,7 @@ from collections.abc import Generator
 
 import numpy as np
 
-from ..core.errors import check_number
+from ..core.errors import check_whole
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
@@ -36,6 +36,7 @@ def harmonize(
     sigma: float = SIGMA,
     seed: int | None = 0,
     fine_tune_iters: int = 0,
+    force: bool = False,
 ) -> Generator[TrainEvent | SampleProgress, None, np.ndarray]:
     """Harmonize the object pasted into ``composite`` in the region ``mask``.
 
@@ -60,6 +61,9 @@ def harmonize(
     fine_tune_iters
         If > 0, first retrain the finest scale on the composite for this many
         iterations (:func:`fine_tune`) and harmonize with the tuned model.
+    force
+        Skip the memory estimate that refuses, before any work, outputs that
+        would not fit in the device's available memory.
 
     Yields
     ------
@@ -72,8 +76,8 @@ def harmonize(
         ``composite``'s shape and dtype; outside the feathered mask the pixels
         are ``composite``'s own.
     """
-    check_number("the fine-tuning iterations", fine_tune_iters)
-    weight = blend_weight(model, composite, mask, start_scale, radius, sigma, "composite")  # before any work
+    fine_tune_iters = check_whole("the fine-tuning iterations", fine_tune_iters)
+    weight = blend_weight(model, composite, mask, start_scale, radius, sigma, "composite", force)  # first
     if fine_tune_iters > 0:
         model = yield from fine_tune(model, composite, scales=1, iters=fine_tune_iters)
     return (

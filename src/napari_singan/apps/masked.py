@@ -5,6 +5,7 @@ The mechanism of harmonization and editing, which differ only in their defaults.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 
 from ..core.errors import ImageInputError, check_number
 from ..core.images import denormalize
+from ..core.memory import check_generation
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
@@ -86,12 +88,14 @@ def blend_weight(
     radius: float,
     sigma: float,
     what: str,
+    force: bool = False,
 ) -> np.ndarray:
     """The feathered mask of an input, on the input's pixel grid, after checking every input.
 
     Harmonization and editing call it before any work: it refuses an input
-    that cannot be regenerated from ``start_scale``, a bad mask and bad
-    ``radius`` or ``sigma``.
+    that cannot be regenerated from ``start_scale``, a bad mask, bad
+    ``radius`` or ``sigma`` (a sigma beyond the image's diagonal, too), and
+    unless ``force`` a regeneration estimated not to fit in memory.
 
     Parameters
     ----------
@@ -110,6 +114,8 @@ def blend_weight(
         Feathering sigma in pixels at the model's resolution.
     what
         What the input is, for error messages.
+    force
+        Skip the memory estimate.
 
     Returns
     -------
@@ -117,9 +123,10 @@ def blend_weight(
         ``(H, W)`` float64 weights in [0, 1] (see :func:`feathered_mask`).
     """
     check_input(model, image, what)
-    working_shapes(model, image, start_scale, what)  # (regenerate_from gets them again)
+    shapes = working_shapes(model, image, start_scale, what)  # (regenerate_from gets them again)
+    check_generation(model, shapes[-1], force=force)
     check_number("the mask's dilation radius", radius)
-    check_number("the mask's feathering sigma", sigma)
+    check_number("the mask's feathering sigma", sigma, 0, math.hypot(*shapes[-1]))  # more: uniform anyway
     hw = spatial_shape(model, image)
     per_model_px = hw[0] / model_scale_shape(model, hw)[0]
     return feathered_mask(_mask_2d(mask, hw), radius * per_model_px, sigma * per_model_px)

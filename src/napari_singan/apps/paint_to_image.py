@@ -17,8 +17,9 @@ from collections.abc import Generator
 import numpy as np
 import torch
 
-from ..core.errors import SinGANError, check_number
+from ..core.errors import SinGANError, check_whole
 from ..core.images import denormalize
+from ..core.memory import check_generation
 from ..core.sampling import SampleProgress
 from ..core.singan import SinGANModel
 from ..core.training import TrainEvent
@@ -132,6 +133,7 @@ def paint_to_image(
     quantize_colors: int = 0,
     fine_tune_iters: int = 0,
     seed: int | None = 0,
+    force: bool = False,
 ) -> Generator[TrainEvent | SampleProgress, None, np.ndarray]:
     """Turn a rough painting into ``num_samples`` realistic images.
 
@@ -155,6 +157,9 @@ def paint_to_image(
         retrained model; ``model`` itself is not changed.
     seed
         Same seed, same outputs; ``None`` draws a random seed.
+    force
+        Skip the memory estimate that refuses, before any work, outputs that
+        would not fit in the device's available memory.
 
     Yields
     ------
@@ -167,11 +172,12 @@ def paint_to_image(
         ``(num_samples, H, W[, C])`` in the model's dtype, ``H x W`` being the
         paint's size at the model's resolution.
     """
-    check_number("the number of outputs", num_samples, 1)
-    check_number("the number of colours", quantize_colors, 0, MAX_COLORS)
-    check_number("the fine-tuning iterations", fine_tune_iters)
+    num_samples = check_whole("the number of outputs", num_samples, 1)
+    quantize_colors = check_whole("the number of colours", quantize_colors, 0, MAX_COLORS)
+    fine_tune_iters = check_whole("the fine-tuning iterations", fine_tune_iters)
     check_input(model, paint, "paint")  # bad inputs fail before any retraining
-    working_shapes(model, paint, start_scale, "paint")  # (regenerate_from gets the same shapes again)
+    shapes = working_shapes(model, paint, start_scale, "paint")  # (regenerate_from gets them again)
+    check_generation(model, shapes[-1], num_samples, num_samples, force)
     if fine_tune_iters > 0 and quantize_colors < 1:
         raise SinGANError("fine-tuning retrains on quantised colours: set the number of colours too (e.g. 5)")
     centres = palette(model, quantize_colors) if quantize_colors else None

@@ -18,10 +18,11 @@ import torch
 
 from ..core.errors import SinGANError, check_number
 from ..core.images import denormalize
+from ..core.memory import check_generation
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress, smallest_stage_side
 from ..core.singan import SinGANModel
-from .shared import input_tensor, seeded_noise, spatial_shape
+from .shared import input_tensor, require_image_only, seeded_noise, spatial_shape
 
 
 def model_ratio(model: SinGANModel) -> float:
@@ -65,7 +66,12 @@ def sr_steps(factor: float, ratio: float) -> list[float]:
 
 @torch.no_grad()
 def super_resolve(
-    model: SinGANModel, image: np.ndarray | None = None, factor: float = 4.0, *, seed: int | None = 0
+    model: SinGANModel,
+    image: np.ndarray | None = None,
+    factor: float = 4.0,
+    *,
+    seed: int | None = 0,
+    force: bool = False,
 ) -> Generator[SampleProgress, None, np.ndarray]:
     """Upscale an image by ``factor`` with the finest generator (§4.1).
 
@@ -80,6 +86,9 @@ def super_resolve(
         Upscaling factor, above 1.
     seed
         Same seed, same output; ``None`` draws a random seed.
+    force
+        Skip the memory estimate that refuses, before any work, outputs that
+        would not fit in the device's available memory.
 
     Yields
     ------
@@ -91,6 +100,7 @@ def super_resolve(
     numpy.ndarray
         ``(round(factor * H), round(factor * W)[, C])`` in the model's dtype.
     """
+    require_image_only(model, "super-resolution")
     if image is None:
         x = model.image  # (1, C, H, W) at the finest planned scale
         hw = model.shapes[-1]
@@ -108,6 +118,7 @@ def super_resolve(
             f"would be {shapes[0][0]}x{shapes[0][1]} px, and its generators, which pad by reflection, need at "
             f"least {need} px per side; give a larger input"
         )
+    check_generation(model, shapes[-1], force=force)
     finest = model.num_trained - 1
     noise = seeded_noise(model, seed)
     for i, shape in enumerate(shapes):

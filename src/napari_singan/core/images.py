@@ -61,13 +61,22 @@ def channels_last(array: np.ndarray, channel_axis: int | None = None) -> tuple[n
     axis has 3 or 4 entries are RGB(A) (napari's rule); anything else needs an
     explicit ``channel_axis``.
     """
-    array = np.asarray(array)
+    given = array
+    try:
+        array = np.asarray(array)
+    except ValueError:  # ragged nested lists
+        array = np.empty(0, object)
     if array.dtype.kind not in _KINDS:
-        what = "a boolean mask" if array.dtype.kind == "b" else f"of dtype {array.dtype}"
-        raise ImageInputError(
-            f"the image is {what}; SinGAN needs an intensity image (integer or float). "
-            "Train on the image the mask or labels came from instead."
-        )
+        if array.dtype.kind == "b":
+            remedy = "is a boolean mask; SinGAN needs an intensity image: train on the image it marks instead"
+        elif array.dtype.kind == "c":
+            remedy = f"is of dtype {array.dtype}; SinGAN needs an intensity image: give e.g. its magnitude"
+        else:  # None, a path, ragged lists, objects
+            remedy = (
+                f"must be an array of pixel values (numpy, dask or a PIL image), got {type(given).__name__}; "
+                "read an image file first with napari_singan.core.files.read_image"
+            )
+        raise ImageInputError(f"the image {remedy}")
     if channel_axis is None:
         if array.ndim == 2:
             return array[..., None], None

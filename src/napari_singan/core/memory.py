@@ -251,6 +251,31 @@ def check_memory(
     )
 
 
+#: How the Python API's functions name the option that skips their memory estimate.
+FORCE_ARGUMENT = "force=True"
+
+
+def check_generation(
+    model: SinGANModel, size: Shape, batch: int = 1, outputs: int = 1, force: bool = False
+) -> None:
+    """Refuse, before any work, generating images estimated (:func:`generation_bytes`) not to fit.
+
+    Parameters
+    ----------
+    model, size, batch, outputs
+        As in :func:`generation_bytes`; checked on the model's device.
+    force
+        Skip the check (the caller's ``force=True``; the CLI's ``--force``).
+
+    Raises
+    ------
+    MemoryEstimateError
+        One line with the estimate, what is available and what to do.
+    """
+    if not force:
+        check_memory(generation_bytes(model, size, batch, outputs), model.device, force_flag=FORCE_ARGUMENT)
+
+
 def readable_bytes(size: float) -> str:
     """Bytes as MB or GB with one decimal."""
     return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"

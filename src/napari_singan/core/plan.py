@@ -186,8 +186,6 @@ def training_plan(
     padded = [padded_values(shape, n, cfg.num_blocks) for shape, n in zip(shapes, widths, strict=True)]
     if device.type == "cuda":
         seconds = cuda_seconds(padded, iterations, batches, first_scale, train, device)
-        torch_convs = not use_penalty_conv(train, device) and train.precision == "float32"
-        live = LIVE_MAPS_CUDA_TORCH if torch_convs else LIVE_MAPS_CUDA
     else:
         seconds = sum(
             iters
@@ -204,27 +202,53 @@ def training_plan(
             )
             for n, iters, batch in zip(range(first_scale, len(shapes)), iterations, batches, strict=True)
         )
-        live = LIVE_MAPS
-    steps = [
-        batch_work(batch)
-        * sum(
-            step_bytes(shapes[s], widths[s], channels, cfg.num_blocks, live)
-            for s in range(max(0, n - along), n + 1)
-        )
-        for n, batch in zip(range(first_scale, len(shapes)), batches, strict=True)
-    ]
-    values = channels * height * width
-    runtime = 0 if device.type == "cuda" else RUNTIME_BYTES  # CUDA: host memory, not the device's
-    peak = runtime + max(PREPARE_BYTES * values, 4 * values + max(steps, default=0))
     return TrainingPlan(
         tuple(shapes[first_scale:]),
         tuple(widths[first_scale:]),
         tuple(iterations),
         tuple(batches),
         seconds,
-        int(peak),
+        training_bytes(height, width, config, device, channels, first_scale),
         str(device),
     )
+
+
+def training_bytes(
+    height: int,
+    width: int,
+    config: SinGANConfig,
+    device: torch.device | str = "cpu",
+    channels: int = 1,
+    first_scale: int = 0,
+) -> int:
+    """Estimated peak memory of training (:attr:`TrainingPlan.peak_bytes`), without timing anything.
+
+    Parameters are those of :func:`training_plan`. The largest training step
+    of the scales from ``first_scale`` on (its stages' live feature maps times
+    their random samples), beside the image, or preparing the image if that
+    needs more; on the CPU the runtime's own memory is added.
+    """
+    device = torch.device(device)
+    cfg, train = config.model, config.train
+    shapes = trainable_shapes(height, width, config)
+    widths = [scale_width(n, cfg) for n in range(len(shapes))]
+    along = train.concurrent_stages - 1  # coarser stages trained with each new one
+    if device.type == "cuda":
+        torch_convs = not use_penalty_conv(train, device) and train.precision == "float32"
+        live = LIVE_MAPS_CUDA_TORCH if torch_convs else LIVE_MAPS_CUDA
+    else:
+        live = LIVE_MAPS
+    steps = [
+        batch_work(train.batch(n))
+        * sum(
+            step_bytes(shapes[s], widths[s], channels, cfg.num_blocks, live)
+            for s in range(max(0, n - along), n + 1)
+        )
+        for n in range(first_scale, len(shapes))
+    ]
+    values = channels * height * width
+    runtime = 0 if device.type == "cuda" else RUNTIME_BYTES  # CUDA: host memory, not the device's
+    return int(runtime + max(PREPARE_BYTES * values, 4 * values + max(steps, default=0)))
 
 
 def padded_values(shape: Shape, width: int, num_blocks: int) -> int:

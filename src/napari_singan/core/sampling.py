@@ -127,6 +127,11 @@ def output_shapes(
     """Per-scale shapes for an output scaled by factors or with an exact ``size`` (H, W)."""
     finest = model.trained_shapes[-1]
     if size is not None:
+        if np.ndim(size) != 1 or len(size) != 2:
+            raise SinGANError(f"the output size must be (height, width) in pixels, got {size!r}")
+        size = tuple(
+            check_whole(f"the output {side}", v, -np.inf) for side, v in zip(("height", "width"), size)
+        )
         if min(size) < 1:
             raise SinGANError(f"output size must be at least 1x1 pixels, got {size}")
         scale_h, scale_w = size[0] / finest[0], size[1] / finest[1]
@@ -244,6 +249,7 @@ def generate(
     seeds: Sequence[int] | None = None,
     with_labels: bool = False,
     max_batch_pixels: int = MAX_BATCH_PIXELS,
+    force: bool = False,
 ) -> Generator[SampleProgress, None, np.ndarray | tuple[np.ndarray, np.ndarray]]:
     """Generate ``num_samples`` images; yields progress, returns the stack.
 
@@ -273,6 +279,9 @@ def generate(
         Also return the label images of a model trained with labels.
     max_batch_pixels
         Bound on ``batch x H x W`` processed at once, which bounds memory.
+    force
+        Skip the memory estimate that refuses, before any work, samples that
+        would not fit in the device's available memory.
 
     Returns
     -------
@@ -281,11 +290,20 @@ def generate(
         ``with_labels`` also ``(N, H, W)`` integer label images: the input
         labels' values (class mode) or objects numbered 1..n in each image
         (instance mode), see :mod:`napari_singan.core.labels`.
+
+    Raises
+    ------
+    MemoryEstimateError
+        Unless ``force``, when the samples are estimated not to fit
+        (:func:`napari_singan.core.memory.check_generation`).
     """
+    from .memory import check_generation  # memory estimates use this module's shapes
+
     if seeds is not None:
         seeds = [check_seed(s, "each of the seeds") for s in np.ravel(seeds).tolist()]
         num_samples = len(seeds)
     num_samples = check_whole("the number of samples", num_samples, 1)
+    max_batch_pixels = check_whole("max batch pixels", max_batch_pixels, 1)
     if with_labels and model.labels is None:
         raise SinGANError("this model was trained without labels: train it with a label image to get pairs")
     shapes = runnable_shapes(model, start_scale, scale_h, scale_w, size)
@@ -298,6 +316,7 @@ def generate(
             )
         prev = injected_start(source, start_scale, shapes)
     per_batch = samples_per_batch(num_samples, shapes[-1], max_batch_pixels)
+    check_generation(model, shapes[-1], per_batch, num_samples, force)
     gens = torch_generators(sample_seeds(seed, num_samples) if seeds is None else seeds, model.device)
     images, labels = [], []
     for first in range(0, num_samples, per_batch):

@@ -20,13 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import SinGANConfig, TrainConfig
+from .config import SinGANConfig, TrainConfig, preset
 from .device import check_precision, resolve_device
 from .errors import TrainingError, check_seed
 from .events import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
 from .graphs import GraphedWork
 from .images import denormalize, prepare_image
 from .labels import LabelMode, check_labels, decode_labels, encode_labels, reduce_labels
+from .memory import FORCE_ARGUMENT, check_memory
 from .models import Discriminator, GeneratorStage, PenaltyConv2d, init_weights, scale_width
 from .pyramid import build_pyramid, resize, trainable_shapes
 from .sampling import random_noise, reconstruct, reconstruction_noise, synthesize
@@ -40,7 +41,7 @@ def _scale_seed(seed: int, scale: int) -> int:
 
 def train(
     image: np.ndarray,
-    config: SinGANConfig | None = None,
+    config: SinGANConfig | str | None = None,
     *,
     labels: np.ndarray | None = None,
     label_mode: LabelMode = "auto",
@@ -48,6 +49,7 @@ def train(
     device: str | torch.device = "auto",
     seed: int = 0,
     metadata: dict | None = None,
+    force: bool = False,
 ) -> Generator[TrainEvent, None, SinGANModel]:
     """Train a SinGAN on one image (and, optionally, its label image).
 
@@ -57,7 +59,7 @@ def train(
         2-D grayscale, RGB(A) or multichannel (with ``channel_axis``) array of
         any integer or float dtype.
     config
-        Training configuration (default: the paper's).
+        Training configuration, or a preset's name (default: the paper's).
     labels
         Optional ``(H, W)`` integer label image of ``image`` (a napari Labels
         layer): learned as extra channels, so that every sample comes with its
@@ -73,6 +75,9 @@ def train(
         Same seed on the same device and torch build gives the same model.
     metadata
         Free-form, JSON-like facts stored with the model (e.g. napari layer scale).
+    force
+        Skip the memory estimate that refuses, before any work, a training
+        that would not fit in the device's available memory.
 
     Yields
     ------
@@ -84,7 +89,12 @@ def train(
     SinGANModel
         The trained model.
     """
-    config = config or SinGANConfig()
+    config = preset(config) if isinstance(config, str) else config or SinGANConfig()
+    if not isinstance(config, SinGANConfig):
+        raise TypeError(
+            f"config must be a SinGANConfig or a preset's name, got {type(config).__name__}; "
+            "e.g. preset('fast').with_overrides(max_size=128)"
+        )
     seed = check_seed(seed)
     dev = resolve_device(device)
     tensor, spec = prepare_image(image, channel_axis, dev)
@@ -112,23 +122,36 @@ def train(
         generators=nn.ModuleList(),
         metadata=metadata,
     )
-    return (yield from _fit(model))
+    return (yield from _fit(model, force))
 
 
 def resume(
-    model: SinGANModel, *, device: str | torch.device | None = None
+    model: SinGANModel, *, device: str | torch.device | None = None, force: bool = False
 ) -> Generator[TrainEvent, None, SinGANModel]:
     """Continue training a partly trained model at its next scale.
 
-    With the same device, the result equals an uninterrupted run with the same seed.
+    With the same device, the result equals an uninterrupted run with the same
+    seed. ``force`` skips the memory estimate, as in :func:`train`.
     """
     if device is not None:
         model = model.to(resolve_device(device))
-    return (yield from _fit(model))
+    return (yield from _fit(model, force))
 
 
-def _fit(model: SinGANModel) -> Generator[TrainEvent, None, SinGANModel]:
+def _fit(model: SinGANModel, force: bool) -> Generator[TrainEvent, None, SinGANModel]:
+    from .plan import training_bytes  # the plan's estimates use this module's choices
+
     check_precision(model.config.train, model.device)
+    if not force:
+        spec, dev = model.spec, model.device
+        needed = training_bytes(spec.height, spec.width, model.config, dev, model.channels, model.num_trained)
+        check_memory(
+            needed,
+            dev,
+            force_flag=FORCE_ARGUMENT,
+            what="training",
+            remedy="train at a smaller max_size or on a crop of the image",
+        )
     reals = build_pyramid(model.image, list(model.shapes))
     for scale in range(model.num_trained, model.num_scales):
         model = yield from _train_scale(model, scale, reals[scale])
