@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -12,8 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from napari_singan.apps import animate, edit, harmonize, paint_to_image, super_resolve
-from napari_singan.apps.augment import augment
+from napari_singan.apps import animate, edit, harmonize, paint_to_image, save_animation, super_resolve
+from napari_singan.apps.augment import augment, load_pair
+from napari_singan.apps.train_many import train_many
 from napari_singan.core import (
     ConfigError,
     ImageInputError,
@@ -245,3 +247,43 @@ def test_metrics_refuse_samples_in_other_units_and_non_finite_values(tiny_model)
         evaluate(nan, image.astype(np.float32))
     with pytest.raises(ConfigError, match="the border band must be a number at least 1, got 0"):
         border_score(samples, band=0)
+
+
+def test_save_animation_checks_path_and_frames_before_writing(tiny_model, tmp_path):
+    frames = drain(animate(tiny_model, 2))
+    (tmp_path / "taken.gif").mkdir()
+    for path, bad, expected in (
+        (tmp_path / "taken.gif", frames, "is a folder"),
+        (
+            tmp_path / "a.tif",
+            frames.astype(np.float64),
+            "the image is float64 but the model was trained on uint8",
+        ),
+        (tmp_path / "b.gif", frames[0], "frames must be a (T, H, W[, C]) stack"),
+    ):
+        with pytest.raises(SinGANError) as info:
+            save_animation(path, bad, 10.0, tiny_model)
+        assert_one_line(str(info.value), expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.gif"]
+    assert save_animation(tmp_path / "new" / "c.gif", frames, 10.0, tiny_model).is_file()
+
+
+def test_tensors_that_require_grad_train_and_channel_axes_must_be_whole():
+    image = torch.tensor(make_texture(40, 40), dtype=torch.float32, requires_grad=True)
+    assert isinstance(next(train(image, TINY)), ScaleStarted)
+    with pytest.raises(ConfigError, match="the channel axis must be a whole number, got '0'"):
+        next(train(np.stack([make_texture(40, 40)] * 2), TINY, channel_axis="0"))
+
+
+def test_dataset_and_batch_helpers_say_what_is_wrong(tiny_model, tmp_path):
+    drain(augment(tiny_model, 2, tmp_path / "ds"))
+    with pytest.raises(SinGANError, match="holds no sample 7: its 2 samples are numbered from 0"):
+        load_pair(tmp_path / "ds", 7)
+    for images, kwargs, expected in (
+        ("cell.tif", {}, "images must be a list of image files, got one: cell.tif"),
+        ([], {}, "no images given"),
+        (["cell.tif"], {"seed": -1}, "the seed must be a number at least 0"),
+    ):
+        with pytest.raises(SinGANError, match=re.escape(expected)):
+            next(train_many(images, tmp_path / "models", **kwargs))
+    assert not (tmp_path / "models").exists()  # nor a cluster started

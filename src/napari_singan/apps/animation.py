@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.errors import SinGANError, check_number, check_whole
-from ..core.files import TIFF_SUFFIXES, atomic_write
-from ..core.images import denormalize
+from ..core.errors import ImageInputError, SinGANError, check_number, check_whole
+from ..core.files import ANIMATION_SUFFIXES, TIFF_SUFFIXES, atomic_write, prepare_output
+from ..core.images import conform_like, denormalize
 from ..core.memory import check_generation
 from ..core.sampling import SampleProgress, synthesize
 from ..core.singan import SinGANModel
@@ -205,10 +205,24 @@ def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, mode
     -------
     pathlib.Path
         The file written.
+
+    Raises
+    ------
+    SinGANError
+        Before anything is written: a path that cannot be written (see
+        :func:`~napari_singan.core.files.prepare_output`), what
+        :func:`check_animation_output` refuses, or frames that are not the
+        model's (another dtype or channels, NaN).
     """
-    path = Path(path)
+    path = prepare_output(path, ANIMATION_SUFFIXES)
     check_animation_output(path, model, fps)
     spec = model.spec
+    frames = np.asarray(frames)
+    if frames.ndim not in (3, 4) or len(frames) < 1:
+        raise SinGANError(f"frames must be a (T, H, W[, C]) stack from animate(), got shape {frames.shape}")
+    conform_like(frames[0], spec)  # the model's dtype and channels
+    if frames.dtype.kind == "f" and not np.isfinite(frames).all():
+        raise ImageInputError("the frames contain NaN or infinite values")
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         from ..core.files import write_stack
@@ -218,7 +232,6 @@ def save_animation(path: str | os.PathLike, frames: np.ndarray, fps: float, mode
     video = to_uint8(frames, min(spec.low), max(spec.high))
     import imageio.v3 as iio
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".gif":
         encoded = iio.imwrite("<bytes>", video, extension=".gif", duration=1000.0 / fps, loop=0)
     else:  # H.264 in 4:2:0 needs even sizes; the encoder would otherwise stretch frames to multiples of 16

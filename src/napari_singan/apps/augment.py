@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import OutputPathError, check_seed, check_whole
+from ..core.errors import OutputPathError, SinGANError, check_seed, check_whole
 from ..core.events import SampleProgress, drain
 from ..core.files import atomic_write, write_image
 from ..core.memory import check_generation
@@ -240,7 +240,12 @@ def load_pair(folder: str | os.PathLike, index: int) -> tuple[np.ndarray, np.nda
     """
     from ..core.files import read_image
 
-    entry = next(e for e in read_manifest(folder)["samples"] if e["index"] == index)
+    samples = read_manifest(folder)["samples"]
+    entry = next((e for e in samples if e["index"] == index), None)
+    if entry is None:
+        raise SinGANError(
+            f"{folder} holds no sample {index!r}: its {len(samples)} samples are numbered from 0"
+        )
     labels = entry.get("labels")
     return read_image(Path(folder) / entry["image"]), None if labels is None else read_image(
         Path(folder) / labels

@@ -16,8 +16,8 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.config import SinGANConfig
-from ..core.errors import SinGANError
+from ..core.config import SinGANConfig, as_config
+from ..core.errors import SinGANError, check_seed
 from ..core.events import ImageFinished
 
 
@@ -121,7 +121,7 @@ def _worker_device() -> str:
 def train_many(
     images: Sequence[str | os.PathLike],
     folder: str | os.PathLike,
-    config: SinGANConfig | None = None,
+    config: SinGANConfig | str | None = None,
     *,
     labels: Sequence[str | os.PathLike] | None = None,
     scheduler: str | None = None,
@@ -139,7 +139,7 @@ def train_many(
     folder
         Where the models go (``<stem>.singan`` each); created if missing.
     config
-        Training configuration for every image (default: the paper's).
+        Training configuration for every image, or a preset's name (default: the paper's).
     labels
         Optional label image files, one per image, in the same order.
     scheduler
@@ -170,7 +170,13 @@ def train_many(
         raise SinGANError(
             "training many images needs Dask distributed: pip install 'napari-singan[cluster]'"
         ) from None
+    if isinstance(images, str | os.PathLike):
+        raise SinGANError(f"images must be a list of image files, got one: {images}; pass [{str(images)!r}]")
     images = [str(p) for p in images]
+    if not images:
+        raise SinGANError("no images given: pass a list of image files")
+    check_seed(seed)  # before any cluster starts
+    config = as_config(config)
     if labels is not None and len(labels) != len(images):
         raise SinGANError(f"{len(labels)} label files for {len(images)} images: give one per image, in order")
     stems = [Path(p).stem for p in images]
@@ -182,7 +188,6 @@ def train_many(
             f"no file at {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
     Path(folder).mkdir(parents=True, exist_ok=True)
-    config = config or SinGANConfig()
     results: dict[str, str] = {}
     todo = []
     for k, image in enumerate(images):

@@ -338,6 +338,23 @@ PRESETS: dict[str, SinGANConfig] = {
 DEFAULT_PRESET = "fast"
 
 
+def as_config(config: SinGANConfig | str | None) -> SinGANConfig:
+    """A configuration given as itself, a preset's name, or ``None`` (the paper's).
+
+    Raises
+    ------
+    TypeError
+        For anything else (a dict, say), with how to build one.
+    """
+    config = preset(config) if isinstance(config, str) else config or SinGANConfig()
+    if not isinstance(config, SinGANConfig):
+        raise TypeError(
+            f"config must be a SinGANConfig or a preset's name, got {type(config).__name__}; "
+            "e.g. preset('fast').with_overrides(max_size=128)"
+        )
+    return config
+
+
 def preset(name: str) -> SinGANConfig:
     """Return a named preset (``fast``, ``paper`` or ``super-resolution``)."""
     try:

@@ -232,6 +232,25 @@ def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = IMAGE_S
     return path
 
 
+def prepare_output(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
+    """:func:`check_output_path` for the Python API: ``~`` expanded, missing folders created first.
+
+    Raises
+    ------
+    OutputPathError
+        As :func:`check_output_path`, or when a missing folder cannot be created.
+    """
+    path = Path(path).expanduser()
+    if not path.parent.exists():
+        try:
+            path.parent.mkdir(parents=True)
+        except OSError as exc:
+            raise OutputPathError(
+                f"cannot create the folder {path.parent} ({exc.strerror or exc}); choose another output path"
+            ) from None
+    return check_output_path(path, suffixes)
+
+
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether two paths name one existing file (links and relative paths resolved)."""
     try:

@@ -11,13 +11,14 @@ never squeezed through 8 bits.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from .errors import ImageInputError
+from .errors import ImageInputError, check_whole
 
 #: dtypes an image may have (bool and complex are refused).
 _KINDS = {"u": "unsigned integer", "i": "integer", "f": "float"}
@@ -62,6 +63,8 @@ def channels_last(array: np.ndarray, channel_axis: int | None = None) -> tuple[n
     explicit ``channel_axis``.
     """
     given = array
+    if isinstance(array, torch.Tensor):  # one that requires grad or lives on a GPU, too
+        array = array.detach().cpu()
     try:
         array = np.asarray(array)
     except ValueError:  # ragged nested lists
@@ -87,6 +90,7 @@ def channels_last(array: np.ndarray, channel_axis: int | None = None) -> tuple[n
             "channel axis (channel_axis= / --channel-axis) if one axis holds channels, or pick "
             "a single 2-D plane of a z-stack or time series."
         )
+    channel_axis = check_whole("the channel axis", channel_axis, -math.inf)
     if not -array.ndim <= channel_axis < array.ndim:
         raise ImageInputError(
             f"channel axis {channel_axis} does not exist in an image of shape {array.shape}"

@@ -20,8 +20,8 @@ from torch import nn
 
 from .config import SinGANConfig
 from .device import resolve_device
-from .errors import ModelFileError, OutputPathError
-from .files import atomic_write, check_output_path
+from .errors import ModelFileError
+from .files import atomic_write, prepare_output
 from .images import ImageSpec
 from .labels import LabelSpec
 from .models import GeneratorStage, scale_width
@@ -156,15 +156,7 @@ def save_model(model: SinGANModel, path: str | os.PathLike) -> Path:
     TypeError
         If the metadata holds values a model file cannot (see :func:`plain`).
     """
-    path = Path(path).expanduser()
-    try:
-        if not path.parent.exists():
-            path.parent.mkdir(parents=True)
-    except OSError as exc:
-        raise OutputPathError(
-            f"cannot create the folder {path.parent} ({exc.strerror or exc}); choose another output path"
-        ) from None
-    check_output_path(path, (SUFFIX,))
+    path = prepare_output(path, (SUFFIX,))
     data = io.BytesIO()
     torch.save(model_to_dict(model), data)
     try:

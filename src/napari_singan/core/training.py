@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import SinGANConfig, TrainConfig, preset
+from .config import SinGANConfig, TrainConfig, as_config
 from .device import check_precision, resolve_device
 from .errors import TrainingError, check_seed
 from .events import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
@@ -89,12 +89,7 @@ def train(
     SinGANModel
         The trained model.
     """
-    config = preset(config) if isinstance(config, str) else config or SinGANConfig()
-    if not isinstance(config, SinGANConfig):
-        raise TypeError(
-            f"config must be a SinGANConfig or a preset's name, got {type(config).__name__}; "
-            "e.g. preset('fast').with_overrides(max_size=128)"
-        )
+    config = as_config(config)
     seed = check_seed(seed)
     dev = resolve_device(device)
     tensor, spec = prepare_image(image, channel_axis, dev)
