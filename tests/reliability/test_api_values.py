@@ -13,7 +13,15 @@ import pytest
 import torch
 from torch import nn
 
-from napari_singan.apps import animate, edit, harmonize, paint_to_image, save_animation, super_resolve
+from napari_singan.apps import (
+    animate,
+    edit,
+    fine_tune,
+    harmonize,
+    paint_to_image,
+    save_animation,
+    super_resolve,
+)
 from napari_singan.apps.augment import augment, load_pair
 from napari_singan.apps.train_many import train_many
 from napari_singan.core import (
@@ -29,6 +37,7 @@ from napari_singan.core import (
     generate,
     load_model,
     memory,
+    pyramid_shapes,
     resume,
     sample,
     save_model,
@@ -287,3 +296,28 @@ def test_dataset_and_batch_helpers_say_what_is_wrong(tiny_model, tmp_path):
         with pytest.raises(SinGANError, match=re.escape(expected)):
             next(train_many(images, tmp_path / "models", **kwargs))
     assert not (tmp_path / "models").exists()  # nor a cluster started
+
+
+def test_odd_but_plausible_application_inputs(tiny_model):
+    texture = make_texture(32, 32)
+    plane = drain(super_resolve(tiny_model, texture, 2.0))
+    np.testing.assert_array_equal(drain(super_resolve(tiny_model, texture[..., None], 2.0)), plane)
+    with pytest.raises(ConfigError, match="the number of scales to fine-tune must be a number at least 1"):
+        next(fine_tune(tiny_model, texture, scales=0))
+    with pytest.raises(SinGANError, match="give start_scale 1 or more"):
+        generate(tiny_model, 1, injected=tiny_model.image).send(None)
+    with pytest.raises(SinGANError, match="injected must be a"):
+        generate(tiny_model, 1, start_scale=1, injected=texture).send(None)
+
+
+def test_uint64_class_ids_beyond_int64_come_back():
+    image = make_texture(32, 32)
+    labels = np.where(image > 128, np.uint64(2**63 + 5), np.uint64(1))
+    model = drain(train(image, TINY.with_overrides(iters_per_scale=2), labels=labels, label_mode="classes"))
+    _, pairs = sample(model, 1, seed=0, with_labels=True)
+    assert pairs.dtype == np.uint64 and set(np.unique(pairs)) <= {1, 2**63 + 5}
+
+
+def test_pyramid_shapes_of_no_pixels_are_refused():
+    with pytest.raises(ConfigError, match="the image height must be a number at least 1, got 0"):
+        pyramid_shapes(0, 0, TINY.pyramid)

@@ -79,11 +79,15 @@ def test_sigint_during_cli_training_exits_130_and_keeps_a_resumable_model(tmp_pa
 
 #: Child process: loads a model, then for every line on stdin forks a worker that overwrites the
 #: model file with two alternating versions until it is killed; prints the worker's pid, then "reaped".
+#: Its disk is slow (20 ms per fsync), so that kills land while a file is written, not while the
+#: model is serialised and read back in memory first.
 OVERWRITER = """
-import os, sys
+import os, sys, time
 from dataclasses import replace
 from torch import nn
 from napari_singan.core import load_model, save_model
+fsync = os.fsync
+os.fsync = lambda fd: (fsync(fd), time.sleep(0.02))
 path = sys.argv[1]
 old = load_model(path)
 new = replace(old, generators=nn.ModuleList(old.generators[:2]), noise_amps=old.noise_amps[:2],

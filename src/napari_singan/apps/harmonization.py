@@ -115,6 +115,7 @@ def fine_tune(
     SinGANModel
         A new model.
     """
+    scales = check_whole("the number of scales to fine-tune", scales, 1)
     hw = spatial_shape(model, image)
     target = resize(input_tensor(model, image, "fine-tuning image"), model_scale_shape(model, hw))
     return (yield from retrain(model, target, max(1, model.num_trained - scales), iters=iters))

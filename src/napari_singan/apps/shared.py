@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..core.errors import SinGANError, SinGANNotice
-from ..core.images import channels_last, conform_like, normalize
+from ..core.images import conform_like, like_model, normalize
 from ..core.pyramid import Shape, resize
 from ..core.sampling import (
     NoiseFn,
@@ -56,8 +56,7 @@ def spatial_shape(model: SinGANModel, image: np.ndarray) -> Shape:
     tuple of int
         ``(H, W)``.
     """
-    axis = model.spec.channel_axis if np.ndim(image) == 3 else None
-    hwc, _ = channels_last(image, axis)
+    hwc = like_model(image, model.spec)
     return hwc.shape[0], hwc.shape[1]
 
 

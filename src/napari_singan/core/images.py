@@ -161,6 +161,17 @@ def normalize(hwc: np.ndarray, spec: ImageSpec, device: torch.device | str = "cp
     return tensor.permute(2, 0, 1)[None].contiguous().to(device)
 
 
+def like_model(array: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """:func:`channels_last` of another image laid out like a model's training image.
+
+    3-D arrays hold channels where the model's image did; a grayscale model
+    also reads ``(H, W, 1)`` as its 2-D plane.
+    """
+    if spec.channels == 1 and np.ndim(array) == 3 and np.shape(array)[-1] == 1:
+        array = np.asarray(array)[..., 0]
+    return channels_last(array, spec.channel_axis if np.ndim(array) == 3 else None)[0]
+
+
 def conform_like(array: np.ndarray, spec: ImageSpec) -> np.ndarray:
     """Check another image (paint, composite, ...) against a trained model and lay it out ``(H, W, C)``.
 
@@ -168,7 +179,7 @@ def conform_like(array: np.ndarray, spec: ImageSpec) -> np.ndarray:
     float model), since its values are read in the training image's units, and
     its channels; a grayscale image is repeated into the channels of a colour model.
     """
-    hwc, _ = channels_last(array, spec.channel_axis if np.ndim(array) == 3 else None)
+    hwc = like_model(array, spec)
     if hwc.shape[-1] == 1 and spec.is_rgb:
         hwc = np.repeat(hwc, spec.channels, axis=-1)
     if min(hwc.shape[:2]) < 2:

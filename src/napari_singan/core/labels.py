@@ -207,7 +207,7 @@ def decode_labels(batch: torch.Tensor, spec: LabelSpec) -> np.ndarray:
     winner = planes[:, : len(spec.classes)].argmax(dim=1).cpu().numpy()  # (N, H, W) class index
     dtype = np.dtype(spec.dtype)
     if not spec.instances:
-        return np.asarray(spec.classes, dtype=np.int64)[winner].astype(dtype)
+        return np.asarray(spec.classes, dtype=dtype)[winner]  # uint64 ids above 2**63 too
     boundary = (planes[:, 2] > 0).cpu().numpy()
     out = np.zeros(winner.shape, dtype=np.int64)
     for k, (foreground, edge) in enumerate(zip(winner == 1, boundary)):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import PyramidConfig, SinGANConfig
-from .errors import ImageInputError, check_number
+from .errors import ImageInputError, check_number, check_whole
 
 Shape = tuple[int, int]
 
@@ -50,6 +50,9 @@ def pyramid_shapes(height: int, width: int, config: PyramidConfig) -> list[Shape
     ``min_size`` with steps of at most ``scale_factor``; the factor is then
     recomputed exactly so the coarsest short side is ``min_size``.
     """
+    height, width = (
+        check_whole(f"the image {side}", v, 1) for side, v in (("height", height), ("width", width))
+    )
     finest = finest_shape(height, width, config)
     short = min(finest)
     if short < config.min_size:
