@@ -273,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(tm)
     _add_plane(tm)
     _add_device_seed(tm, "random seed of every image")
+    _add_force(tm, "train")
 
     sa = sub.add_parser(
         "sample",
@@ -708,6 +709,7 @@ def _cmd_train_many(args: argparse.Namespace) -> int:
         seed=args.seed,
         plane=parse_plane(args.plane) if args.plane else None,
         native=args.max_size == NATIVE,
+        force=args.force,
     )
     results = drain(work, report)
     failed = sum(value.startswith("failed: ") for value in results.values())

@@ -71,3 +71,17 @@ def test_cli_train_many_reports_each_image_and_exits_2_on_a_failure(cluster, tmp
     out = capsys.readouterr().out
     assert "good.tif: model" in out and "flat.tif: FAILED: the image is constant" in out
     assert "1 of 2 models in" in out and load_model(tmp_path / "m" / "good.singan").is_complete
+
+
+def test_a_task_estimated_beyond_memory_fails_unless_forced(tmp_path, monkeypatch):
+    from napari_singan.apps.train_many import train_one
+    from napari_singan.core import MemoryEstimateError, memory
+
+    path = tmp_path / "tex.tif"
+    tifffile.imwrite(path, make_texture(32, 32))
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10**5)
+    config = TINY.with_overrides(iters_per_scale=2).to_dict()
+    with pytest.raises(MemoryEstimateError, match="pass force=True"):
+        train_one(str(path), str(tmp_path / "tex.singan"), config, device="cpu")
+    assert train_one(str(path), str(tmp_path / "tex.singan"), config, device="cpu", force=True)
+    assert load_model(tmp_path / "tex.singan").num_trained

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from napari_singan.core import (
     generate,
     load_model,
     memory,
+    plan,
     pyramid_shapes,
     resume,
     sample,
@@ -65,7 +67,7 @@ def test_numpy_values_in_seed_config_and_metadata_save_and_load(tmp_path):
 def test_a_model_that_would_not_load_never_replaces_a_file(tiny_model, tmp_path):
     path = save_model(tiny_model, tmp_path / "m.singan")
     before = path.read_bytes()
-    with pytest.raises(TypeError, match="cannot hold function values"):
+    with pytest.raises(ConfigError, match="cannot hold function values"):
         save_model(replace(tiny_model, metadata={"callback": lambda: None}), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.singan"]  # no temporary file left
@@ -210,15 +212,14 @@ def test_the_api_refuses_work_beyond_the_memory_available_before_any_of_it(
     next(work(True))  # force: the work starts
 
 
-def test_a_huge_feathering_sigma_is_refused_not_allocated(tiny_model):
+def test_a_huge_feathering_sigma_blurs_as_the_diagonal_does_without_the_memory(tiny_model):
     mask = np.zeros((32, 32), np.uint8)
     mask[10:20, 10:20] = 1
-    with pytest.raises(ConfigError) as info:
-        drain(harmonize(tiny_model, make_texture(32, 32), mask, sigma=1e9))
-    # at most the diagonal of the model's working size (26 x 26 px here)
-    assert_one_line(
-        str(info.value), "the mask's feathering sigma must be a number at least 0 and at most 36."
-    )
+    texture = make_texture(32, 32)
+    diagonal = math.hypot(*tiny_model.trained_shapes[-1])  # sigma is in the model's pixels
+    huge = drain(harmonize(tiny_model, texture, mask, sigma=1e9))  # scipy asked 60 GiB for its kernel
+    np.testing.assert_array_equal(huge, drain(harmonize(tiny_model, texture, mask, sigma=diagonal)))
+    assert not np.array_equal(huge, drain(harmonize(tiny_model, texture, mask, sigma=5.0)))
 
 
 def test_augment_checks_every_argument_before_it_makes_the_folder(tiny_model, tmp_path):
@@ -321,3 +322,44 @@ def test_uint64_class_ids_beyond_int64_come_back():
 def test_pyramid_shapes_of_no_pixels_are_refused():
     with pytest.raises(ConfigError, match="the image height must be a number at least 1, got 0"):
         pyramid_shapes(0, 0, TINY.pyramid)
+
+
+def test_metadata_with_number_keys_saves_and_a_bad_key_is_named(tiny_model, tmp_path):
+    meta = {"channels": {0: "DAPI", np.int64(1): "GFP"}, "none": {None: 1}}
+    path = save_model(replace(tiny_model, metadata=meta), tmp_path / "m.singan")
+    assert load_model(path).metadata == {"channels": {0: "DAPI", 1: "GFP"}, "none": {None: 1}}
+    with pytest.raises(ConfigError) as info:
+        save_model(replace(tiny_model, metadata={"c": {(0, 1): "pair"}}), tmp_path / "new" / "n.singan")
+    assert_one_line(str(info.value), "model metadata cannot hold the dict key (0, 1) (tuple)")
+    assert not (tmp_path / "new").exists()  # refused before any folder was made
+
+
+def test_fine_tuning_estimates_only_the_scales_it_retrains_and_force_reaches_it(tiny_model, monkeypatch):
+    texture, mask = make_texture(32, 32), np.zeros((32, 32), np.uint8)
+    mask[10:20, 10:20] = 1
+    estimated = []  # (first scale, number of scales) of each training estimate
+    original = plan.training_bytes
+
+    def spy(*args, **kwargs):
+        estimated.append((args[5], len(args[6])))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(plan, "training_bytes", spy)
+    last = tiny_model.num_trained - 1
+    drain(fine_tune(tiny_model, texture, scales=1, iters=1))
+    drain(paint_to_image(tiny_model, texture, 1, fine_tune_iters=1, quantize_colors=3))
+    assert estimated == [(last, last + 1), (1, 2)]  # paint retrains scale 1 alone, not up to the finest
+    monkeypatch.undo()
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10**5)
+    with pytest.raises(MemoryEstimateError):
+        drain(fine_tune(tiny_model, texture, scales=1, iters=1))
+    for work in (
+        harmonize(tiny_model, texture, mask, fine_tune_iters=1, force=True),
+        paint_to_image(tiny_model, texture, 1, fine_tune_iters=1, quantize_colors=3, force=True),
+    ):
+        drain(work)  # no refusal: force reaches the retraining
+
+
+def test_zero_dimensional_arrays_are_numbers():
+    config = TINY.with_overrides(lr_g=np.array(1e-4), iters_per_scale=torch.tensor(7))
+    assert config.train.lr_g == 1e-4 and config.train.iters_per_scale == 7

@@ -128,6 +128,23 @@ def test_outputs_of_a_rotated_sheared_affine_layer_lie_on_its_pixels(make_napari
     )
 
 
+def test_a_reused_preview_follows_a_changed_rotation(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(make_texture(40, 40), name="tex", **TURNED)
+    viewer.layers.selection.active = image
+    train = _widget(viewer, "Train")
+    tiny_settings(train, iters=2)
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    preview = train.preview_layer
+    image.rotate, image.shear, image.affine = 0.0, [0.0], np.eye(3)  # the source is straightened
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    assert train.preview_layer is preview  # reused, and placed as the source is now
+    np.testing.assert_allclose(preview.affine.affine_matrix, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(preview.rotate, np.eye(2), atol=1e-12)
+
+
 def test_a_run_estimated_beyond_memory_is_refused(make_napari_viewer, qtbot, notes, monkeypatch):
     viewer, _ = _viewer_with_rectangle(make_napari_viewer)
     monkeypatch.setattr(memory, "available_bytes", lambda device: 10**6)

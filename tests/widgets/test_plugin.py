@@ -375,6 +375,24 @@ def test_generate_widget_measures_quality(make_napari_viewer, qtbot, tiny_model,
     assert len(viewer.layers) == layers  # measuring adds no layer
 
 
+def test_measuring_more_samples_than_fit_is_refused_in_the_widgets_terms(
+    make_napari_viewer, qtbot, tiny_model, notes, monkeypatch
+):
+    from napari_singan.core import memory
+
+    viewer = make_napari_viewer()
+    gen = _generate_widget(viewer)
+    MODELS.add(tiny_model, "tiny")
+    gen.picker.combo.value = "tiny"
+    gen.device.value = "cpu"
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10**5)
+    gen.measure_button.clicked.emit()
+    qtbot.wait(50)
+    assert not gen.runner.is_running and gen.quality.value == ""
+    refusal = [n for n in notes if "estimated" in n]
+    assert refusal and "force=True" not in refusal[0]  # no option a widget user could not pass
+
+
 def test_generate_widget_refuses_what_would_not_fit_in_memory(make_napari_viewer, qtbot, tiny_model, notes):
     viewer = make_napari_viewer()
     gen = _generate_widget(viewer)

@@ -187,7 +187,7 @@ def placement(
     channel_axis: int | None,
     rgb: bool,
     leading: int = 1,
-) -> dict[str, list]:
+) -> dict[str, Any]:
     """``scale``, ``translate`` and ``units`` (and a rotated, sheared or affine source's ``affine``)
     that overlay an output on its source layer.
 
@@ -247,13 +247,14 @@ def cropped_layer(layer: dict[str, Any], crop: Any = None) -> dict[str, Any]:
 
 
 def box_region(low: Any, high: Any, hw: tuple[int, int]) -> Region | None:
-    """The pixels of an ``hw`` image in the box ``low``-``high`` (data coordinates), its sides moved to the
-    nearest pixel edges.
+    """The pixels of an ``hw`` image from the one under ``low`` up to, not including, the one under
+    ``high`` (data coordinates).
 
-    napari centres pixel ``i`` on data coordinate ``i``, so its edges lie at
-    ``i - 0.5`` and ``i + 0.5``; a side within 1e-6 px of an edge is on it (the
-    rounding of a box drawn in one transformed layer and read in another).
-    The box is clipped to the image. None when no pixel is inside.
+    napari centres pixel ``i`` on data coordinate ``i``, so it spans ``i - 0.5``
+    to ``i + 0.5``: a box drawn along pixel edges gets exactly the pixels inside.
+    A side within 5e-7 px of an edge counts as on it (the rounding of a box
+    drawn in one transformed layer and read in another). The box is clipped to
+    the image. None when no pixel is inside.
     """
     start = [int(np.clip(np.floor(np.round(v, 6) + 0.5), 0, n)) for v, n in zip(low, hw, strict=True)]
     stop = [int(np.clip(np.floor(np.round(v, 6) + 0.5), 0, n)) for v, n in zip(high, hw, strict=True)]

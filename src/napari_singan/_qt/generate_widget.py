@@ -203,8 +203,17 @@ class GenerateWidget(ApplicationWidget):
             show_info("Wait for the running task to finish (or Stop it) before measuring.")
             return
         self.quality.value = ""
+        try:
+            device = resolve_device(self.device.value)
+            check_memory(sampling_bytes(model, self.quality_samples.value), device)
+        except SinGANError as exc:
+            show_error(str(exc))
+            return
         work = measure_model(
-            model.to(resolve_device(self.device.value)), self.quality_samples.value, seed=self.seed.value
+            model.to(device),
+            self.quality_samples.value,
+            seed=self.seed.value,
+            force=True,  # checked above
         )
         self.runner.start(
             work,

@@ -502,7 +502,7 @@ class TrainWidget(Container):
             )
             return
         layer.data = image
-        layer.scale, layer.translate = where["scale"], where["translate"]
+        _place(layer, where)
 
     def _show_preview_labels(self, labels: np.ndarray | None) -> None:
         """Overlay the preview's labels on the preview (and drop a stale overlay when there are none)."""
@@ -521,7 +521,7 @@ class TrainWidget(Container):
             )
             return
         layer.data = labels
-        layer.scale, layer.translate = where["scale"], where["translate"]
+        _place(layer, where)
 
     def _register(self, model: SinGANModel, label: str) -> str:
         name = MODELS.add(model, timestamped(label))
@@ -586,3 +586,9 @@ def _labels_note(model: SinGANModel) -> str:
 def _unfinished_models() -> list[str]:
     """Models in the list that were stopped before their finest scale."""
     return [name for name in MODELS.names() if not MODELS.get(name).is_complete]
+
+
+def _place(layer: Any, where: dict[str, Any]) -> None:
+    """Move a reused preview layer to ``where`` (:func:`placement`: scale, translate and any affine)."""
+    layer.scale, layer.translate = where["scale"], where["translate"]
+    layer.affine = where.get("affine", np.eye(layer.ndim + 1))

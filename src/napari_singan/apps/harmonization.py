@@ -79,14 +79,19 @@ def harmonize(
     fine_tune_iters = check_whole("the fine-tuning iterations", fine_tune_iters)
     weight = blend_weight(model, composite, mask, start_scale, radius, sigma, "composite", force)  # first
     if fine_tune_iters > 0:
-        model = yield from fine_tune(model, composite, scales=1, iters=fine_tune_iters)
+        model = yield from fine_tune(model, composite, scales=1, iters=fine_tune_iters, force=force)
     return (
         yield from regenerate_and_blend(model, composite, weight, start_scale, seed=seed, what="composite")
     )
 
 
 def fine_tune(
-    model: SinGANModel, image: np.ndarray, scales: int = 1, iters: int | None = None
+    model: SinGANModel,
+    image: np.ndarray,
+    scales: int = 1,
+    iters: int | None = None,
+    *,
+    force: bool = False,
 ) -> Generator[TrainEvent, None, SinGANModel]:
     """Retrain the ``scales`` finest scales on ``image`` (e.g. a composite); coarser scales are kept.
 
@@ -104,6 +109,8 @@ def fine_tune(
         Number of finest scales to retrain (at least the coarsest scale is kept).
     iters
         Iterations per retrained scale (default: the model's configuration).
+    force
+        Skip the memory estimate of the retrained scales.
 
     Yields
     ------
@@ -118,4 +125,4 @@ def fine_tune(
     scales = check_whole("the number of scales to fine-tune", scales, 1)
     hw = spatial_shape(model, image)
     target = resize(input_tensor(model, image, "fine-tuning image"), model_scale_shape(model, hw))
-    return (yield from retrain(model, target, max(1, model.num_trained - scales), iters=iters))
+    return (yield from retrain(model, target, max(1, model.num_trained - scales), iters=iters, force=force))

@@ -94,8 +94,9 @@ def blend_weight(
 
     Harmonization and editing call it before any work: it refuses an input
     that cannot be regenerated from ``start_scale``, a bad mask, bad
-    ``radius`` or ``sigma`` (a sigma beyond the image's diagonal, too), and
-    unless ``force`` a regeneration estimated not to fit in memory.
+    ``radius`` or ``sigma``, and unless ``force`` a regeneration estimated
+    not to fit in memory. A ``sigma`` beyond the image's diagonal is taken as
+    the diagonal (the blur is as uniform).
 
     Parameters
     ----------
@@ -126,7 +127,10 @@ def blend_weight(
     shapes = working_shapes(model, image, start_scale, what)  # (regenerate_from gets them again)
     check_generation(model, shapes[-1], force=force)
     check_number("the mask's dilation radius", radius)
-    check_number("the mask's feathering sigma", sigma, 0, math.hypot(*shapes[-1]))  # more: uniform anyway
+    check_number("the mask's feathering sigma", sigma)
+    sigma = min(
+        sigma, math.hypot(*shapes[-1])
+    )  # a wider blur is as uniform, and its kernel could fill memory
     hw = spatial_shape(model, image)
     per_model_px = hw[0] / model_scale_shape(model, hw)[0]
     return feathered_mask(_mask_2d(mask, hw), radius * per_model_px, sigma * per_model_px)

@@ -82,7 +82,7 @@ def quantize(image: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 
 
 def fine_tune_quantized(
-    model: SinGANModel, start_scale: int, centres: torch.Tensor, iters: int
+    model: SinGANModel, start_scale: int, centres: torch.Tensor, iters: int, *, force: bool = False
 ) -> Generator[TrainEvent, None, SinGANModel]:
     """Retrain the generator at ``start_scale`` on colour-quantised inputs (the reference's paint training).
 
@@ -101,6 +101,8 @@ def fine_tune_quantized(
         ``(K, C)`` colours, e.g. from :func:`palette`.
     iters
         Training iterations.
+    force
+        Skip the memory estimate of the retrained scale.
 
     Yields
     ------
@@ -120,6 +122,7 @@ def fine_tune_quantized(
             stop=start_scale + 1,
             iters=iters,
             inputs=lambda x: quantize(x, centres),
+            force=force,
         )
     )
 
@@ -182,7 +185,7 @@ def paint_to_image(
         raise SinGANError("fine-tuning retrains on quantised colours: set the number of colours too (e.g. 5)")
     centres = palette(model, quantize_colors) if quantize_colors else None
     if fine_tune_iters > 0:
-        model = yield from fine_tune_quantized(model, start_scale, centres, fine_tune_iters)
+        model = yield from fine_tune_quantized(model, start_scale, centres, fine_tune_iters, force=force)
     prepare = (lambda x: quantize(x, centres)) if centres is not None else None
     out = regenerate_from(
         model, paint, start_scale, "paint", num_samples=num_samples, seed=seed, prepare=prepare

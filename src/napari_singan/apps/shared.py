@@ -301,6 +301,7 @@ def retrain(
     stop: int | None = None,
     iters: int | None = None,
     inputs: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    force: bool = False,
 ) -> Generator[TrainEvent, None, SinGANModel]:
     """Retrain the generator stages ``first .. stop-1`` on ``target``; the other stages are kept.
 
@@ -325,6 +326,8 @@ def retrain(
         Applied to the output of stage ``first - 1`` while retraining, so the
         retrained stages learn from such inputs (e.g. quantised colours); the
         returned model's stage ``first - 1`` is the original.
+    force
+        Skip the memory estimate of the retrained scales (see :func:`napari_singan.core.train`).
 
     Yields
     ------
@@ -354,7 +357,7 @@ def retrain(
         generators=below,
         noise_amps=model.noise_amps[:first],
     )
-    tuned = yield from resume(start)
+    tuned = yield from resume(start, force=force)
     return replace(
         tuned,
         shapes=model.trained_shapes,

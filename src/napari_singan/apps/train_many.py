@@ -48,6 +48,7 @@ def train_one(
     seed: int = 0,
     plane: dict[str, int] | None = None,
     native: bool = False,
+    force: bool = False,
 ) -> str:
     """Train on one image file and write its model (the task each worker runs).
 
@@ -70,6 +71,8 @@ def train_one(
         The plane of a z/t stack, e.g. ``{"Z": 12}`` (see :func:`napari_singan.core.microscopy.read_microscopy`).
     native
         Train at the image's own pixel size (max size = its long side).
+    force
+        Train even if the estimated memory exceeds what the worker's device has.
 
     Returns
     -------
@@ -97,6 +100,7 @@ def train_one(
         device=device,
         seed=seed,
         metadata=given.metadata,
+        force=force,
     )
     save_model(drain(work), model_path)
     return model_path
@@ -129,6 +133,7 @@ def train_many(
     seed: int = 0,
     plane: dict[str, int] | None = None,
     native: bool = False,
+    force: bool = False,
 ) -> Generator[ImageFinished, None, dict[str, str]]:
     """Train one model per image file, in parallel on a Dask cluster.
 
@@ -153,6 +158,9 @@ def train_many(
         The plane of every image that is a z/t stack, e.g. ``{"Z": 12}``.
     native
         Train every image at its own pixel size (max size = its long side).
+    force
+        Train an image even if its estimated memory exceeds what its worker's
+        device has (otherwise that image fails with the estimate).
 
     Yields
     ------
@@ -213,6 +221,7 @@ def train_many(
                     seed,
                     plane,
                     native,
+                    force,
                     retries=1,
                     pure=False,
                 ): image

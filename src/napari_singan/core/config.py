@@ -346,7 +346,7 @@ def as_config(config: SinGANConfig | str | None) -> SinGANConfig:
     TypeError
         For anything else (a dict, say), with how to build one.
     """
-    config = preset(config) if isinstance(config, str) else config or SinGANConfig()
+    config = preset(config) if isinstance(config, str) else SinGANConfig() if config is None else config
     if not isinstance(config, SinGANConfig):
         raise TypeError(
             f"config must be a SinGANConfig or a preset's name, got {type(config).__name__}; "

@@ -82,6 +82,7 @@ def check_number(
     ConfigError
         If ``value`` is not a number (a string, say), NaN, infinite or out of range.
     """
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(f"{what} must be a number, got {value!r}")
     inside = low < value <= high if above else low <= value <= high
@@ -90,6 +91,11 @@ def check_number(
         bounds += [] if math.isinf(high) else [f"at most {_shown(high)}"]
         kind = "a number " + " and ".join(bounds) if bounds else "a finite number"
         raise ConfigError(f"{what} must be {kind}, got {value}")
+
+
+def _scalar(value: object) -> object:
+    """A 0-d numpy array or torch tensor as its Python number; anything else as it is."""
+    return value.item() if getattr(value, "ndim", None) == 0 and hasattr(value, "item") else value
 
 
 def _shown(bound: float) -> str:
@@ -108,6 +114,7 @@ def check_whole(what: str, value: float, low: float = 0.0, high: float = math.in
     ConfigError
         Naming ``what`` and the value given.
     """
+    value = _scalar(value)
     whole = isinstance(value, numbers.Integral) or (
         isinstance(value, numbers.Real) and float(value).is_integer()
     )

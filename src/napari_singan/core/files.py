@@ -217,10 +217,7 @@ def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = IMAGE_S
         (it is not created), ``path`` is a folder, or the folder or an existing
         file at ``path`` cannot be written.
     """
-    path = Path(path)
-    if path.suffix.lower() not in suffixes:
-        given = f"the extension {path.suffix!r}" if path.suffix else "no extension"
-        raise OutputPathError(f"{path} has {given}; name the output with one of {', '.join(suffixes)}")
+    path = _check_suffix(Path(path), suffixes)
     folder = path.parent
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
@@ -232,6 +229,13 @@ def check_output_path(path: str | os.PathLike, suffixes: Sequence[str] = IMAGE_S
     return path
 
 
+def _check_suffix(path: Path, suffixes: Sequence[str]) -> Path:
+    if path.suffix.lower() not in suffixes:
+        given = f"the extension {path.suffix!r}" if path.suffix else "no extension"
+        raise OutputPathError(f"{path} has {given}; name the output with one of {', '.join(suffixes)}")
+    return path
+
+
 def prepare_output(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
     """:func:`check_output_path` for the Python API: ``~`` expanded, missing folders created first.
 
@@ -240,7 +244,7 @@ def prepare_output(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
     OutputPathError
         As :func:`check_output_path`, or when a missing folder cannot be created.
     """
-    path = Path(path).expanduser()
+    path = _check_suffix(Path(path).expanduser(), suffixes)
     if not path.parent.exists():
         try:
             path.parent.mkdir(parents=True)

@@ -20,7 +20,7 @@ from torch import nn
 
 from .config import SinGANConfig
 from .device import resolve_device
-from .errors import ModelFileError
+from .errors import ConfigError, ModelFileError
 from .files import atomic_write, prepare_output
 from .images import ImageSpec
 from .labels import LabelSpec
@@ -58,11 +58,11 @@ def plain(value: Any) -> Any:
     """``value`` (a model's metadata) as the plain containers a ``weights_only`` load reads back.
 
     numpy numbers and arrays become Python numbers and lists, tuples lists and
-    paths strings; dict keys must be strings.
+    paths strings; dict keys may be strings, numbers, booleans or ``None``.
 
     Raises
     ------
-    TypeError
+    ConfigError
         For anything else (a function, an object), naming it.
     """
     if value is None or isinstance(value, bool | int | float | str):
@@ -73,11 +73,18 @@ def plain(value: Any) -> Any:
         return os.fspath(value)
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
-    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
-        return {k: plain(v) for k, v in value.items()}
-    raise TypeError(
+    if isinstance(value, Mapping):
+        keys = [k.item() if isinstance(k, np.generic) else k for k in value]
+        bad = next((k for k in keys if not (k is None or isinstance(k, bool | int | float | str))), None)
+        if bad is not None:
+            raise ConfigError(
+                f"model metadata cannot hold the dict key {bad!r} ({type(bad).__name__}); "
+                "use strings or numbers as keys"
+            )
+        return {k: plain(v) for k, v in zip(keys, value.values(), strict=True)}
+    raise ConfigError(
         f"model metadata cannot hold {type(value).__name__} values ({value!r:.60}); "
-        "keep it to numbers, strings, lists and dicts with string keys"
+        "keep it to numbers, strings, lists and dicts"
     )
 
 
@@ -150,19 +157,21 @@ def save_model(model: SinGANModel, path: str | os.PathLike) -> Path:
 
     Raises
     ------
+    ConfigError
+        If the metadata holds values a model file cannot (see :func:`plain`).
     OutputPathError
         If ``path`` lacks the ``.singan`` extension, is a folder, or cannot be
-        written, before anything is written.
-    TypeError
-        If the metadata holds values a model file cannot (see :func:`plain`).
+        written.
+
+    Both are raised before anything is written or any folder made.
     """
-    path = prepare_output(path, (SUFFIX,))
     data = io.BytesIO()
     torch.save(model_to_dict(model), data)
     try:
         torch.load(io.BytesIO(data.getvalue()), map_location="cpu", weights_only=True)
     except Exception as exc:  # a value plain() let through that torch will not read back
-        raise TypeError(f"the model cannot be saved as a safe model file ({_first_line(exc)})") from None
+        raise ConfigError(f"the model cannot be saved as a safe model file ({_first_line(exc)})") from None
+    path = prepare_output(path, (SUFFIX,))
     return atomic_write(path, lambda fh: fh.write(data.getbuffer()))
 
 

@@ -61,6 +61,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -220,17 +221,20 @@ def training_bytes(
     device: torch.device | str = "cpu",
     channels: int = 1,
     first_scale: int = 0,
+    shapes: Sequence[Shape] | None = None,
 ) -> int:
     """Estimated peak memory of training (:attr:`TrainingPlan.peak_bytes`), without timing anything.
 
-    Parameters are those of :func:`training_plan`. The largest training step
-    of the scales from ``first_scale`` on (its stages' live feature maps times
-    their random samples), beside the image, or preparing the image if that
-    needs more; on the CPU the runtime's own memory is added.
+    Parameters are those of :func:`training_plan`, and ``shapes``: the scales
+    (default: the pyramid of ``height`` x ``width``; a model's own, where it
+    retrains only some of them). The largest training step of the scales from
+    ``first_scale`` on (its stages' live feature maps times their random
+    samples), beside the image, or preparing the image if that needs more; on
+    the CPU the runtime's own memory is added.
     """
     device = torch.device(device)
     cfg, train = config.model, config.train
-    shapes = trainable_shapes(height, width, config)
+    shapes = list(trainable_shapes(height, width, config) if shapes is None else shapes)
     widths = [scale_width(n, cfg) for n in range(len(shapes))]
     along = train.concurrent_stages - 1  # coarser stages trained with each new one
     if device.type == "cuda":

@@ -139,7 +139,9 @@ def _fit(model: SinGANModel, force: bool) -> Generator[TrainEvent, None, SinGANM
     check_precision(model.config.train, model.device)
     if not force:
         spec, dev = model.spec, model.device
-        needed = training_bytes(spec.height, spec.width, model.config, dev, model.channels, model.num_trained)
+        needed = training_bytes(
+            spec.height, spec.width, model.config, dev, model.channels, model.num_trained, model.shapes
+        )
         check_memory(
             needed,
             dev,
