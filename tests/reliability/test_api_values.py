@@ -363,3 +363,12 @@ def test_fine_tuning_estimates_only_the_scales_it_retrains_and_force_reaches_it(
 def test_zero_dimensional_arrays_are_numbers():
     config = TINY.with_overrides(lr_g=np.array(1e-4), iters_per_scale=torch.tensor(7))
     assert config.train.lr_g == 1e-4 and config.train.iters_per_scale == 7
+
+
+def test_a_masked_array_with_masked_pixels_is_refused_not_unmasked():
+    image = np.ma.masked_array(make_texture(40, 40), mask=np.zeros((40, 40), bool))
+    assert isinstance(next(train(image, TINY)), ScaleStarted)  # nothing masked: an image like any
+    image.mask[5:9, 5:9] = True
+    with pytest.raises(ImageInputError) as info:
+        next(train(image, TINY))
+    assert_one_line(str(info.value), "the image is a masked array with masked pixels")

@@ -63,6 +63,11 @@ def channels_last(array: np.ndarray, channel_axis: int | None = None) -> tuple[n
     explicit ``channel_axis``.
     """
     given = array
+    if np.ma.is_masked(array):  # np.asarray would drop the mask without a word
+        raise ImageInputError(
+            "the image is a masked array with masked pixels; SinGAN learns from every pixel: fill them "
+            "(image.filled(value)) or crop to a region without them"
+        )
     if isinstance(array, torch.Tensor):  # one that requires grad or lives on a GPU, too
         array = array.detach().cpu()
     try:
