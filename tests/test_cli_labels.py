@@ -1,5 +1,6 @@
 """The CLI's image + label pairs: train --labels, sample writes label stacks, augment writes datasets."""
 
+import contextlib
 import json
 
 import numpy as np
@@ -93,3 +94,24 @@ def test_label_images_that_the_format_cannot_hold_are_refused_before_sampling(tm
     err = capsys.readouterr().err.strip()
     assert err.startswith("napari-singan: error: the model's label images: ") and ".tif" in err, err
     assert "\n" not in err and not list(tmp_path.glob("s*"))
+
+
+def test_the_training_plan_counts_the_label_channels(tmp_path, monkeypatch):
+    from napari_singan.core import plan
+
+    image = make_texture(48, 40)
+    classes = (image // 64).astype(np.uint8)  # four classes: four label channels
+    tifffile.imwrite(tmp_path / "img.tif", image)
+    tifffile.imwrite(tmp_path / "lab.tif", classes)
+    planned = []
+
+    def stop(height, width, config, device, channels, *rest):
+        planned.append(channels)
+        raise KeyboardInterrupt  # enough: nothing trains
+
+    monkeypatch.setattr(plan, "training_plan", stop)
+    argv = ["train", str(tmp_path / "img.tif"), "-o", str(tmp_path / "m.singan"), *TINY_FLAGS]
+    for extra in ([], ["--labels", str(tmp_path / "lab.tif"), "--label-mode", "classes"]):
+        with contextlib.suppress(KeyboardInterrupt):
+            main([*argv, *extra])
+    assert planned == [1, 1 + 4]

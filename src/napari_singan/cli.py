@@ -529,6 +529,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .core import resolve_device, resume, save_model, train
     from .core.files import builtin_image, check_output_path, read_image
     from .core.images import channels_last, validate_image
+    from .core.labels import check_labels
     from .core.microscopy import MicroscopyImage, parse_plane, read_microscopy, training_input
     from .core.persistence import SUFFIX
     from .core.plan import training_plan
@@ -568,6 +569,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         hwc, _ = channels_last(given.image, given.channel_axis)
         validate_image(hwc)  # what cannot be trained is refused before the plan
         height, width, channels = hwc.shape
+        if given.labels is not None:  # learned as channels beside the image's
+            channels += check_labels(given.labels, (height, width), args.label_mode or "auto").channels
         plan = training_plan(height, width, config, device, channels)
         _say_plan(args, plan)
         work = train(

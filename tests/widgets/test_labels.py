@@ -8,7 +8,7 @@ import pytest
 from napari_singan._napari.models import MODELS
 from napari_singan._qt.controls import STEPS
 from napari_singan.apps.augment import load_pair, read_manifest
-from napari_singan.core import SinGANConfig, drain, train
+from napari_singan.core import SinGANConfig, SinGANError, drain, train
 
 from ..conftest import make_texture
 from .conftest import tiny_settings, wait_idle
@@ -222,3 +222,28 @@ def test_export_dataset(make_napari_viewer, qtbot, tmp_path, notes, label_model,
     assert not gen.runner.is_running and not (tmp_path / "small").exists()
     assert any("the output is too small for this model" in n for n in notes)
     assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["images", "manifest.json"]
+
+
+def test_the_training_plan_counts_the_labels_channels(make_napari_viewer, qtbot, monkeypatch):
+    from napari_singan._qt import train_widget
+
+    viewer = make_napari_viewer()
+    image = make_texture(dtype=np.uint16)
+    source = viewer.add_image(image, name="tex")
+    viewer.add_labels((image // 16384).astype(np.uint8), name="four classes")
+    viewer.layers.selection.active = source
+    train = _widget(viewer, "Train")
+    tiny_settings(train)
+    planned = []
+
+    def refuse(height, width, config, device, channels):
+        planned.append(channels)
+        raise SinGANError("not now")  # refused: nothing trains
+
+    monkeypatch.setattr(train_widget, "training_plan", refuse)
+    train.runner.run_button.clicked.emit()
+    train.label_layer.value = viewer.layers["four classes"]
+    train.label_mode.value = "classes"
+    train.runner.run_button.clicked.emit()
+    qtbot.wait(50)
+    assert planned == [1, 1 + 4] and not train.runner.is_running

@@ -42,6 +42,7 @@ from ..core import (
 from ..core.config import LabelEncoding, Precision
 from ..core.events import training_steps
 from ..core.images import channels_last, validate_image
+from ..core.labels import check_labels
 from ..core.microscopy import check_region, native_max_size
 from ..core.plan import check_training_memory, training_plan
 from .controls import TaskRunner, device_picker, layer_picker
@@ -372,9 +373,13 @@ class TrainWidget(Container):
                 check_region(crop, full_hw, self.min_size.value)
             image, axis, note = layer_image(layer, self._viewer.dims.point, self.channels.value, crop)
             config = self.config(native_max_size(image, axis) if native else None)
-            if self.label_layer.value is not None:
+            labels, labels_layer, labels_note = None, self.label_layer.value, ""
+            if labels_layer is not None:
                 config = config.for_labels()  # what the model will train with, for the plan and the progress
-            if not self._planned(layer.name, image, axis, config):
+                # The same displayed slice as the image; the core checks shape and values.
+                region = crop if layer_hw(labels_layer) == full_hw else None  # else the core says they differ
+                labels, _, labels_note = layer_image(labels_layer, self._viewer.dims.point, region=region)
+            if not self._planned(layer.name, image, axis, config, labels):
                 return
             hw = spatial_hw(image, axis)
             schedule = config.train.schedule(pyramid_shapes(*hw, config.pyramid))
@@ -388,11 +393,7 @@ class TrainWidget(Container):
         if note:
             show_info(f"{layer.name}: {note}")
         metadata = source_metadata(layer.name, note=note, layer=meta, crop=crop, native=native)
-        labels, labels_layer = None, self.label_layer.value
         if labels_layer is not None:
-            # The same displayed slice as the image; the core checks shape and values in the worker.
-            region = crop if layer_hw(labels_layer) == full_hw else None  # else the core says they differ
-            labels, _, labels_note = layer_image(labels_layer, self._viewer.dims.point, region=region)
             if labels_note:
                 show_info(f"{labels_layer.name}: {labels_note}")
             metadata["labels_source"] = labels_layer.name
@@ -416,14 +417,19 @@ class TrainWidget(Container):
             self._on_failed,
         )
 
-    def _planned(self, name: str, image: np.ndarray, axis: int | None, config: SinGANConfig) -> bool:
-        """Show the training plan of ``image``; False (after saying why) when it cannot train here."""
+    def _planned(
+        self, name: str, image: np.ndarray, axis: int | None, config: SinGANConfig, labels: np.ndarray | None
+    ) -> bool:
+        """Show the training plan of ``image`` (and its ``labels``' channels); False (after saying why) when it
+        cannot train here."""
         try:
             hwc, _ = channels_last(image, axis)
             validate_image(hwc)
+            height, width, channels = hwc.shape
+            if labels is not None:
+                channels += check_labels(labels, (height, width), self.label_mode.value).channels
         except SinGANError:
             return True  # the worker says what is wrong with it, as without a plan
-        height, width, channels = hwc.shape
         return self._check_plan(name, height, width, config, resolve_device(self.device.value), channels)
 
     def _check_plan(self, name: str, *plan_args: Any) -> bool:
