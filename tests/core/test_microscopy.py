@@ -280,3 +280,61 @@ def test_output_pixel_size_follows_the_model_resolution(tiny_model):
     expected = PixelSize(0.5 * 40 / fh, 0.25 * 40 / fw, "µm")
     assert output_pixel_size(model) == expected
     assert output_pixel_size(model, native=(80, 80), source_hw=(20, 20)) == PixelSize(0.125, 0.0625, "µm")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        (
+            {"PhysicalSizeX": 100, "PhysicalSizeXUnit": "nm"},
+            PixelSize(100.0, 100.0, "nm"),
+        ),  # Y as X, unit too
+        ({"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.25}, PixelSize(0.25, 0.5, "µm")),  # OME's default unit
+        (
+            {
+                "PhysicalSizeX": 1,
+                "PhysicalSizeXUnit": "pixel",
+                "PhysicalSizeY": 1,
+                "PhysicalSizeYUnit": "pixel",
+            },
+            None,
+        ),
+    ],
+)
+def test_ome_pixel_sizes_are_read_as_the_file_states_them(tmp_path, metadata, expected):
+    path = tmp_path / "x.ome.tif"
+    tifffile.imwrite(path, make_texture(40, 50), ome=True, metadata={"axes": "YX", **metadata})
+    assert read_microscopy(path).pixel_size == expected
+
+
+def test_a_malformed_ome_size_is_one_line(tmp_path):
+    path = tmp_path / "x.ome.tif"
+    tifffile.imwrite(path, make_texture(40, 50), ome=True, metadata={"axes": "YX", "PhysicalSizeX": 0.5})
+    data = path.read_bytes().replace(b'PhysicalSizeX="0.5"', b'PhysicalSizeX="abc"')
+    path.write_bytes(data)
+    with pytest.raises(ImageInputError, match="OME metadata gives PhysicalSizeX='abc', not a number"):
+        read_microscopy(path)
+
+
+@pytest.mark.parametrize("ome", [True, False])
+def test_one_plane_of_a_stack_reads_only_its_pages(tmp_path, ome, monkeypatch):
+    stack = _stack(6, 2)  # Z C Y X
+    path = tmp_path / "z.tif"
+    tifffile.imwrite(path, stack, ome=ome, imagej=not ome, metadata={"axes": "ZCYX"})
+    whole = []
+    real = tifffile.TiffPageSeries.asarray
+    monkeypatch.setattr(
+        tifffile.TiffPageSeries,
+        "asarray",
+        lambda self, *a, **k: whole.append(k.get("key")) or real(self, *a, **k),
+    )
+    image = read_microscopy(path, {"Z": 4})
+    np.testing.assert_array_equal(np.moveaxis(image.data, image.channel_axis, 0), stack[4])
+    assert whole == [[8, 9]]  # Z=4's two channel pages, not the series
+
+
+@pytest.mark.parametrize(("given", "unit", "per_cm"), [("in", "inch", 1 / 5.08), ("picometre", "pm", 5e9)])
+def test_more_length_units_are_known_and_written_as_lengths(given, unit, per_cm):
+    assert unit_name(given) == unit
+    tags = PixelSize(2.0, 2.0, unit).tiff_options(imagej=False)  # 2 units a pixel
+    assert tags["resolutionunit"] == "CENTIMETER" and tags["resolution"] == pytest.approx((per_cm, per_cm))

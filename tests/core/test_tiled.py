@@ -165,3 +165,27 @@ def test_outputs_too_small_for_reflect_padding_are_refused_before_a_file_is_made
     with pytest.raises(SinGANError, match="the output is too small for this model"):
         drain(write_tiff(model, path, (4, 40), 1))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_tiff_checks_its_path_and_count_before_any_work(models, tmp_path):
+    from napari_singan.core.errors import ConfigError, OutputPathError
+
+    model = models["gray zero"]
+    (tmp_path / "folder.tif").mkdir()
+    for path, expected in (
+        (tmp_path / "folder.tif", "is a folder"),
+        (tmp_path / "x.png", "extension '.png'"),
+    ):
+        with pytest.raises(OutputPathError, match=expected):
+            next(write_tiff(model, path, (40, 30)))
+    with pytest.raises(ConfigError, match="the number of samples must be a number at least 1, got 0"):
+        next(write_tiff(model, tmp_path / "none.tif", (40, 30), 0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.tif"]
+    assert drain(write_tiff(model, tmp_path / "new" / "s.tif", (40, 30))).is_file()  # folders made
+
+
+def test_a_killed_tiled_writers_temporary_is_removed_by_the_next_write(models, tmp_path):
+    dead = tmp_path / ".s.tif.999999999.abc.tmp"  # no such process
+    dead.write_bytes(b"half a BigTIFF")
+    drain(write_tiff(models["gray zero"], tmp_path / "s.tif", (40, 30)))
+    assert [p.name for p in tmp_path.iterdir()] == ["s.tif"]

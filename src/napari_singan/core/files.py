@@ -41,7 +41,7 @@ _HOLDS: dict[str, dict[str, tuple[Layout, ...]]] = {
 
 
 #: Metres per unit of the length units napari and TIFF resolution tags are given in.
-METRES = {"Å": 1e-10, "nm": 1e-9, "µm": 1e-6, "mm": 1e-3, "cm": 1e-2, "m": 1.0}
+METRES = {"pm": 1e-12, "Å": 1e-10, "nm": 1e-9, "µm": 1e-6, "mm": 1e-3, "cm": 1e-2, "inch": 0.0254, "m": 1.0}
 #: Pixel dtypes an ImageJ TIFF holds (others are written as plain TIFFs with resolution tags in cm).
 _IMAGEJ_DTYPES = ("uint8", "uint16", "float32")
 
@@ -107,20 +107,31 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         ``path``.
     """
     path = Path(path)
-    _remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temporary_beside(path)
     try:
         with open(tmp, "wb") as fh:  # by name: writers such as tifffile need the file's name
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def temporary_beside(path: Path) -> Path:
+    """A new empty file ``.NAME.PID.*.tmp`` beside ``path``, to be renamed onto it once complete.
+
+    Temporaries of ``path`` left by writers that no longer run (killed
+    mid-write) are removed first; the file gets the usual mode (umask), not
+    ``mkstemp``'s 0600.
+    """
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
+    return Path(tmp)
 
 
 def _remove_stale_temporaries(path: Path) -> None:

@@ -42,6 +42,13 @@ _UNIT_NAMES = {
     "nanometer": "nm",
     "micrometer": "µm",
     "millimeter": "mm",
+    "micrometre": "µm",
+    "picometer": "pm",
+    "picometre": "pm",
+    "in": "inch",
+    "inches": "inch",
+    "nanometre": "nm",
+    "millimetre": "mm",
     "angstrom": "Å",
 }
 #: Axes that hold channels: C, or S (samples of one pixel, e.g. RGB).
@@ -184,7 +191,7 @@ def _read_with_axes(
             axes, shape = series.axes, tuple(series.shape)
             if tif.is_ome:
                 kind, pixels = "OME", _ome_pixels(tif.ome_metadata)
-                declared = {a: int(pixels.get(f"Size{a}", 1)) for a in "XYZCT"}
+                declared = {a: int(_ome_number(pixels, f"Size{a}", "1")) for a in "XYZCT"}
                 pixel_size = _ome_pixel_size(pixels)
             else:
                 kind, meta = "ImageJ", tif.imagej_metadata or {}
@@ -220,7 +227,7 @@ def _read_plane(series: Any, axes: str, sizes: dict[str, int], plane: dict[str, 
     within = 3 if axes.endswith("YXS") else 2  # axes inside one page
     lead = axes[:-within]
     shape = [sizes[a] for a in lead]
-    if lead and axes[-within : -within + 2] == "YX" and len(series.pages) == math.prod(shape):
+    if lead and axes[-within:].startswith("YX") and len(series.pages) == math.prod(shape):
         ranges = [[plane[a]] if a in plane else range(sizes[a]) for a in lead]
         keys = [int(np.ravel_multi_index(index, shape)) for index in itertools.product(*ranges)]
         kept = [sizes[a] for a in axes if a not in plane]
@@ -251,18 +258,34 @@ def _ome_pixels(xml: str | None) -> dict[str, str]:
 
 
 def _ome_pixel_size(pixels: dict[str, str]) -> PixelSize | None:
-    """OME ``PhysicalSizeY/X`` in the X size's unit (µm unless stated); Y defaults to X."""
+    """OME ``PhysicalSizeY/X`` in the X size's unit (µm unless stated, OME's default); Y defaults to X,
+    in X's unit. None when uncalibrated (no X size, or the unit ``pixel``)."""
     if "PhysicalSizeX" not in pixels:
         return None
-    unit = unit_name(pixels.get("PhysicalSizeXUnit", "µm")) or "µm"
-    x = float(pixels["PhysicalSizeX"])
-    y = float(pixels.get("PhysicalSizeY", x))
-    y_unit = unit_name(pixels.get("PhysicalSizeYUnit", "µm")) or "µm"
+    unit = unit_name(pixels.get("PhysicalSizeXUnit", "µm"))
+    x = _ome_number(pixels, "PhysicalSizeX")
+    if "PhysicalSizeY" in pixels:
+        y, y_unit = _ome_number(pixels, "PhysicalSizeY"), unit_name(pixels.get("PhysicalSizeYUnit", "µm"))
+    else:
+        y, y_unit = x, unit
+    if unit is None or y_unit is None:
+        return None
     if y_unit != unit:
         if unit not in METRES or y_unit not in METRES:
             return None
         y *= METRES[y_unit] / METRES[unit]
     return _valid(PixelSize(y, x, unit))
+
+
+def _ome_number(pixels: dict[str, str], name: str, default: str | None = None) -> float:
+    """An OME ``Pixels`` attribute (``default`` when absent) as a number, or one line saying it is damaged."""
+    try:
+        return float(pixels.get(name, default))
+    except ValueError:
+        raise ImageInputError(
+            f"the file's OME metadata gives {name}={pixels[name]!r}, not a number; "
+            "fix the metadata (Fiji: Image > Properties) or re-save the file"
+        ) from None
 
 
 def _imagej_pixel_size(page: Any, meta: dict[str, Any]) -> PixelSize | None:

@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import OutputPathError, SinGANError
+from .errors import OutputPathError, SinGANError, check_whole
 from .events import TileProgress
+from .files import TIFF_SUFFIXES, prepare_output, temporary_beside
 from .images import ImageSpec, denormalize
 from .memory import TILE_BYTES, readable_bytes, tile_side
 from .models import scale_width
@@ -280,7 +281,7 @@ def write_tiff(
     model
         Trained model without label channels.
     path
-        The ``.tif`` to write; its folder must exist.
+        The ``.tif``/``.tiff`` to write (``~`` expanded, missing folders created).
     size
         Output ``(H, W)`` in pixels.
     num_samples
@@ -298,9 +299,11 @@ def write_tiff(
     Raises
     ------
     OutputPathError
-        Before any work, if the disk holding ``path`` has too little space.
+        Before any work, if ``path`` is not a TIFF name, is a folder or cannot
+        be written, or the disk holding it has too little space.
     """
-    path = Path(path)
+    path = prepare_output(path, TIFF_SUFFIXES)
+    num_samples = check_whole("the number of samples", num_samples, 1)
     spec = model.spec
     image = [*size]
     if spec.channel_axis is not None:
@@ -312,7 +315,7 @@ def write_tiff(
             f"{path} needs {readable_bytes(needed)} but its disk has {readable_bytes(free)} free; "
             "choose another folder or a smaller output"
         )
-    tmp = path.with_name(f".{path.name}.partial.tif")
+    tmp = temporary_beside(path)  # .NAME.PID.*.tmp: a killed writer's is removed by the next write
     out = open_tiff(tmp, (num_samples, *image), spec.dtype, rgb=spec.is_rgb, **(tiff or {}))
     try:
         yield from generate_tiled(model, out, **options)
