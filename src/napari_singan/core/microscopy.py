@@ -133,7 +133,12 @@ def read_microscopy(
                 f"{path} has no axis metadata (ImageJ or OME-TIFF), so {flag} does not apply; "
                 "save the plane you want as its own image"
             )
-        return MicroscopyImage(read_image(path))
+        data = read_image(path)
+        if path.suffix.lower() not in TIFF_SUFFIXES:
+            return MicroscopyImage(data)
+        if data.ndim in (3, 4) and data.shape[0] == 1:  # a one-image stack, e.g. one tiled sample
+            data = data[0]
+        return MicroscopyImage(data, pixel_size=_plain_tiff_pixel_size(path))
     image, axes, sizes, pixel_size = found
     plane = {a: plane[a] for a in axes if a in plane}
     rest = "".join(a for a in axes if a not in plane)
@@ -286,6 +291,27 @@ def _ome_number(pixels: dict[str, str], name: str, default: str | None = None) -
             f"the file's OME metadata gives {name}={pixels[name]!r}, not a number; "
             "fix the metadata (Fiji: Image > Properties) or re-save the file"
         ) from None
+
+
+#: Plain TIFF resolution units read as a pixel size, in µm; inches are left out: image programs write
+#: 72 or 300 pixels per inch into files that have no physical size.
+_RESOLUTION_UM = {"CENTIMETER": 1e4, "MILLIMETER": 1e3, "MICROMETER": 1.0}
+
+
+def _plain_tiff_pixel_size(path: Path) -> PixelSize | None:
+    """A plain TIFF's pixel size from its resolution tags in cm, mm or µm (as napari-singan writes them)."""
+    import tifffile
+
+    try:
+        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            per_um = _RESOLUTION_UM.get(page.resolutionunit.name)
+            x_res, y_res = page.resolution
+    except Exception:  # no or odd tags: uncalibrated
+        return None
+    if per_um is None or not (x_res > 0 and y_res > 0):
+        return None
+    return _valid(PixelSize(per_um / y_res, per_um / x_res, "µm"))
 
 
 def _imagej_pixel_size(page: Any, meta: dict[str, Any]) -> PixelSize | None:
