@@ -347,3 +347,15 @@ def test_a_plain_tiff_written_here_reads_back_with_its_pixel_size(tmp_path):
     assert read.data.shape == (40, 50) and read.pixel_size == PixelSize(0.5, 0.25, "µm")
     tifffile.imwrite(tmp_path / "dpi.tif", image, resolution=(72, 72), resolutionunit="INCH")
     assert read_microscopy(tmp_path / "dpi.tif").pixel_size is None  # an image program's 72 dpi
+
+
+@pytest.mark.parametrize("plane", [None, {"Z": 1}])
+def test_a_truncated_stack_is_named_damaged_not_read_as_its_first_plane(tmp_path, plane, capsys):
+    path = tmp_path / "z.ome.tif"
+    tifffile.imwrite(path, _stack(4, 2), ome=True, metadata={"axes": "ZCYX"})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # a copy that stopped half way
+    with pytest.raises(ImageInputError) as info:
+        read_microscopy(path, plane)
+    assert "is damaged or truncated" in str(info.value) and "\n" not in str(info.value)
+    assert capsys.readouterr().err == ""  # tifffile's complaints are not printed besides

@@ -126,6 +126,25 @@ def read_microscopy(
     """
     path = Path(path)
     plane = {str(a).upper(): int(i) for a, i in (plane or {}).items()}
+    read, refused = None, None
+    with _quiet_tifffile() as said:
+        try:
+            read = _read_any(path, plane, flag)
+        except ImageInputError as exc:  # said after damage, which may have caused it
+            refused = exc
+    broken = next((s for s in said if "invalid" in s and "offset" in s), None)
+    if broken is not None:  # the file ends early: its metadata and planes past the end are missing
+        raise ImageInputError(
+            f"{path} is damaged or truncated (its data points past its end: {broken.strip()}); "
+            "copy or save the file again"
+        )
+    if refused is not None:
+        raise refused
+    return read
+
+
+def _read_any(path: Path, plane: dict[str, int], flag: str) -> MicroscopyImage:
+    """:func:`read_microscopy`'s reading, of a file by its axis metadata or as a plain image."""
     found = _read_with_axes(path, plane, flag) if path.suffix.lower() in TIFF_SUFFIXES else None
     if found is None:
         if plane:
@@ -241,15 +260,22 @@ def _read_plane(series: Any, axes: str, sizes: dict[str, int], plane: dict[str, 
 
 
 @contextmanager
-def _quiet_tifffile() -> Iterator[None]:
-    """Silence tifffile's log while reading: what it complains about is reported as one line."""
+def _quiet_tifffile() -> Iterator[list[str]]:
+    """Keep tifffile's log from the terminal while reading; yields its messages, to report as one line."""
     logger = logging.getLogger("tifffile")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    said: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: said.append(record.getMessage())
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
     try:
-        yield
+        yield said
     finally:
+        logger.removeHandler(handler)
         logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def _ome_pixels(xml: str | None) -> dict[str, str]:
