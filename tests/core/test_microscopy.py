@@ -359,3 +359,14 @@ def test_a_truncated_stack_is_named_damaged_not_read_as_its_first_plane(tmp_path
         read_microscopy(path, plane)
     assert "is damaged or truncated" in str(info.value) and "\n" not in str(info.value)
     assert capsys.readouterr().err == ""  # tifffile's complaints are not printed besides
+
+
+def test_the_first_of_several_ome_images_is_read_and_said(tmp_path):
+    path = tmp_path / "two.ome.tif"
+    first, second = make_texture(40, 50), make_texture(30, 30)
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        tif.write(first, metadata={"axes": "YX"})
+        tif.write(second, metadata={"axes": "YX"})
+    read = read_microscopy(path)
+    np.testing.assert_array_equal(read.data, first)
+    assert "the first of the file's 2 OME images" in read.note

@@ -158,13 +158,16 @@ def _read_any(path: Path, plane: dict[str, int], flag: str) -> MicroscopyImage:
         if data.ndim in (3, 4) and data.shape[0] == 1:  # a one-image stack, e.g. one tiled sample
             data = data[0]
         return MicroscopyImage(data, pixel_size=_plain_tiff_pixel_size(path))
-    image, axes, sizes, pixel_size = found
+    image, axes, sizes, pixel_size, images = found
     plane = {a: plane[a] for a in axes if a in plane}
     rest = "".join(a for a in axes if a not in plane)
     channel = next((rest.index(a) for a in _CHANNELS if a in rest), None)
     picked = ", ".join(f"{a}={i}" for a, i in plane.items())
     described = ", ".join(f"{a}={n}" for a, n in sizes.items() if a not in "YX")
-    note = f"plane {picked} of a {axes} stack ({described})" if plane else ""
+    notes = [f"plane {picked} of a {axes} stack ({described})"] if plane else []
+    if images > 1:
+        notes.append(f"the first of the file's {images} OME images (save the one you want on its own)")
+    note = "; ".join(notes)
     return MicroscopyImage(image, channel, pixel_size, plane, note)
 
 
@@ -194,8 +197,8 @@ def _check_plane(axes: str, sizes: dict[str, int], plane: dict[str, int], flag: 
 
 def _read_with_axes(
     path: Path, plane: dict[str, int], flag: str
-) -> tuple[np.ndarray, str, dict[str, int], PixelSize | None] | None:
-    """One plane of the first series of an ImageJ or OME-TIFF, the series' axes and sizes, and the pixel size.
+) -> tuple[np.ndarray, str, dict[str, int], PixelSize | None, int] | None:
+    """One plane of the first series of an ImageJ or OME-TIFF: it, the axes and sizes, pixel size and images.
 
     None for other files (and unreadable ones, which :func:`read_image` reports).
     """
@@ -243,7 +246,8 @@ def _read_with_axes(
                 image = _read_plane(series, axes, sizes, plane)
             except Exception:
                 raise ImageInputError(f"{path}: its pixel data cannot be read; re-save the file") from None
-    return image, axes, sizes, pixel_size
+            images = len(tif.series) if tif.is_ome else 1  # OME images (ImageJ files hold one)
+    return image, axes, sizes, pixel_size, images
 
 
 def _read_plane(series: Any, axes: str, sizes: dict[str, int], plane: dict[str, int]) -> np.ndarray:
