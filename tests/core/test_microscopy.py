@@ -342,7 +342,9 @@ def test_more_length_units_are_known_and_written_as_lengths(given, unit, per_cm)
 
 def test_a_plain_tiff_written_here_reads_back_with_its_pixel_size(tmp_path):
     image = make_texture(40, 50)
-    tifffile.imwrite(tmp_path / "one.tif", image[None], **PixelSize(0.5, 0.25, "µm").tiff_options(imagej=False))
+    tifffile.imwrite(
+        tmp_path / "one.tif", image[None], **PixelSize(0.5, 0.25, "µm").tiff_options(imagej=False)
+    )
     read = read_microscopy(tmp_path / "one.tif")  # a one-sample stack, as a tiled sample is written
     assert read.data.shape == (40, 50) and read.pixel_size == PixelSize(0.5, 0.25, "µm")
     tifffile.imwrite(tmp_path / "dpi.tif", image, resolution=(72, 72), resolutionunit="INCH")

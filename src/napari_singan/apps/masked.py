@@ -128,9 +128,8 @@ def blend_weight(
     check_generation(model, shapes[-1], force=force)
     check_number("the mask's dilation radius", radius)
     check_number("the mask's feathering sigma", sigma)
-    sigma = min(
-        sigma, math.hypot(*shapes[-1])
-    )  # a wider blur is as uniform, and its kernel could fill memory
+    # A wider blur is as uniform, and its kernel could fill memory.
+    sigma = min(sigma, math.hypot(*shapes[-1]))
     hw = spatial_shape(model, image)
     per_model_px = hw[0] / model_scale_shape(model, hw)[0]
     return feathered_mask(_mask_2d(mask, hw), radius * per_model_px, sigma * per_model_px)

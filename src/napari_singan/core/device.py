@@ -30,8 +30,8 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        device = name if isinstance(name, torch.device | int) else torch.device(str(name) if name else "")
-        device = torch.device(device)  # an int i: cuda:i, as torch reads it
+        # a device as it is, an int i as torch reads it (cuda:i), anything else by its name
+        device = torch.device(name if isinstance(name, torch.device | int) else str(name or ""))
     except RuntimeError:
         raise SinGANError(f"unknown device {name!r}; use one of {', '.join(available_devices())}") from None
     usable = {

@@ -307,13 +307,13 @@ def generate(
     if with_labels and model.labels is None:
         raise SinGANError("this model was trained without labels: train it with a label image to get pairs")
     shapes = runnable_shapes(model, start_scale, scale_h, scale_w, size)
-    prev = None
     if injected is not None and not (isinstance(injected, torch.Tensor) and injected.ndim == 4):
         raise SinGANError(
             "injected must be a (1, C, H, W) tensor, e.g. from normalize_like(image, model.spec)"
         )
     if injected is not None and start_scale == 0:
         raise SinGANError("an injected image enters above the coarsest scale: give start_scale 1 or more")
+    prev = None
     if start_scale > 0:
         source = model.image if injected is None else injected.to(model.device)
         if source.shape[1] != model.channels:
