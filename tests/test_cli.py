@@ -226,6 +226,24 @@ def test_out_of_memory_is_a_hint_not_a_traceback(cli_model, tmp_path, capsys, mo
     assert "ran out of memory" in err and "Traceback" not in err
 
 
+def test_a_reader_that_leaves_ends_the_command_without_a_traceback(tmp_path, tiny_model):
+    """``napari-singan info m | head -1``: the closed pipe used to end in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    from napari_singan.core import save_model
+
+    path = save_model(tiny_model, tmp_path / "m.singan")
+    script = "import sys; from napari_singan.cli import main; sys.exit(main())"
+    run = subprocess.Popen(
+        [sys.executable, "-c", script, "info", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    run.stdout.close()  # before the command writes
+    err = run.stderr.read().decode()
+    assert run.wait() == 141
+    assert err == ""
+
+
 def test_evaluate_prints_table_and_json(tmp_path, capsys, tiny_model):
     import json
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import warnings
 from collections.abc import Callable, Generator, Sequence
@@ -993,13 +994,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _one_line_notices(warnings.showwarning)
         try:
             _check_output_not_input(args)
-            return COMMANDS[args.command](args)
+            code = COMMANDS[args.command](args)
+            sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
+            return code
         except SinGANError as exc:
             print(f"napari-singan: error: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print("napari-singan: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # the reader of the output left (e.g. `| head`): stop as a pipe's writer does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush either
+            return 141
         except (MemoryError, RuntimeError) as exc:  # torch's OutOfMemoryError is a RuntimeError
             if not is_out_of_memory(exc):
                 raise

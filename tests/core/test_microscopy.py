@@ -163,6 +163,22 @@ def test_files_without_axis_metadata_read_as_before(tmp_path):
         read_microscopy(tmp_path / "missing.tif")
 
 
+def test_channels_stored_plane_by_plane_in_a_plain_tiff_are_channels(tmp_path):
+    """Planar configuration "separate": tifffile reads (C, H, W), which was refused as a stack."""
+    rgb = make_texture(20, 30, 3)
+    tifffile.imwrite(
+        tmp_path / "rgb.tif", np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate"
+    )
+    image = read_microscopy(tmp_path / "rgb.tif")
+    np.testing.assert_array_equal(image.data, rgb)  # (H, W, 3): colour, as napari shows it
+    assert image.channel_axis is None
+    bands = np.random.default_rng(0).random((4, 20, 30), dtype=np.float32)
+    tifffile.imwrite(tmp_path / "bands.tif", bands, photometric="minisblack", planarconfig="separate")
+    image = read_microscopy(tmp_path / "bands.tif")
+    np.testing.assert_array_equal(image.data, bands)
+    assert image.channel_axis == 0
+
+
 def test_unit_names():
     assert [unit_name(u) for u in ("micron", "um", "μm", "\\u00B5m", "nm", "pixel", "", None)] == [
         "µm",

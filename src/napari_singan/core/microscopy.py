@@ -144,31 +144,21 @@ def read_microscopy(
 
 
 def _read_any(path: Path, plane: dict[str, int], flag: str) -> MicroscopyImage:
-    """:func:`read_microscopy`'s reading, of a file by its axis metadata or as a plain image."""
-    found = _read_with_axes(path, plane, flag) if path.suffix.lower() in TIFF_SUFFIXES else None
-    if found is None:
-        if plane:
-            raise ImageInputError(
-                f"{path} has no axis metadata (ImageJ or OME-TIFF), so {flag} does not apply; "
-                "save the plane you want as its own image"
-            )
-        data = read_image(path)
-        if path.suffix.lower() not in TIFF_SUFFIXES:
-            return MicroscopyImage(data)
-        if data.ndim in (3, 4) and data.shape[0] == 1:  # a one-image stack, e.g. one tiled sample
-            data = data[0]
-        return MicroscopyImage(data, pixel_size=_plain_tiff_pixel_size(path))
-    image, axes, sizes, pixel_size, images = found
-    plane = {a: plane[a] for a in axes if a in plane}
-    rest = "".join(a for a in axes if a not in plane)
-    channel = next((rest.index(a) for a in _CHANNELS if a in rest), None)
-    picked = ", ".join(f"{a}={i}" for a, i in plane.items())
-    described = ", ".join(f"{a}={n}" for a, n in sizes.items() if a not in "YX")
-    notes = [f"plane {picked} of a {axes} stack ({described})"] if plane else []
-    if images > 1:
-        notes.append(f"the first of the file's {images} OME images (save the one you want on its own)")
-    note = "; ".join(notes)
-    return MicroscopyImage(image, channel, pixel_size, plane, note)
+    """:func:`read_microscopy`'s reading: a TIFF opened once for its metadata and pixels, other files as
+    :func:`read_image` reads them."""
+    found = _read_tiff(path, plane, flag) if path.suffix.lower() in TIFF_SUFFIXES else None
+    if found is not None:
+        return found
+    if plane:
+        _refuse_plane(path, flag)
+    return MicroscopyImage(read_image(path))  # also the one-line message of an unreadable TIFF
+
+
+def _refuse_plane(path: Path, flag: str) -> None:
+    raise ImageInputError(
+        f"{path} has no axis metadata (ImageJ or OME-TIFF), so {flag} does not apply; "
+        "save the plane you want as its own image"
+    )
 
 
 def _check_plane(axes: str, sizes: dict[str, int], plane: dict[str, int], flag: str) -> None:
@@ -195,13 +185,9 @@ def _check_plane(axes: str, sizes: dict[str, int], plane: dict[str, int], flag: 
         raise ImageInputError(f"the image is a {axes} stack ({layout}); pick one plane with {flag} {choice}")
 
 
-def _read_with_axes(
-    path: Path, plane: dict[str, int], flag: str
-) -> tuple[np.ndarray, str, dict[str, int], PixelSize | None, int] | None:
-    """One plane of the first series of an ImageJ or OME-TIFF: it, the axes and sizes, pixel size and images.
-
-    None for other files (and unreadable ones, which :func:`read_image` reports).
-    """
+def _read_tiff(path: Path, plane: dict[str, int], flag: str) -> MicroscopyImage | None:
+    """A TIFF's image: one plane of the first series of an ImageJ or OME-TIFF, by its axes, or a plain
+    TIFF's first series. None when tifffile cannot open the file (:func:`read_image` says why)."""
     import tifffile
 
     if not path.is_file():
@@ -209,45 +195,80 @@ def _read_with_axes(
     with _quiet_tifffile():
         try:
             tif = tifffile.TiffFile(path)
-        except Exception:  # unreadable: read_image gives the one-line message
+        except Exception:
             return None
         with tif:
-            if not (tif.is_ome or tif.is_imagej):
-                return None
-            series = tif.series[0]
-            axes, shape = series.axes, tuple(series.shape)
-            if tif.is_ome:
-                kind, pixels = "OME", _ome_pixels(tif.ome_metadata)
-                declared = {a: int(_ome_number(pixels, f"Size{a}", "1")) for a in "XYZCT"}
-                pixel_size = _ome_pixel_size(pixels)
-            else:
-                kind, meta = "ImageJ", tif.imagej_metadata or {}
-                declared = {a: int(meta.get(k, 1)) for a, k in zip("TZC", ("frames", "slices", "channels"))}
-                pixel_size = _imagej_pixel_size(tif.pages.first, meta)
-            held = f"{axes} {'x'.join(map(str, shape))}"
-            sizes = dict(zip(axes, shape, strict=True))
-            actual = {a: sizes.get(a, 1) * (sizes.get("S", 1) if a == "C" else 1) for a in declared}
-            wrong = [f"{a}={n}" for a, n in declared.items() if n > 1 and actual[a] != n]
-            if wrong or "Y" not in axes or "X" not in axes:
-                said = f"declares {', '.join(wrong)}" if wrong else "has no Y and X axes"
-                raise ImageInputError(
-                    f"{path}: its {kind} metadata {said} but the file holds {held}; "
-                    "fix the metadata (Fiji: Image > Properties) or re-save the file"
-                )
-            if None in series.pages:
-                raise ImageInputError(
-                    f"{path}: its {kind} metadata describes {held} but the file lacks some of those planes; "
-                    "re-save the file"
-                )
-            if sum(a in axes for a in _CHANNELS) > 1:
-                raise ImageInputError(f"{path} has both C and S channel axes ({held}); save one of them")
-            _check_plane(axes, sizes, plane, flag)
-            try:
-                image = _read_plane(series, axes, sizes, plane)
-            except Exception:
-                raise ImageInputError(f"{path}: its pixel data cannot be read; re-save the file") from None
-            images = len(tif.series) if tif.is_ome else 1  # OME images (ImageJ files hold one)
-    return image, axes, sizes, pixel_size, images
+            if tif.is_ome or tif.is_imagej:
+                return _read_with_axes(path, tif, plane, flag)
+            if plane:
+                _refuse_plane(path, flag)
+            return _read_plain(path, tif)
+
+
+def _read_plain(path: Path, tif: Any) -> MicroscopyImage:
+    """A TIFF without axis metadata, as :func:`read_image` reads it, but with a one-image stack (e.g. one
+    tiled sample) squeezed and channels stored plane by plane (planar configuration) recognised."""
+    series = tif.series[0]
+    try:
+        data = series.asarray()
+    except Exception:
+        raise ImageInputError(f"{path}: its pixel data cannot be read; re-save the file") from None
+    axes = series.axes
+    if data.ndim in (3, 4) and data.shape[0] == 1:
+        data, axes = data[0], axes[1:]
+    channel = None
+    if data.ndim == 3 and axes.endswith("SYX"):  # channels first: (C, H, W)
+        if tif.pages.first.photometric.name == "RGB" and data.shape[0] in (3, 4):
+            data = np.moveaxis(data, 0, -1)  # (H, W, 3|4): RGB(A), as napari shows it
+        else:
+            channel = 0
+    return MicroscopyImage(np.ascontiguousarray(data), channel, _plain_tiff_pixel_size(tif.pages.first))
+
+
+def _read_with_axes(path: Path, tif: Any, plane: dict[str, int], flag: str) -> MicroscopyImage:
+    """One plane of the first series of the ImageJ or OME-TIFF ``tif``, read by its axes."""
+    series = tif.series[0]
+    axes, shape = series.axes, tuple(series.shape)
+    if tif.is_ome:
+        kind, pixels = "OME", _ome_pixels(tif.ome_metadata)
+        declared = {a: int(_ome_number(pixels, f"Size{a}", "1")) for a in "XYZCT"}
+        pixel_size = _ome_pixel_size(pixels)
+    else:
+        kind, meta = "ImageJ", tif.imagej_metadata or {}
+        declared = {a: int(meta.get(k, 1)) for a, k in zip("TZC", ("frames", "slices", "channels"))}
+        pixel_size = _imagej_pixel_size(tif.pages.first, meta)
+    held = f"{axes} {'x'.join(map(str, shape))}"
+    sizes = dict(zip(axes, shape, strict=True))
+    actual = {a: sizes.get(a, 1) * (sizes.get("S", 1) if a == "C" else 1) for a in declared}
+    wrong = [f"{a}={n}" for a, n in declared.items() if n > 1 and actual[a] != n]
+    if wrong or "Y" not in axes or "X" not in axes:
+        said = f"declares {', '.join(wrong)}" if wrong else "has no Y and X axes"
+        raise ImageInputError(
+            f"{path}: its {kind} metadata {said} but the file holds {held}; "
+            "fix the metadata (Fiji: Image > Properties) or re-save the file"
+        )
+    if None in series.pages:
+        raise ImageInputError(
+            f"{path}: its {kind} metadata describes {held} but the file lacks some of those planes; "
+            "re-save the file"
+        )
+    if sum(a in axes for a in _CHANNELS) > 1:
+        raise ImageInputError(f"{path} has both C and S channel axes ({held}); save one of them")
+    _check_plane(axes, sizes, plane, flag)
+    try:
+        image = _read_plane(series, axes, sizes, plane)
+    except Exception:
+        raise ImageInputError(f"{path}: its pixel data cannot be read; re-save the file") from None
+    images = len(tif.series) if tif.is_ome else 1  # OME images (ImageJ files hold one)
+    plane = {a: plane[a] for a in axes if a in plane}
+    rest = "".join(a for a in axes if a not in plane)
+    channel = next((rest.index(a) for a in _CHANNELS if a in rest), None)
+    picked = ", ".join(f"{a}={i}" for a, i in plane.items())
+    described = ", ".join(f"{a}={n}" for a, n in sizes.items() if a not in "YX")
+    notes = [f"plane {picked} of a {axes} stack ({described})"] if plane else []
+    if images > 1:
+        notes.append(f"the first of the file's {images} OME images (save the one you want on its own)")
+    return MicroscopyImage(image, channel, pixel_size, plane, "; ".join(notes))
 
 
 def _read_plane(series: Any, axes: str, sizes: dict[str, int], plane: dict[str, int]) -> np.ndarray:
@@ -328,15 +349,12 @@ def _ome_number(pixels: dict[str, str], name: str, default: str | None = None) -
 _RESOLUTION_UM = {"CENTIMETER": 1e4, "MILLIMETER": 1e3, "MICROMETER": 1.0}
 
 
-def _plain_tiff_pixel_size(path: Path) -> PixelSize | None:
-    """A plain TIFF's pixel size from its resolution tags in cm, mm or µm (as napari-singan writes them)."""
-    import tifffile
-
+def _plain_tiff_pixel_size(page: Any) -> PixelSize | None:
+    """A plain TIFF's pixel size from its first page's resolution tags in cm, mm or µm (as napari-singan
+    writes them)."""
     try:
-        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
-            page = tif.pages.first
-            per_um = _RESOLUTION_UM.get(page.resolutionunit.name)
-            x_res, y_res = page.resolution
+        per_um = _RESOLUTION_UM.get(page.resolutionunit.name)
+        x_res, y_res = page.resolution
     except Exception:  # no or odd tags: uncalibrated
         return None
     if per_um is None or not (x_res > 0 and y_res > 0):
