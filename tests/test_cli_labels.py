@@ -75,6 +75,11 @@ def test_bad_labels_and_foreign_datasets_are_one_line_errors(tmp_path, capsys):
     assert main([*argv, *TINY_FLAGS]) == 2
     err = capsys.readouterr().err.strip()
     assert "annotate the image itself" in err and "\n" not in err and not model_path.exists()
+    assert main(["train", str(tmp_path / "img.tif"), "--label-mode", "instances", "-o", str(model_path)]) == 2
+    err = capsys.readouterr()
+    assert (
+        "give the labels too" in err.err and "plan" not in err.out and not model_path.exists()
+    )  # was ignored
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "manifest.json").write_text("not json")
     assert main(["train", str(tmp_path / "img.tif"), "-o", str(model_path), *TINY_FLAGS]) == 0

@@ -529,11 +529,10 @@ def _training_progress(
 def _cmd_train(args: argparse.Namespace) -> int:
     from .core import resolve_device, resume, save_model, train
     from .core.files import builtin_image, check_output_path, read_image
-    from .core.images import channels_last, validate_image
-    from .core.labels import check_labels
     from .core.microscopy import MicroscopyImage, parse_plane, read_microscopy, training_input
     from .core.persistence import SUFFIX
     from .core.plan import training_plan
+    from .core.training import training_layout
 
     output = args.output or args.resume
     if output is None:
@@ -567,18 +566,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         config = given.config
         device = resolve_device(args.device)
-        hwc, _ = channels_last(given.image, given.channel_axis)
-        validate_image(hwc)  # what cannot be trained is refused before the plan
-        height, width, channels = hwc.shape
-        if given.labels is not None:  # learned as channels beside the image's
-            channels += check_labels(given.labels, (height, width), args.label_mode or "auto").channels
+        label_mode = args.label_mode or "auto"
+        height, width, channels = training_layout(  # what cannot be trained is refused before the plan
+            given.image, given.channel_axis, given.labels, label_mode
+        )
         plan = training_plan(height, width, config, device, channels)
         _say_plan(args, plan)
         work = train(
             given.image,
             config,
             labels=given.labels,
-            label_mode=args.label_mode or "auto",
+            label_mode=label_mode,
             channel_axis=given.channel_axis,
             device=device,
             seed=args.seed or 0,

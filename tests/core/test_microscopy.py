@@ -268,6 +268,15 @@ def test_native_max_size_is_the_long_side():
     assert native_max_size(_stack(2)[:, :, :12], 0) == 20
 
 
+def test_a_channel_axis_against_the_files_metadata_is_refused():
+    """It used to be taken: (3, 40, 50) with channels said to be on axis 2 trained as a 3 x 40 image."""
+    image = MicroscopyImage(_stack(3), 0)
+    with pytest.raises(ImageInputError, match="puts the channels of its .* on axis 0, not 2: leave out"):
+        training_input(image, SinGANConfig(), "in.tif", channel_axis=2)
+    for axis in (None, 0, -3):
+        assert training_input(image, SinGANConfig(), "in.tif", channel_axis=axis).channel_axis in (0, -3)
+
+
 def test_training_input_crops_goes_native_and_records_it():
     image = MicroscopyImage(_stack(2), 0, PixelSize(0.5, 0.5, "µm"), {"Z": 3}, "plane Z=3 of a ZCYX stack")
     labels = np.arange(600).reshape(20, 30) % 3

@@ -319,6 +319,11 @@ def test_uint64_class_ids_beyond_int64_come_back():
     assert pairs.dtype == np.uint64 and set(np.unique(pairs)) <= {1, 2**63 + 5}
 
 
+def test_a_label_mode_without_labels_is_refused_not_ignored():
+    with pytest.raises(ImageInputError, match="the label mode 'instances' applies to a label image"):
+        next(train(make_texture(32, 32), TINY, label_mode="instances"))
+
+
 def test_pyramid_shapes_of_no_pixels_are_refused():
     with pytest.raises(ConfigError, match="the image height must be a number at least 1, got 0"):
         pyramid_shapes(0, 0, TINY.pyramid)

@@ -247,3 +247,9 @@ def test_the_training_plan_counts_the_labels_channels(make_napari_viewer, qtbot,
     train.runner.run_button.clicked.emit()
     qtbot.wait(50)
     assert planned == [1, 1 + 4] and not train.runner.is_running
+
+    monkeypatch.undo()  # a label mode left chosen means nothing once the labels layer is unset
+    train.label_layer.value = None
+    train.runner.run_button.clicked.emit()
+    wait_idle(qtbot, train)
+    assert MODELS.get(train.last_model_name).labels is None

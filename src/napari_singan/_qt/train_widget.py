@@ -41,10 +41,9 @@ from ..core import (
 )
 from ..core.config import LabelEncoding, Precision
 from ..core.events import training_steps
-from ..core.images import channels_last, validate_image
-from ..core.labels import check_labels
 from ..core.microscopy import check_region, native_max_size
 from ..core.plan import check_training_memory, training_plan
+from ..core.training import training_layout
 from .controls import TaskRunner, device_picker, layer_picker
 
 if TYPE_CHECKING:
@@ -401,7 +400,7 @@ class TrainWidget(Container):
             image,
             config,
             labels=labels,
-            label_mode=self.label_mode.value,
+            label_mode=self._label_mode(labels),
             channel_axis=axis,
             device=self.device.value,
             seed=self.seed.value,
@@ -423,14 +422,14 @@ class TrainWidget(Container):
         """Show the training plan of ``image`` (and its ``labels``' channels); False (after saying why) when it
         cannot train here."""
         try:
-            hwc, _ = channels_last(image, axis)
-            validate_image(hwc)
-            height, width, channels = hwc.shape
-            if labels is not None:
-                channels += check_labels(labels, (height, width), self.label_mode.value).channels
+            height, width, channels = training_layout(image, axis, labels, self._label_mode(labels))
         except SinGANError:
             return True  # the worker says what is wrong with it, as without a plan
         return self._check_plan(name, height, width, config, resolve_device(self.device.value), channels)
+
+    def _label_mode(self, labels: np.ndarray | None) -> str:
+        """The label mode chosen, where there are labels (the hidden choice means nothing without)."""
+        return "auto" if labels is None else self.label_mode.value
 
     def _check_plan(self, name: str, *plan_args: Any) -> bool:
         """Show the plan (:func:`training_plan` of ``plan_args``); False (after saying why) when the device

@@ -93,6 +93,15 @@ def is_instance_image(labels: np.ndarray) -> bool:
     return int(connected_components(labels, background=0, connectivity=2).max()) == ids.size
 
 
+def check_label_mode(labels: np.ndarray | None, mode: LabelMode) -> None:
+    """Refuse a label ``mode`` other than ``"auto"`` given without a label image (it would be ignored)."""
+    if labels is None and mode != "auto":
+        raise ImageInputError(
+            f"the label mode {mode!r} applies to a label image: give the labels too "
+            "(labels= / --labels / a Labels layer), or leave the label mode out"
+        )
+
+
 def check_labels(labels: np.ndarray, shape: tuple[int, int], mode: LabelMode = "auto") -> LabelSpec:
     """Validate a label image for an image of ``shape`` (H, W) and choose its encoding.
 

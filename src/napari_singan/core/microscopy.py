@@ -480,7 +480,7 @@ def training_input(
     source
         Where the image came from (file path or ``sample:<name>``).
     channel_axis
-        The caller's channel axis; None uses the one the metadata gave.
+        The caller's channel axis; None uses the one the metadata gave (another one is refused).
     crop
         ``(y, x, height, width)`` to train on, or None for the whole image.
     native
@@ -493,9 +493,19 @@ def training_input(
     TrainingInput
         Metadata: :func:`napari_singan.core.source_metadata` with the pixel
         size, plane, crop and native flag.
+
+    Raises
+    ------
+    ImageInputError
+        If ``channel_axis`` contradicts the metadata's, or the crop is not inside the image.
     """
-    axis = image.channel_axis if channel_axis is None else channel_axis
     data = image.data
+    axis = image.channel_axis if channel_axis is None else channel_axis
+    if None not in (channel_axis, image.channel_axis) and channel_axis % data.ndim != image.channel_axis:
+        raise ImageInputError(
+            f"the file's axis metadata puts the channels of its {data.shape} image on axis "
+            f"{image.channel_axis}, not {channel_axis}: leave out the channel axis, the metadata gives it"
+        )
     if crop is not None:
         data = crop_region(data, crop, axis, config.pyramid.min_size)
         if labels is not None:

@@ -25,8 +25,15 @@ from .device import check_precision, resolve_device
 from .errors import TrainingError, check_seed
 from .events import Preview, Progress, ScaleFinished, ScaleStarted, TrainEvent
 from .graphs import GraphedWork
-from .images import denormalize, prepare_image
-from .labels import LabelMode, check_labels, decode_labels, encode_labels, reduce_labels
+from .images import channels_last, denormalize, prepare_image, validate_image
+from .labels import (
+    LabelMode,
+    check_label_mode,
+    check_labels,
+    decode_labels,
+    encode_labels,
+    reduce_labels,
+)
 from .memory import FORCE_ARGUMENT, check_memory
 from .models import Discriminator, GeneratorStage, PenaltyConv2d, init_weights, scale_width
 from .pyramid import build_pyramid, resize, trainable_shapes
@@ -91,6 +98,7 @@ def train(
     """
     config = as_config(config)
     seed = check_seed(seed)
+    check_label_mode(labels, label_mode)
     dev = resolve_device(device)
     tensor, spec = prepare_image(image, channel_axis, dev)
     label_spec = None
@@ -118,6 +126,35 @@ def train(
         metadata=metadata,
     )
     return (yield from _fit(model, force))
+
+
+def training_layout(
+    image: np.ndarray,
+    channel_axis: int | None = None,
+    labels: np.ndarray | None = None,
+    label_mode: LabelMode = "auto",
+) -> tuple[int, int, int]:
+    """What :func:`train` would learn from ``image`` (and ``labels``), checked as it checks them.
+
+    For a training plan made before any work: the arguments are :func:`train`'s.
+
+    Returns
+    -------
+    tuple of int
+        Height, width and channels: the image's, plus the label channels.
+
+    Raises
+    ------
+    ImageInputError
+        One line, for an image or label image (or a label mode) that ``train`` refuses.
+    """
+    check_label_mode(labels, label_mode)
+    hwc, _ = channels_last(image, channel_axis)
+    validate_image(hwc)
+    height, width, channels = hwc.shape
+    if labels is not None:  # learned as channels beside the image's
+        channels += check_labels(labels, (height, width), label_mode).channels
+    return height, width, channels
 
 
 def resume(
