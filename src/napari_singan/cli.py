@@ -27,7 +27,14 @@ from .core.config import (
     PyramidConfig,
     TrainConfig,
 )
-from .core.errors import OUT_OF_MEMORY_HINT, OutputPathError, SinGANError, SinGANNotice, is_out_of_memory
+from .core.errors import (
+    OUT_OF_MEMORY_HINT,
+    MemoryEstimateError,
+    OutputPathError,
+    SinGANError,
+    SinGANNotice,
+    is_out_of_memory,
+)
 
 _PAPER_PYR, _PAPER_TRAIN = PyramidConfig(), TrainConfig()
 
@@ -635,7 +642,6 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     too_large = room is not None and whole > room
     if args.tiled or (too_large and Path(args.output).suffix.lower() in TIFF_SUFFIXES and not model.labels):
         return _sample_tiled(args, model, shapes[-1])
-    _check_memory(args, model, whole)
     work = generate(
         model,
         args.num,
@@ -645,7 +651,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         size=size,
         seed=args.seed,
         with_labels=model.labels is not None,
-        force=True,  # checked above, or --force
+        force=args.force,
     )
     out = _drive(work, args.quiet, lambda event: (event.done, event.total))
     stack, labels = out if model.labels else (out, None)
@@ -668,7 +674,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _sample_tiled(args: argparse.Namespace, model, size: tuple[int, int]) -> int:
     """``sample`` tile by tile into a BigTIFF (core.tiled), for outputs of any size."""
     from .core.files import TIFF_SUFFIXES
-    from .core.memory import tiled_bytes
+    from .core.memory import check_memory, tiled_bytes
     from .core.microscopy import output_pixel_size
     from .core.tiled import write_tiff
 
@@ -676,7 +682,8 @@ def _sample_tiled(args: argparse.Namespace, model, size: tuple[int, int]) -> int
         raise SinGANError(f"tiled samples are written to a BigTIFF: name the output .tif, not {args.output}")
     if model.labels is not None:
         raise SinGANError("samples with labels are generated in memory only: leave out --tiled")
-    _check_memory(args, model, tiled_bytes(model, size, args.num), "cpu")  # the maps stay on the host
+    if not args.force:  # the maps stay on the host
+        check_memory(tiled_bytes(model, size, args.num), "cpu", force_flag="--force")
     pixel_size = output_pixel_size(model)
     work = write_tiff(
         model,
@@ -721,13 +728,17 @@ def _cmd_train_many(args: argparse.Namespace) -> int:
 
 def _cmd_augment(args: argparse.Namespace) -> int:
     from .apps.augment import augment
-    from .core.memory import sampling_bytes
 
     model = _load(args)
     size = None if args.size is None else tuple(args.size)
-    _check_memory(args, model, sampling_bytes(model, 1, size=size))
     work = augment(
-        model, args.num, args.output, size=size, start_scale=args.start_scale, seed=args.seed, force=True
+        model,
+        args.num,
+        args.output,
+        size=size,
+        start_scale=args.start_scale,
+        seed=args.seed,
+        force=args.force,
     )
     manifest = _drive(work, args.quiet, lambda event: (event.done, event.total))
     pairs = "image/label pairs" if model.labels else "images"
@@ -738,14 +749,11 @@ def _cmd_augment(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .core.memory import sampling_bytes
     from .metrics import evaluate_model
 
     if args.num < 2:
         raise SinGANError(f"quality needs at least 2 samples, got -n {args.num}")
-    model = _load(args)
-    _check_memory(args, model, sampling_bytes(model, args.num))
-    report = evaluate_model(model, args.num, seed=args.seed, force=True)  # checked above, or --force
+    report = evaluate_model(_load(args), args.num, seed=args.seed, force=args.force)
     values = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in report.to_dict().items()}
     if args.json:
         print(json.dumps({"model": str(args.model), "seed": args.seed, **values}))
@@ -813,14 +821,10 @@ def _app_pixel_size(model, source, output, pixel):
 
 def _cmd_sr(args: argparse.Namespace) -> int:
     from .apps import super_resolve
-    from .apps.shared import spatial_shape
-    from .core.memory import generation_bytes
 
     model = _load_for_output(args)
     image, pixel = _read_app_input(args.image)
-    target = tuple(max(1, round(args.factor * side)) for side in spatial_shape(model, image))
-    _check_memory(args, model, generation_bytes(model, target))
-    out = _run_app(args, super_resolve(model, image, args.factor, seed=args.seed, force=True))
+    out = _run_app(args, super_resolve(model, image, args.factor, seed=args.seed, force=args.force))
     return _write_single(args, model, image, out, pixel)
 
 
@@ -828,11 +832,9 @@ def _cmd_paint(args: argparse.Namespace) -> int:
     from .apps import paint_to_image
     from .core import SampleProgress
     from .core.files import write_stack
-    from .core.memory import generation_bytes
 
     model = _load_for_output(args)
     paint, pixel = _read_app_input(args.paint)
-    _check_memory(args, model, generation_bytes(model, _working_size(model, paint), args.num, args.num))
     tuning = _training_progress(args.start_scale, lambda _scale: args.fine_tune)
     work = paint_to_image(
         model,
@@ -842,7 +844,7 @@ def _cmd_paint(args: argparse.Namespace) -> int:
         quantize_colors=args.quantize,
         fine_tune_iters=args.fine_tune,
         seed=args.seed,
-        force=True,  # checked above, or --force
+        force=args.force,
     )
     out = _drive(
         work,
@@ -859,12 +861,10 @@ def _cmd_masked(args: argparse.Namespace) -> int:
     from .apps import edit, harmonize
     from .core import SampleProgress
     from .core.files import read_image
-    from .core.memory import generation_bytes
 
     model = _load_for_output(args)
     (image, pixel), mask = _read_app_input(args.image), read_image(args.mask)
-    _check_memory(args, model, generation_bytes(model, _working_size(model, image)))
-    blend = dict(radius=args.radius, sigma=args.sigma, seed=args.seed, force=True)
+    blend = dict(radius=args.radius, sigma=args.sigma, seed=args.seed, force=args.force)
     if args.command == "edit":
         out = _run_app(args, edit(model, image, mask, args.start_scale, **blend))
         return _write_single(args, model, image, out, pixel)
@@ -881,11 +881,9 @@ def _cmd_animate(args: argparse.Namespace) -> int:
     from .apps import animate, save_animation
     from .apps.animation import check_animation_output
     from .core.files import ANIMATION_SUFFIXES
-    from .core.memory import generation_bytes
 
     model = _load_for_output(args, ANIMATION_SUFFIXES)
     check_animation_output(args.output, model, args.fps)  # e.g. no MP4 encoder: say so before rendering
-    _check_memory(args, model, generation_bytes(model, model.trained_shapes[-1], outputs=args.frames))
     frames = _run_app(
         args,
         animate(
@@ -895,7 +893,7 @@ def _cmd_animate(args: argparse.Namespace) -> int:
             alpha=args.alpha,
             beta=args.beta,
             seed=args.seed,
-            force=True,  # checked above, or --force
+            force=args.force,
         ),
     )
     path = save_animation(args.output, frames, args.fps, model)
@@ -921,21 +919,6 @@ def _load_for_output(
     model = _load(args)
     check_output_format(args.output, model.spec, model.labels.dtype if with_labels and model.labels else None)
     return model
-
-
-def _working_size(model, image) -> tuple[int, int]:
-    """Size at which an application processes an input image (the model's resolution)."""
-    from .apps.shared import model_scale_shape, spatial_shape
-
-    return model_scale_shape(model, spatial_shape(model, image))
-
-
-def _check_memory(args: argparse.Namespace, model, needed: int, device: str | None = None) -> None:
-    """Refuse work estimated to need more memory than ``device`` (default: the model's) has, unless --force."""
-    from .core.memory import check_memory
-
-    if not args.force:
-        check_memory(needed, device or model.device, force_flag="--force")
 
 
 #: Arguments naming a command's input files (train's --resume is written back on purpose).
@@ -996,6 +979,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
             return code
         except SinGANError as exc:
+            if isinstance(exc, MemoryEstimateError):  # the core's checks name its force=True
+                exc = exc.naming("--force")
             print(f"napari-singan: error: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

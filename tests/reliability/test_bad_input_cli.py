@@ -241,6 +241,7 @@ def test_refused_with_one_line_and_nothing_written(argv, expected, workspace, ca
     captured = capsys.readouterr()
     assert captured.err.startswith("napari-singan: error: ")
     assert_one_line(captured.err, expected)
+    assert "force=True" not in captured.err  # the core's checks name the CLI's --force here
     assert captured.out == ""
     assert snapshot(workspace) == before
 

@@ -79,7 +79,7 @@ def test_bad_numbers_are_refused_as_they_are_parsed(argv, flag, value, wanted, w
 
 def test_evaluate_refuses_more_samples_than_memory_holds(workspace, capsys, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda device: 100 * 10**6)
-    monkeypatch.setattr(metrics, "evaluate_model", lambda *a, **k: pytest.fail("measured before the check"))
+    monkeypatch.setattr(metrics, "evaluate", lambda *a, **k: pytest.fail("measured before the check"))
     assert main(["evaluate", str(workspace / "m.singan"), "-n", "100000000", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("napari-singan: error: ")

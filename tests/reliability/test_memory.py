@@ -82,3 +82,18 @@ def test_available_memory(tiny_model):
         total = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0]) * 1024
         assert 0 < available_bytes("cpu") <= total
     assert available_bytes("meta") is None  # unknown: nothing is checked
+
+
+def test_a_refusal_names_the_option_of_whoever_shows_it(monkeypatch):
+    from napari_singan.core import memory
+    from napari_singan.core.errors import MemoryEstimateError
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10**6)
+    with pytest.raises(MemoryEstimateError) as info:
+        memory.check_memory(10**9, "cpu", force_flag=memory.FORCE_ARGUMENT)
+    assert str(info.value).endswith("or pass force=True to try anyway")
+    shown = info.value.naming("--force")
+    assert str(shown) == str(info.value).replace("force=True", "--force") and shown.force_flag == "--force"
+    with pytest.raises(MemoryEstimateError) as info:
+        memory.check_memory(10**9, "cpu")  # e.g. a widget's, which has no such option
+    assert info.value.naming("--force") is info.value and "pass" not in str(info.value)

@@ -1,5 +1,7 @@
 """Exceptions and warnings with messages meant for the person using the tool."""
 
+from __future__ import annotations
+
 import math
 import numbers
 
@@ -26,7 +28,20 @@ class OutputPathError(SinGANError, OSError):
 
 
 class MemoryEstimateError(SinGANError):
-    """A request needs more memory than the device has available (checked before any work)."""
+    """A request needs more memory than the device has available (checked before any work).
+
+    ``force_flag`` is the option that skips the check, as the message names it (None: none named).
+    """
+
+    def __init__(self, message: str, force_flag: str | None = None):
+        super().__init__(message)
+        self.force_flag = force_flag
+
+    def naming(self, force_flag: str) -> MemoryEstimateError:
+        """The same refusal naming ``force_flag`` (e.g. the CLI's ``--force``) as the option that skips it."""
+        if self.force_flag is None:
+            return self
+        return MemoryEstimateError(str(self).replace(self.force_flag, force_flag), force_flag)
 
 
 class TrainingError(SinGANError):

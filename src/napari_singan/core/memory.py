@@ -247,7 +247,8 @@ def check_memory(
         remedy += f", or pass {force_flag} to try anyway"
     raise MemoryEstimateError(
         f"{what} needs an estimated {readable_bytes(needed)} of memory but only {readable_bytes(available)} "
-        f"is available on {torch.device(device)}: {remedy}"
+        f"is available on {torch.device(device)}: {remedy}",
+        force_flag,
     )
 
 
