@@ -51,6 +51,7 @@ IMAGES = [
     ("constant RGB", np.full((40, 40, 3), 200, np.uint8), "constant"),
     ("boolean", TEXTURE > 128, "boolean mask"),
     ("2-valued labels", np.where(TEXTURE > 128, 3, 1).astype(np.uint16), "only two values"),
+    ("2-valued float mask", (TEXTURE > 128).astype(np.float32), "only two values"),  # it trained
     ("4-D", np.stack([np.stack([TEXTURE] * 2)] * 2), "ONE 2-D image"),
     ("1-D", TEXTURE[0], "ONE 2-D image"),
     ("complex", TEXTURE.astype(np.complex64), "intensity image"),

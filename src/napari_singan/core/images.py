@@ -117,9 +117,10 @@ def validate_image(hwc: np.ndarray) -> None:
         raise ImageInputError(
             "the image contains NaN or infinite values; replace them (e.g. numpy.nan_to_num) first"
         )
-    if hwc.min() == hwc.max():
+    low, high = hwc.min(), hwc.max()
+    if low == high:
         raise ImageInputError("the image is constant: there is nothing to learn from it")
-    if hwc.dtype.kind in "ui" and np.unique(hwc).size <= 2:
+    if ((hwc == low) | (hwc == high)).all():  # of any dtype: a 0.0/1.0 float image is a mask too
         raise ImageInputError(
             "the image has only two values, like a binary mask or label image; "
             "train on an intensity image instead"
