@@ -31,21 +31,44 @@ def test_one_model_per_image_and_a_bad_image_fails_alone(cluster, tmp_path):
     out = tmp_path / "models"
     events = []
     results = drain(
-        train_many([paths[0]], out, TINY, labels=[labels], scheduler=cluster.scheduler_address, device="cpu")
+        train_many(
+            [paths[0]],
+            tmp_path / "pairs",
+            TINY,
+            labels=[labels],
+            scheduler=cluster.scheduler_address,
+            device="cpu",
+        )
     )
     assert load_model(results[str(paths[0])]).labels is not None
+    drain(train_many([paths[0]], out, TINY, scheduler=cluster.scheduler_address, device="cpu"))
     results = drain(
         train_many(paths, out, TINY, scheduler=cluster.scheduler_address, device="cpu"), events.append
     )
     assert all(isinstance(e, ImageFinished) for e in events) and events[-1].fraction == 1.0
-    assert (
-        events[0].source == str(paths[0]) and events[0].model_path
-    )  # already trained: skipped, reported first
+    assert events[0].source == str(paths[0]) and events[0].model_path and events[0].kept  # reported first
+    assert not any(e.kept for e in events[1:])
     failed = [e for e in events if e.error]
     assert [e.source for e in failed] == [str(paths[1])] and "constant" in failed[0].error
     assert "\n" not in failed[0].error and results[str(paths[1])].startswith("failed: ")
     assert load_model(model_path_for(paths[2], out)).is_complete
     assert not model_path_for(paths[1], out).exists()
+
+
+def test_a_batch_run_again_with_other_settings_is_refused_before_any_work(cluster, tmp_path):
+    """A complete model was kept whatever the settings, and reported as if trained (docs sweep)."""
+    image = tmp_path / "a.tif"
+    tifffile.imwrite(image, make_texture(seed=1))
+    out = tmp_path / "models"
+    drain(train_many([image], out, TINY, scheduler=cluster.scheduler_address, device="cpu"))
+    written = model_path_for(image, out).stat().st_mtime_ns
+    for other in ({"seed": 1}, {"config": TINY.with_overrides(iters_per_scale=13)}, {"native": True}):
+        arguments = {"config": TINY, **other}
+        with pytest.raises(SinGANError, match="was trained with other settings than this batch's"):
+            drain(train_many([image], out, arguments.pop("config"), device="cpu", **arguments))
+    events = list(train_many([image], out, TINY, device="cpu"))  # the same settings: kept, no cluster started
+    assert [e.kept for e in events] == [True]
+    assert model_path_for(image, out).stat().st_mtime_ns == written
 
 
 def test_bad_batches_are_refused_before_any_work(tmp_path):
@@ -65,12 +88,14 @@ def test_cli_train_many_reports_each_image_and_exits_2_on_a_failure(cluster, tmp
 
     tifffile.imwrite(tmp_path / "good.tif", make_texture())
     tifffile.imwrite(tmp_path / "flat.tif", np.zeros((40, 40), np.uint8))
-    flags = ["--max-size", "32", "--min-size", "14", "--iters", "4", "--device", "cpu"]
+    flags = ["--preset", "paper", "--max-size", "32", "--min-size", "14", "--iters", "4", "--device", "cpu"]
     argv = ["train-many", str(tmp_path / "good.tif"), str(tmp_path / "flat.tif"), "-o", str(tmp_path / "m")]
     assert main([*argv, "--scheduler", cluster.scheduler_address, *flags]) == 2
     out = capsys.readouterr().out
     assert "good.tif: model" in out and "flat.tif: FAILED: the image is constant" in out
     assert "1 of 2 models in" in out and load_model(tmp_path / "m" / "good.singan").is_complete
+    assert main([*argv[:2], *argv[3:], "--scheduler", cluster.scheduler_address, *flags]) == 0
+    assert "good.tif: kept model" in capsys.readouterr().out
 
 
 def test_a_task_estimated_beyond_memory_fails_unless_forced(tmp_path, monkeypatch):

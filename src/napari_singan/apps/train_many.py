@@ -5,8 +5,9 @@ Each image is one task: read the image (and its labels), train, write
 worker per CUDA device (each worker trains on its own GPU) or one worker on the
 CPU; with a scheduler address the same tasks go to that cluster. A failed task
 is retried once; failures are reported per image and never touch the models
-already written. Images whose complete model already exists are skipped, so a
-batch can be run again after an interruption.
+already written. Images whose complete model already exists, trained by a batch
+with the same settings, are kept, so a batch can be run again after an
+interruption; one trained otherwise is refused before any work.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def train_one(
     plane: dict[str, int] | None = None,
     native: bool = False,
     force: bool = False,
+    batch: str | None = None,
 ) -> str:
     """Train on one image file and write its model (the task each worker runs).
 
@@ -73,6 +75,9 @@ def train_one(
         Train at the image's own pixel size (max size = its long side).
     force
         Train even if the estimated memory exceeds what the worker's device has.
+    batch
+        The fingerprint of the batch's settings for this image, stored in the
+        model's metadata (``train_many``) so that a batch run again knows the model as its own.
 
     Returns
     -------
@@ -99,11 +104,15 @@ def train_one(
         channel_axis=given.channel_axis,
         device=device,
         seed=seed,
-        metadata=given.metadata,
+        metadata=given.metadata if batch is None else {**given.metadata, BATCH_KEY: batch},
         force=force,
     )
     save_model(drain(work), model_path)
     return model_path
+
+
+#: The model metadata entry holding the fingerprint of the settings of the batch that trained it.
+BATCH_KEY = "train_many"
 
 
 def _worker_device() -> str:
@@ -195,16 +204,19 @@ def train_many(
         raise SinGANError(
             f"no file at {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
+    label_paths = [None] * len(images) if labels is None else [str(p) for p in labels]
+    batches = [_fingerprint(config, lab, seed, plane, native) for lab in label_paths]
+    kept = [_kept_model(model_path_for(image, folder), batch) for image, batch in zip(images, batches)]
     Path(folder).mkdir(parents=True, exist_ok=True)
     results: dict[str, str] = {}
     todo = []
-    for k, image in enumerate(images):
+    for image, lab, batch, keep in zip(images, label_paths, batches, kept, strict=True):
         target = model_path_for(image, folder)
-        if _complete_model(target):
+        if keep:
             results[image] = str(target)
-            yield ImageFinished(image, len(results), len(images), str(target), None)
+            yield ImageFinished(image, len(results), len(images), str(target), None, kept=True)
         else:
-            todo.append((image, None if labels is None else str(labels[k]), str(target)))
+            todo.append((image, lab, str(target), batch))
     if not todo:
         return results
     cluster = None if scheduler else LocalCluster(n_workers=_local_workers(), threads_per_worker=1)
@@ -222,10 +234,11 @@ def train_many(
                     plane,
                     native,
                     force,
+                    batch,
                     retries=1,
                     pure=False,
                 ): image
-                for image, lab, target in todo
+                for image, lab, target, batch in todo
             }
             for future in as_completed(futures):
                 image = futures[future]
@@ -241,15 +254,43 @@ def train_many(
     return results
 
 
-def _complete_model(path: Path) -> bool:
+def _fingerprint(
+    config: SinGANConfig, labels: str | None, seed: int, plane: dict[str, int] | None, native: bool
+) -> str:
+    """A short hash of the settings one image of a batch trains with."""
+    import hashlib
+    import json
+
+    settings = {"config": config.to_dict(), "labels": labels, "seed": seed, "plane": plane, "native": native}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _kept_model(path: Path, batch: str) -> bool:
+    """Whether ``path`` holds a complete model trained by a batch of fingerprint ``batch`` (kept as it is).
+
+    False where there is none, or an unreadable or unfinished one (trained again, resumed from nothing).
+
+    Raises
+    ------
+    SinGANError
+        For a complete model trained otherwise, which the batch would replace.
+    """
     from ..core.persistence import load_model
 
     if not path.is_file():
         return False
     try:
-        return load_model(path).is_complete
+        model = load_model(path, device="cpu")
     except SinGANError:
         return False
+    if not model.is_complete:
+        return False
+    if (model.metadata or {}).get(BATCH_KEY) != batch:
+        raise SinGANError(
+            f"{path} was trained with other settings than this batch's (or not by train-many); "
+            "choose another output folder, or remove that model to train it again"
+        )
+    return True
 
 
 def _local_workers() -> int:
