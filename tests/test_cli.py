@@ -5,11 +5,23 @@ import pytest
 import tifffile
 
 from napari_singan.cli import _config_from_args, build_parser, main
-from napari_singan.core import PRESETS, load_model
+from napari_singan.core import DEFAULT_PRESET, PRESETS, load_model
 
 from .conftest import make_texture
 
-TINY_FLAGS = ["--max-size", "32", "--min-size", "14", "--iters", "4", "--device", "cpu", "--quiet"]
+TINY_FLAGS = [
+    "--preset",
+    "paper",
+    "--max-size",
+    "32",
+    "--min-size",
+    "14",
+    "--iters",
+    "4",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 def test_train_sample_info_end_to_end_uint16_tiff(tmp_path, capsys):
@@ -49,7 +61,9 @@ def test_train_sample_info_end_to_end_uint16_tiff(tmp_path, capsys):
     )
     assert tifffile.imread(exact).shape == (1, 20, 50)  # always a stack
     assert main(["info", str(model_path)]) == 0
-    assert "uint16" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "image:     48x40, 1 channel(s), uint16" in said
+    assert "working:   32x27 px" in said  # the size --scale-w is relative to (32 x 27 * 2 = 54)
 
 
 def test_rgb_png_and_resume(tmp_path):
@@ -67,9 +81,16 @@ def test_rgb_png_and_resume(tmp_path):
 def test_builtin_sample_is_available(tmp_path):
     args = build_parser().parse_args(["train", "--sample", "cell", "-o", "x"])
     assert args.sample == "cell" and args.iters is None
-    assert _config_from_args(args) == PRESETS["paper"]  # no --preset: the published settings
+    # no --preset: fast, as in the Train widget (the paper's schedule planned 38 h on this CPU)
+    assert _config_from_args(args) == PRESETS["fast"] == PRESETS[DEFAULT_PRESET]
     args = build_parser().parse_args(["train", "--sample", "cell", "-o", "x", "--critic-norm", "none"])
-    assert _config_from_args(args).model == dataclasses.replace(PRESETS["paper"].model, critic_norm="none")
+    # ... with labels too (fast's own critics with labels give way to the flag)
+    expected = dataclasses.replace(PRESETS["fast"].model, critic_norm="none", label_critic_norm="")
+    assert _config_from_args(args).model == expected
+    args = build_parser().parse_args(["train", "--sample", "cell", "-o", "x", "--preset", "paper"])
+    assert _config_from_args(args) == PRESETS["paper"]
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "(fast: 120; paper: 2000)" in " ".join(help_text.split())  # each flag's defaults, from the presets
 
 
 @pytest.mark.parametrize(

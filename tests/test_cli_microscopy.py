@@ -15,7 +15,19 @@ from napari_singan.core.microscopy import output_pixel_size, read_microscopy
 
 from .conftest import make_texture
 
-TINY = ["--max-size", "32", "--min-size", "14", "--iters", "2", "--device", "cpu", "--quiet"]
+TINY = [
+    "--preset",
+    "paper",
+    "--max-size",
+    "32",
+    "--min-size",
+    "14",
+    "--iters",
+    "2",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 def _stack(*leading: int, height: int = 40, width: int = 48) -> np.ndarray:
@@ -182,6 +194,8 @@ def test_a_2048_native_paper_training_is_refused_on_24_gb(tmp_path, capsys, monk
     argv = [
         "train",
         str(tmp_path / "big.tif"),
+        "--preset",
+        "paper",
         "--max-size",
         "native",
         "--device",

@@ -11,7 +11,19 @@ from napari_singan.core import drain, generate, load_model, memory, save_model
 
 from .conftest import make_texture
 
-TINY = ["--max-size", "32", "--min-size", "14", "--iters", "2", "--device", "cpu", "--quiet"]
+TINY = [
+    "--preset",
+    "paper",
+    "--max-size",
+    "32",
+    "--min-size",
+    "14",
+    "--iters",
+    "2",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,14 @@ from pathlib import Path
 from typing import Any, get_args
 
 from .core.config import (
+    DEFAULT_PRESET,
     PRESETS,
     CriticNorm,
     LabelEncoding,
     LabelMode,
-    ModelConfig,
     Norm,
     Padding,
     Precision,
-    PyramidConfig,
-    TrainConfig,
 )
 from .core.errors import (
     OUT_OF_MEMORY_HINT,
@@ -36,7 +34,20 @@ from .core.errors import (
     is_out_of_memory,
 )
 
-_PAPER_PYR, _PAPER_TRAIN = PyramidConfig(), TrainConfig()
+
+def _defaults(name: str) -> str:
+    """The value of config field ``name`` in the CLI's default preset and the paper's, for a flag's help."""
+    first, paper = (
+        next(getattr(part, name) for part in (c.pyramid, c.model, c.train) if hasattr(part, name))
+        for c in (PRESETS[DEFAULT_PRESET], PRESETS["paper"])
+    )
+    first, paper = (value if value != "" else "unset" for value in (first, paper))
+    return (
+        f"{DEFAULT_PRESET} and paper: {paper}"
+        if first == paper
+        else f"{DEFAULT_PRESET}: {first}; paper: {paper}"
+    )
+
 
 #: The --max-size value that trains at the image's own pixel size.
 NATIVE = "native"
@@ -78,49 +89,49 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
     "--max-size": (
         "max_size",
         _max_size,
-        f"long side of the finest scale in px (paper: {_PAPER_PYR.max_size}), or {NATIVE}: the (cropped) "
+        f"long side of the finest scale in px ({_defaults('max_size')}), or {NATIVE}: the (cropped) "
         "image's own size, so the model works at the file's pixel size",
     ),
-    "--min-size": ("min_size", int, f"short side of the coarsest scale in px (paper: {_PAPER_PYR.min_size})"),
+    "--min-size": ("min_size", int, f"short side of the coarsest scale in px ({_defaults('min_size')})"),
     "--scale-factor": (
         "scale_factor",
         _finite,
-        f"nominal ratio between scales (paper: {_PAPER_PYR.scale_factor})",
+        f"nominal ratio between scales ({_defaults('scale_factor')})",
     ),
-    "--iters": ("iters_per_scale", int, f"iterations per scale (paper: {_PAPER_TRAIN.iters_per_scale})"),
+    "--iters": ("iters_per_scale", int, f"iterations per scale ({_defaults('iters_per_scale')})"),
     "--coarsest-iters": (
         "coarsest_iters",
         int,
-        "iterations at the coarsest scale, where samples get their layout (paper: 0, as --iters; "
-        "the fast preset: 1000, or 0 with --labels unless this flag is given)",
+        f"iterations at the coarsest scale, where samples get their layout ({_defaults('coarsest_iters')}; "
+        "0 trains as many as --iters, as fast does with --labels unless this flag is given)",
     ),
     "--coarse-taper": (
         "coarse_taper",
         _finite,
         "with --coarsest-iters, scale n trains that many x taper^n, at least --iters "
-        f"(default: {_PAPER_TRAIN.coarse_taper})",
+        f"({_defaults('coarse_taper')})",
     ),
     "--coarse-batch": (
         "coarse_batch",
         int,
-        "random samples per step at the scales --coarsest-iters lengthens beyond --iters (paper: "
-        f"{_PAPER_TRAIN.coarse_batch}; the fast preset: 2); each step takes about (1 + n) / 2 x the time on a CPU",
+        "random samples per step at the scales --coarsest-iters lengthens beyond --iters "
+        f"({_defaults('coarse_batch')}); each step takes about (1 + n) / 2 x the time on a CPU",
     ),
     "--fine-area": (
         "fine_area",
         int,
         "scales of more pixels than this train --iters x this / their pixels iterations, at least "
-        f"--fine-min-iters (paper: {_PAPER_TRAIN.fine_area}, off)",
+        f"--fine-min-iters ({_defaults('fine_area')}, off)",
     ),
     "--fine-min-iters": (
         "fine_min_iters",
         int,
-        f"with --fine-area, the fewest iterations of a scale (default: {_PAPER_TRAIN.fine_min_iters})",
+        f"with --fine-area, the fewest iterations of a scale ({_defaults('fine_min_iters')})",
     ),
     "--rec-weight": (
         "rec_weight",
         _finite,
-        f"reconstruction weight alpha (paper and fast: {_PAPER_TRAIN.rec_weight}), with labels too "
+        f"reconstruction weight alpha ({_defaults('rec_weight')}), with labels too "
         "unless --label-rec-weight is given",
     ),
     "--label-rec-weight": (
@@ -128,31 +139,32 @@ CONFIG_FLAGS: dict[str, tuple[str | None, Callable[[str], Any], str]] = {
         _finite,
         "alpha instead when training with --labels (0: --rec-weight)",
     ),
-    "--lr": (None, _positive, f"learning rate of G and D (paper: {_PAPER_TRAIN.lr_g})"),
-    "--norm": ("norm", str, f"normalisation layers of the generators (paper: {ModelConfig().norm})"),
+    "--lr": (None, _positive, f"learning rate of G and D ({_defaults('lr_g')})"),
+    "--norm": ("norm", str, f"normalisation layers of the generators ({_defaults('norm')})"),
     "--critic-norm": (
         "critic_norm",
         str,
-        f"normalisation layers of the discriminators (paper: {ModelConfig().critic_norm}, which makes them "
-        "blind to each sample's contrast; the fast preset: after-first, none in their first block), with "
+        f"normalisation layers of the discriminators ({_defaults('critic_norm')}; instance makes them "
+        "blind to each sample's contrast, after-first leaves their first block without), with "
         "labels too unless --label-critic-norm is given",
     ),
     "--label-critic-norm": (
         "label_critic_norm",
         str,
-        "the discriminators' normalisation instead when training with --labels (the fast preset: instance)",
+        f"the discriminators' normalisation instead when training with --labels ({_defaults('label_critic_norm')}"
+        "; unset: --critic-norm)",
     ),
-    "--padding": ("padding", str, f"how each generator pads its input (paper: {ModelConfig().padding})"),
+    "--padding": ("padding", str, f"how each generator pads its input ({_defaults('padding')})"),
     "--label-encoding": (
         "label_encoding",
         str,
-        f"values of class label channels, with --labels (default: {_PAPER_TRAIN.label_encoding}; "
+        f"values of class label channels, with --labels ({_defaults('label_encoding')}; "
         "see docs/augmentation.md)",
     ),
     "--precision": (
         "precision",
         str,
-        f"arithmetic of the networks while training (paper: {_PAPER_TRAIN.precision}); bfloat16 pays on "
+        f"arithmetic of the networks while training ({_defaults('precision')}); bfloat16 pays on "
         "processors with bfloat16 instructions, see docs/performance.md",
     ),
 }
@@ -189,8 +201,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
         choices=list(PRESETS),
-        help="starting configuration (default: paper, the published settings; fast: a short schedule, "
-        "see docs/performance.md)",
+        help=f"starting configuration (default: {DEFAULT_PRESET}, a short schedule measured to reach the paper's "
+        "quality, see docs/performance.md; paper: the published settings, best on a GPU)",
     )
     for flag, (_, kind, text) in CONFIG_FLAGS.items():
         parser.add_argument(flag, type=kind, default=None, choices=CONFIG_CHOICES.get(flag), help=text)
@@ -237,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--channel-axis",
         type=int,
         default=None,
-        help="axis holding channels for non-RGB 3-D images without axis metadata (overrides the metadata's)",
+        help="axis holding channels for non-RGB 3-D images without axis metadata (a file's axis metadata "
+        "gives its own)",
     )
     _add_plane(tr)
     tr.add_argument(
@@ -294,13 +307,20 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         required=True,
-        help="output .tif stack (or .png: one file per sample); a model with labels also writes NAME_labels.tif",
+        help="output .tif stack (or .png: one file per sample); a model with labels also writes its label "
+        "images beside them (NAME_labels.tif, or NAME_labels_000.png, ...)",
     )
     sa.add_argument(
-        "--scale-h", type=_finite, default=1.0, help="output height relative to the training image"
+        "--scale-h",
+        type=_finite,
+        default=1.0,
+        help="output height relative to the model's working size (its finest scale; see info)",
     )
     sa.add_argument(
-        "--scale-w", type=_finite, default=1.0, help="output width relative to the training image"
+        "--scale-w",
+        type=_finite,
+        default=1.0,
+        help="output width relative to the model's working size (its finest scale; see info)",
     )
     sa.add_argument("--height", type=int, default=None, help="exact output height in px (with --width)")
     sa.add_argument("--width", type=int, default=None, help="exact output width in px (with --height)")
@@ -336,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=2,
         metavar=("H", "W"),
         default=None,
-        help="output size in px (default: training size)",
+        help="output size in px (default: the model's working size, its finest scale; see info)",
     )
     au.add_argument(
         "--start-scale", type=int, default=0, help="0: from pure noise; n>0: keep the layout above n"
@@ -348,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "evaluate",
         help="measure the quality of a model's samples",
-        description="Draw samples at the training size and measure them against the training image: "
+        description="Draw samples at the model's working size and measure them against the training image: "
         "patch-SWD (lower is better), diversity, copy distance (0 = a copy) and border score "
         "(1 = no border anchoring). See napari_singan.metrics.",
     )
@@ -366,15 +386,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _app_parser(sub, name: str, help_text: str, inputs: Sequence[tuple[str, str]]) -> argparse.ArgumentParser:
+def _app_parser(
+    sub,
+    name: str,
+    help_text: str,
+    inputs: Sequence[tuple[str, str]],
+    output_help: str = "output image (.tif keeps the dtype; .png for 8/16-bit)",
+) -> argparse.ArgumentParser:
     """A subcommand taking MODEL, its input files, -o, --seed, --device and --quiet."""
     p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
     p.add_argument("model", help="model file")
     for arg, text in inputs:
         p.add_argument(arg, help=text)
-    p.add_argument(
-        "-o", "--output", required=True, help="output image (.tif keeps the dtype; .png for 8/16-bit)"
-    )
+    p.add_argument("-o", "--output", required=True, help=output_help)
     _add_device_seed(p, "random seed (same seed, same output)")
     _add_force(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -385,10 +409,16 @@ def _add_masked_options(p: argparse.ArgumentParser, radius: float, sigma: float)
     p.add_argument("--mask", required=True, help="mask image: non-zero pixels mark the region to regenerate")
     p.add_argument("--start-scale", type=int, default=1, help="scale at which the image is injected (1..N-1)")
     p.add_argument(
-        "--radius", type=_finite, default=radius, help=f"mask dilation radius in px (default {radius})"
+        "--radius",
+        type=_finite,
+        default=radius,
+        help=f"mask dilation radius in px of the model's working size, scaled to the image (default {radius})",
     )
     p.add_argument(
-        "--sigma", type=_finite, default=sigma, help=f"mask feathering sigma in px (default {sigma})"
+        "--sigma",
+        type=_finite,
+        default=sigma,
+        help=f"mask feathering sigma in px of the model's working size, scaled to the image (default {sigma})",
     )
 
 
@@ -442,7 +472,13 @@ def _add_app_parsers(sub) -> None:
     )
     ed = _app_parser(sub, "edit", "blend an edited region into the image", [("image", "edited image")])
     _add_masked_options(ed, editing.RADIUS, editing.SIGMA)
-    anim = _app_parser(sub, "animate", "render a smooth animation (.gif, .mp4 or .tif)", [])
+    anim = _app_parser(
+        sub,
+        "animate",
+        "render a smooth animation (.gif, .mp4 or .tif)",
+        [],
+        "output animation: .gif or .mp4 (8-bit video), or .tif (the frames as a stack in the model's dtype)",
+    )
     anim.add_argument("--frames", type=_count, default=50, help="number of frames (default 50)")
     anim.add_argument(
         "--fps",
@@ -480,7 +516,7 @@ def _config_from_args(args: argparse.Namespace):
             overrides.update(lr_g=value, lr_d=value)
         else:
             overrides[name] = value
-    return PRESETS[args.preset or "paper"].with_overrides(**overrides)
+    return PRESETS[args.preset or DEFAULT_PRESET].with_overrides(**overrides)
 
 
 def _drive(
@@ -706,6 +742,8 @@ def _cmd_train_many(args: argparse.Namespace) -> int:
 
     def report(event) -> None:
         status = f"model {event.model_path}" if event.error is None else f"FAILED: {event.error}"
+        if event.kept:
+            status = f"kept model {event.model_path} (trained before with these settings)"
         print(f"[{event.done}/{event.total}] {event.source}: {status}", flush=True)
 
     work = train_many(
@@ -773,6 +811,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"trained:   {model.num_trained} of {model.num_scales} scales")
     print(f"shapes:    {', '.join(f'{h}x{w}' for h, w in model.shapes)}")
     print(f"image:     {spec.height}x{spec.width}, {spec.channels} channel(s), {spec.dtype}")
+    if model.num_trained:
+        height, width = model.trained_shapes[-1]
+        print(f"working:   {height}x{width} px (the finest trained scale: samples' default size)")
     if model.labels:
         kind = (
             "instances (objects renumbered)"

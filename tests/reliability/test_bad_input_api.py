@@ -67,8 +67,18 @@ def test_training_refuses_bad_images(image, expected, tmp_path):
 
 #: (case, image, options, part of the message): images too small for the pyramid, and a bad seed.
 TOO_SMALL = [
-    ("10 px", TEXTURE[:10, :10], {}, "too small for the networks' 11x11 receptive field: use a larger image"),
-    ("max size 11", TEXTURE, {"max_size": 11, "min_size": 5}, "use a larger image or max size"),
+    (
+        "10 px",
+        TEXTURE[:10, :10],
+        {},
+        "11x11 receptive field: use a larger image (images are shrunk to the max",
+    ),
+    (
+        "max size 11",
+        TEXTURE,
+        {"max_size": 11, "min_size": 5},
+        "raise the max size (up to the image's long side",
+    ),
     ("below the min size", TEXTURE[:12, :12], {}, "or a min size of at most 12 px"),
     ("min size 8", TEXTURE, {"min_size": 8}, "raise the min size above 11"),
 ]

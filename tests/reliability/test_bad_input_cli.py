@@ -12,7 +12,7 @@ from napari_singan.core import memory
 from .conftest import assert_one_line, snapshot
 
 QUIET = ["--device", "cpu", "--quiet"]
-TRAIN = ["--max-size", "32", "--min-size", "14", "--iters", "2", *QUIET]
+TRAIN = ["--preset", "paper", "--max-size", "32", "--min-size", "14", "--iters", "2", *QUIET]
 #: What the tests pretend the machine has free, so that memory refusals do not depend on it.
 AVAILABLE = 100 * 10**6
 

@@ -16,7 +16,7 @@ from napari_singan.core.errors import SinGANNotice
 from .conftest import assert_one_line, snapshot
 
 QUIET = ["--device", "cpu", "--quiet"]
-SIZE = ["--max-size", "32", "--min-size", "14", "--iters", "2"]
+SIZE = ["--preset", "paper", "--max-size", "32", "--min-size", "14", "--iters", "2"]
 TRAIN = ["train", "{d}/in.tif", "-o", "{d}/t.singan", *SIZE, *QUIET]
 SAMPLE = ["sample", "{d}/m.singan", "-o", "{d}/s.tif", *QUIET]
 AUGMENT = ["augment", "{d}/m.singan", "-o", "{d}/ds", *QUIET]

@@ -22,7 +22,7 @@ from napari_singan.core import OUT_OF_MEMORY_HINT, ScaleStarted, load_model, res
 from ..conftest import make_texture
 from .conftest import assert_one_line
 
-TINY = ["--max-size", "32", "--min-size", "14", "--device", "cpu", "--quiet"]
+TINY = ["--preset", "paper", "--max-size", "32", "--min-size", "14", "--device", "cpu", "--quiet"]
 TRAIN = [*TINY, "--iters", "3"]
 
 

@@ -21,7 +21,19 @@ from napari_singan.core.files import check_output_format, read_image, write_imag
 from ..conftest import TINY, make_texture
 from .conftest import EXISTING, assert_one_line, snapshot
 
-TINY_CLI = ["--max-size", "32", "--min-size", "14", "--iters", "2", "--device", "cpu", "--quiet"]
+TINY_CLI = [
+    "--preset",
+    "paper",
+    "--max-size",
+    "32",
+    "--min-size",
+    "14",
+    "--iters",
+    "2",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")

@@ -334,7 +334,8 @@ PRESETS: dict[str, SinGANConfig] = {
     "super-resolution": SinGANConfig(pyramid=PyramidConfig(min_size=18), train=TrainConfig(rec_weight=100.0)),
 }
 
-#: The preset of the README's main job and the Train widget (``napari-singan train`` keeps ``paper``).
+#: The preset of the README's main job, the Train widget and the CLI's training commands
+#: (in Python, ``config=None`` is the paper's).
 DEFAULT_PRESET = "fast"
 
 

@@ -29,9 +29,14 @@ def trainable_shapes(height: int, width: int, config: SinGANConfig) -> list[Shap
     receptive = 2 * config.model.num_blocks + 1
     finest = finest_shape(height, width, config.pyramid)
     if min(finest) <= receptive:
+        remedy = (
+            f"raise the max size (up to the image's long side, {max(height, width)})"
+            if min(height, width) > receptive
+            else "use a larger image (images are shrunk to the max size, never enlarged)"
+        )
         raise ImageInputError(
             f"the image is {height}x{width} pixels; at a finest size of {finest[0]}x{finest[1]} it is too "
-            f"small for the networks' {receptive}x{receptive} receptive field: use a larger image or max size"
+            f"small for the networks' {receptive}x{receptive} receptive field: {remedy}"
         )
     shapes = pyramid_shapes(height, width, config.pyramid)
     if min(shapes[0]) <= receptive:
