@@ -26,6 +26,20 @@ def make_texture(
     return (img * 5.0 - 1.0).astype(dtype)
 
 
+#: CLI flags of a few-second training with the paper's settings (the CLI itself starts from fast).
+TINY_CLI = [
+    "--preset",
+    "paper",
+    "--max-size",
+    "32",
+    "--min-size",
+    "14",
+    "--iters",
+    "2",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 TINY = SinGANConfig().with_overrides(max_size=32, min_size=14, iters_per_scale=12, preview_every=6)
 
 

@@ -7,21 +7,9 @@ import tifffile
 from napari_singan.cli import _config_from_args, build_parser, main
 from napari_singan.core import DEFAULT_PRESET, PRESETS, load_model
 
-from .conftest import make_texture
+from .conftest import TINY_CLI, make_texture
 
-TINY_FLAGS = [
-    "--preset",
-    "paper",
-    "--max-size",
-    "32",
-    "--min-size",
-    "14",
-    "--iters",
-    "4",
-    "--device",
-    "cpu",
-    "--quiet",
-]
+TINY_FLAGS = [*TINY_CLI, "--iters", "4"]  # the last --iters counts
 
 
 def test_train_sample_info_end_to_end_uint16_tiff(tmp_path, capsys):
@@ -263,6 +251,17 @@ def test_a_reader_that_leaves_ends_the_command_without_a_traceback(tmp_path, tin
     err = run.stderr.read().decode()
     assert run.wait() == 141
     assert err == ""
+
+
+def test_a_broken_pipe_elsewhere_is_not_taken_for_a_reader_that_left(monkeypatch):
+    from napari_singan import cli
+
+    def lost_connection(args):
+        raise BrokenPipeError("a cluster's socket")
+
+    monkeypatch.setitem(cli.COMMANDS, "info", lost_connection)
+    with pytest.raises(BrokenPipeError, match="a cluster's socket"):
+        main(["info", "m.singan"])
 
 
 def test_evaluate_prints_table_and_json(tmp_path, capsys, tiny_model):

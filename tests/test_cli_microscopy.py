@@ -13,21 +13,7 @@ from napari_singan.core import SinGANConfig, load_model, memory
 from napari_singan.core.files import PixelSize
 from napari_singan.core.microscopy import output_pixel_size, read_microscopy
 
-from .conftest import make_texture
-
-TINY = [
-    "--preset",
-    "paper",
-    "--max-size",
-    "32",
-    "--min-size",
-    "14",
-    "--iters",
-    "2",
-    "--device",
-    "cpu",
-    "--quiet",
-]
+from .conftest import TINY_CLI, make_texture
 
 
 def _stack(*leading: int, height: int = 40, width: int = 48) -> np.ndarray:
@@ -55,7 +41,7 @@ def _one_error_line(capsys) -> str:
 def test_imagej_channels_are_found_and_the_pixel_size_reaches_the_outputs(tmp_path, capsys):
     image = _imagej(tmp_path / "cyx.tif", _stack(2), "CYX")
     model_path = tmp_path / "m.singan"
-    assert main(["train", image, "-o", str(model_path), *TINY]) == 0
+    assert main(["train", image, "-o", str(model_path), *TINY_CLI]) == 0
     plan = capsys.readouterr().out.splitlines()[0]
     model = load_model(model_path)
     (h0, w0), (h, w) = model.shapes[0], model.shapes[-1]
@@ -90,7 +76,7 @@ def test_application_outputs_take_the_pixel_size_of_their_input_file(tmp_path):
     inputs = _imagej(tmp_path / "in.tif", _stack(1, height=20, width=24)[0], "YX", pixel=1.0)
     for model_source in (source, str(plain)):
         model_path = tmp_path / "m.singan"
-        assert main(["train", model_source, "-o", str(model_path), *TINY]) == 0
+        assert main(["train", model_source, "-o", str(model_path), *TINY_CLI]) == 0
         out = tmp_path / "sr.tif"
         assert main(["sr", str(model_path), inputs, "--factor", "2", "-o", str(out), "--quiet"]) == 0
         found = read_microscopy(out)
@@ -101,13 +87,13 @@ def test_application_outputs_take_the_pixel_size_of_their_input_file(tmp_path):
 def test_a_stack_needs_a_plane(tmp_path, capsys):
     image = _imagej(tmp_path / "zcyx.tif", _stack(3, 2), "ZCYX")
     model_path = tmp_path / "m.singan"
-    assert main(["train", image, "-o", str(model_path), *TINY]) == 2
+    assert main(["train", image, "-o", str(model_path), *TINY_CLI]) == 2
     line = _one_error_line(capsys)
     assert line.endswith("the image is a ZCYX stack (Z=3, C=2); pick one plane with --plane Z=<0..2>")
     assert not model_path.exists()
-    assert main(["train", image, "--plane", "Z=7", "-o", str(model_path), *TINY]) == 2
+    assert main(["train", image, "--plane", "Z=7", "-o", str(model_path), *TINY_CLI]) == 2
     assert _one_error_line(capsys).endswith("--plane Z=7: the Z axis has 3 planes, numbered 0..2")
-    assert main(["train", image, "--plane", "Z=1", "-o", str(model_path), *TINY]) == 0
+    assert main(["train", image, "--plane", "Z=1", "-o", str(model_path), *TINY_CLI]) == 0
     model = load_model(model_path)
     assert model.spec.channels == 2
     assert model.metadata["plane"] == {"Z": 1} and "plane Z=1 of a ZCYX stack" in model.metadata["note"]
@@ -124,7 +110,7 @@ def test_ome_time_series(tmp_path):
     }
     tifffile.imwrite(path, _stack(2, 3), ome=True, metadata=meta)
     model_path = tmp_path / "m.singan"
-    assert main(["train", str(path), "--plane", "T=1", "-o", str(model_path), *TINY]) == 0
+    assert main(["train", str(path), "--plane", "T=1", "-o", str(model_path), *TINY_CLI]) == 0
     model = load_model(model_path)
     assert model.spec.channels == 3 and not model.spec.is_rgb
     assert model.metadata["pixel_size"] == pytest.approx([0.2, 0.2]) and model.metadata["unit"] == "nm"
@@ -133,7 +119,7 @@ def test_ome_time_series(tmp_path):
 def test_wrong_metadata_is_one_line(tmp_path, capsys):
     image = _imagej(tmp_path / "zcyx.tif", _stack(3, 2), "ZCYX")
     tifffile.tiffcomment(image, b"ImageJ=1.11a\nimages=6\nchannels=4\nslices=3\nhyperstack=true\n")
-    assert main(["train", image, "--plane", "Z=0", "-o", str(tmp_path / "m.singan"), *TINY]) == 2
+    assert main(["train", image, "--plane", "Z=0", "-o", str(tmp_path / "m.singan"), *TINY_CLI]) == 2
     assert "ImageJ metadata declares Z=3, C=4 but the file holds IYX 6x40x48" in _one_error_line(capsys)
 
 
@@ -168,7 +154,7 @@ def test_native_crop_trains_at_the_file_pixel_size(tmp_path, capsys):
 def test_bad_crop_is_one_line_and_writes_nothing(tmp_path, capsys, crop, message):
     tifffile.imwrite(tmp_path / "in.tif", _stack(1)[0])
     model_path = tmp_path / "m.singan"
-    assert main(["train", str(tmp_path / "in.tif"), "--crop", *crop, "-o", str(model_path), *TINY]) == 2
+    assert main(["train", str(tmp_path / "in.tif"), "--crop", *crop, "-o", str(model_path), *TINY_CLI]) == 2
     assert message in _one_error_line(capsys)
     assert list(tmp_path.iterdir()) == [tmp_path / "in.tif"]
 
@@ -177,12 +163,12 @@ def test_memory_refusal_and_force(tmp_path, capsys, monkeypatch):
     tifffile.imwrite(tmp_path / "in.tif", _stack(1)[0])
     monkeypatch.setattr(memory, "available_bytes", lambda device: 10**6)
     model_path = tmp_path / "m.singan"
-    assert main(["train", str(tmp_path / "in.tif"), "-o", str(model_path), *TINY]) == 2
+    assert main(["train", str(tmp_path / "in.tif"), "-o", str(model_path), *TINY_CLI]) == 2
     line = _one_error_line(capsys)
     assert "training needs an estimated" in line and "but only 1.0 MB is available on cpu" in line
     assert "--crop Y X H W" in line and "--max-size" in line and "--force" in line
     assert not model_path.exists()
-    assert main(["train", str(tmp_path / "in.tif"), "-o", str(model_path), "--force", *TINY]) == 0
+    assert main(["train", str(tmp_path / "in.tif"), "-o", str(model_path), "--force", *TINY_CLI]) == 0
     assert load_model(model_path).is_complete
 
 

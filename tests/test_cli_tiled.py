@@ -9,21 +9,7 @@ import tifffile
 from napari_singan.cli import main
 from napari_singan.core import drain, generate, load_model, memory, save_model
 
-from .conftest import make_texture
-
-TINY = [
-    "--preset",
-    "paper",
-    "--max-size",
-    "32",
-    "--min-size",
-    "14",
-    "--iters",
-    "2",
-    "--device",
-    "cpu",
-    "--quiet",
-]
+from .conftest import TINY_CLI, make_texture
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +20,7 @@ def calibrated(tmp_path_factory):
     data = make_texture(40, 48, dtype=np.uint16)
     tifffile.imwrite(image, data, imagej=True, metadata={"axes": "YX", "unit": "um"}, resolution=(2.0, 2.0))
     model = folder / "tex.singan"
-    assert main(["train", str(image), "-o", str(model), *TINY]) == 0
+    assert main(["train", str(image), "-o", str(model), *TINY_CLI]) == 0
     return model
 
 

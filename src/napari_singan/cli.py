@@ -1,7 +1,7 @@
 """Headless command line: ``napari-singan train | train-many | sample | augment | evaluate | info | sr | paint | harmonize | edit | animate``.
 
-Every command is a thin front door onto :mod:`napari_singan.core`; the option
-defaults are the config dataclasses' (paper) values.
+Every command is a thin front door onto :mod:`napari_singan.core`; the training
+commands' option defaults are those of the preset chosen (``fast`` unless ``--preset``).
 """
 
 from __future__ import annotations
@@ -249,8 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--channel-axis",
         type=int,
         default=None,
-        help="axis holding channels for non-RGB 3-D images without axis metadata (a file's axis metadata "
-        "gives its own)",
+        help="axis holding channels for non-RGB 3-D images without axis metadata (a file that says where its "
+        "channels are gives its own)",
     )
     _add_plane(tr)
     tr.add_argument(
@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="train one model per image on a Dask cluster",
         description="Train one model per image (DIR/<image name>.singan each): locally one worker per GPU "
         "(or one on the CPU), or on the Dask distributed cluster at --scheduler. Failed images are "
-        "retried once and reported; images whose complete model exists are skipped. Needs "
+        "retried once and reported; images whose complete model exists are kept, unless a batch of other "
+        "settings trained it (then nothing starts). Needs "
         "pip install 'napari-singan[cluster]'.",
     )
     tm.add_argument("images", nargs="+", help="image files")
@@ -738,12 +739,15 @@ def _sample_tiled(args: argparse.Namespace, model, size: tuple[int, int]) -> int
 def _cmd_train_many(args: argparse.Namespace) -> int:
     from .apps.train_many import train_many
     from .core import drain
+    from .core.memory import FORCE_ARGUMENT
     from .core.microscopy import parse_plane
 
     def report(event) -> None:
         status = f"model {event.model_path}" if event.error is None else f"FAILED: {event.error}"
         if event.kept:
-            status = f"kept model {event.model_path} (trained before with these settings)"
+            status = f"kept model {event.model_path} (trained before, not trained again)"
+        elif event.error is not None:  # a worker's memory refusal names the Python API's option
+            status = status.replace(FORCE_ARGUMENT, "--force")
         print(f"[{event.done}/{event.total}] {event.source}: {status}", flush=True)
 
     work = train_many(
@@ -1027,14 +1031,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("napari-singan: interrupted", file=sys.stderr)
             return 130
-        except BrokenPipeError:  # the reader of the output left (e.g. `| head`): stop as a pipe's writer does
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush either
-            return 141
+        except BrokenPipeError:
+            if not _reader_left():
+                raise
+            return 141  # as a pipe's writer that the reader left (e.g. `| head`)
         except (MemoryError, RuntimeError) as exc:  # torch's OutOfMemoryError is a RuntimeError
             if not is_out_of_memory(exc):
                 raise
             print(f"napari-singan: error: {OUT_OF_MEMORY_HINT}", file=sys.stderr)
             return 3
+
+
+def _reader_left() -> bool:
+    """Whether standard output is a pipe whose reader has gone (not another broken pipe); if so, what is
+    left of the output goes nowhere, so that Python's flush at exit reports nothing either."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()  # where a pipe's reader has gone, its writer's end polls as an error
+        poller.register(fd, select.POLLOUT)
+        gone = any(event & select.POLLERR for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor (captured)
+        return False
+    if gone:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return gone
 
 
 if __name__ == "__main__":

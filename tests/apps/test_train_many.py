@@ -1,12 +1,14 @@
 """Many images, one model each, on a Dask distributed cluster (a LocalCluster here)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import tifffile
 from distributed import LocalCluster
 
 from napari_singan.apps.train_many import model_path_for, train_many
-from napari_singan.core import ImageFinished, SinGANError, drain, load_model
+from napari_singan.core import ImageFinished, SinGANError, drain, load_model, save_model
 
 from ..conftest import TINY, make_texture
 
@@ -55,20 +57,36 @@ def test_one_model_per_image_and_a_bad_image_fails_alone(cluster, tmp_path):
     assert not model_path_for(paths[1], out).exists()
 
 
-def test_a_batch_run_again_with_other_settings_is_refused_before_any_work(cluster, tmp_path):
+def test_a_batch_run_again_keeps_its_models_and_refuses_other_settings_before_any_work(
+    cluster, tmp_path, monkeypatch
+):
     """A complete model was kept whatever the settings, and reported as if trained (docs sweep)."""
-    image = tmp_path / "a.tif"
+    monkeypatch.chdir(tmp_path)
+    image, labels = tmp_path / "a.tif", tmp_path / "a_labels.tif"
     tifffile.imwrite(image, make_texture(seed=1))
-    out = tmp_path / "models"
-    drain(train_many([image], out, TINY, scheduler=cluster.scheduler_address, device="cpu"))
-    written = model_path_for(image, out).stat().st_mtime_ns
-    for other in ({"seed": 1}, {"config": TINY.with_overrides(iters_per_scale=13)}, {"native": True}):
-        arguments = {"config": TINY, **other}
-        with pytest.raises(SinGANError, match="was trained with other settings than this batch's"):
-            drain(train_many([image], out, arguments.pop("config"), device="cpu", **arguments))
-    events = list(train_many([image], out, TINY, device="cpu"))  # the same settings: kept, no cluster started
-    assert [e.kept for e in events] == [True]
-    assert model_path_for(image, out).stat().st_mtime_ns == written
+    tifffile.imwrite(labels, (make_texture(seed=1) > 128).astype(np.uint8))
+    drain(train_many([image], "models", TINY, labels=["a_labels.tif"], scheduler=cluster.scheduler_address))
+    model_path = model_path_for(image, "models")
+    written = model_path.stat().st_mtime_ns
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr("distributed.LocalCluster", no_cluster)
+    events = list(train_many([image], "models", TINY, labels=[labels]))  # the same label file, named in full
+    assert [e.kept for e in events] == [True] and model_path.stat().st_mtime_ns == written
+    for other in ({"seed": 1}, {"config": TINY.with_overrides(iters_per_scale=13)}, {"plane": {"Z": 0}}):
+        arguments = {"config": TINY, "labels": [labels], **other}
+        with pytest.raises(
+            SinGANError, match=r"1 model\(s\) in models were trained by train-many with other"
+        ):
+            drain(train_many([image], "models", arguments.pop("config"), **arguments))
+    with pytest.raises(SinGANError, match=r"\(a.singan\); choose another output folder, or move them"):
+        drain(train_many([image], "models", TINY))  # without the labels
+    assert model_path.stat().st_mtime_ns == written
+    unrecorded = load_model(model_path)  # e.g. trained by `napari-singan train`: kept as before
+    save_model(replace(unrecorded, metadata={}), model_path)
+    assert [e.kept for e in train_many([image], "models", TINY, seed=5)] == [True]
 
 
 def test_bad_batches_are_refused_before_any_work(tmp_path):
@@ -83,7 +101,7 @@ def test_bad_batches_are_refused_before_any_work(tmp_path):
         drain(train_many([tmp_path / "x.tif", tmp_path / "sub" / "x.tif"], tmp_path, TINY))
 
 
-def test_cli_train_many_reports_each_image_and_exits_2_on_a_failure(cluster, tmp_path, capsys):
+def test_cli_train_many_reports_each_image_and_exits_2_on_a_failure(cluster, tmp_path, capsys, monkeypatch):
     from napari_singan.cli import main
 
     tifffile.imwrite(tmp_path / "good.tif", make_texture())
@@ -96,6 +114,15 @@ def test_cli_train_many_reports_each_image_and_exits_2_on_a_failure(cluster, tmp
     assert "1 of 2 models in" in out and load_model(tmp_path / "m" / "good.singan").is_complete
     assert main([*argv[:2], *argv[3:], "--scheduler", cluster.scheduler_address, *flags]) == 0
     assert "good.tif: kept model" in capsys.readouterr().out
+
+    from napari_singan.core import memory  # the workers are threads of this process here
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10**5)
+    argv = ["train-many", str(tmp_path / "good.tif"), "-o", str(tmp_path / "starved")]
+    assert main([*argv, "--scheduler", cluster.scheduler_address, *flags]) == 2
+    out = capsys.readouterr().out
+    assert "good.tif: FAILED: training needs an estimated" in out
+    assert "or pass --force to try anyway" in out and "force=True" not in out  # it said force=True
 
 
 def test_a_task_estimated_beyond_memory_fails_unless_forced(tmp_path, monkeypatch):

@@ -170,13 +170,27 @@ def test_channels_stored_plane_by_plane_in_a_plain_tiff_are_channels(tmp_path):
         tmp_path / "rgb.tif", np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate"
     )
     image = read_microscopy(tmp_path / "rgb.tif")
-    np.testing.assert_array_equal(image.data, rgb)  # (H, W, 3): colour, as napari shows it
-    assert image.channel_axis is None
+    np.testing.assert_array_equal(image.data, np.moveaxis(rgb, -1, 0))  # (3, H, W), as from an OME-TIFF
+    assert image.channel_axis == 0
+    assert training_input(image, SinGANConfig(), "rgb.tif", channel_axis=0).channel_axis == 0
+    with pytest.raises(ImageInputError, match="stores the channels of its .* on axis 0, not 2"):
+        training_input(image, SinGANConfig(), "rgb.tif", channel_axis=2)
     bands = np.random.default_rng(0).random((4, 20, 30), dtype=np.float32)
     tifffile.imwrite(tmp_path / "bands.tif", bands, photometric="minisblack", planarconfig="separate")
     image = read_microscopy(tmp_path / "bands.tif")
     np.testing.assert_array_equal(image.data, bands)
     assert image.channel_axis == 0
+
+
+@pytest.mark.parametrize("keep", [8, 200])
+def test_a_damaged_plain_tiff_is_one_line(tmp_path, keep):
+    """A TIFF cut after its header ended in an IndexError once a TIFF was read in one open."""
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, make_texture(40, 48))
+    path.write_bytes(path.read_bytes()[:keep])
+    with pytest.raises(ImageInputError, match="damaged") as info:
+        read_microscopy(path)
+    assert "\n" not in str(info.value)
 
 
 def test_unit_names():
@@ -271,7 +285,7 @@ def test_native_max_size_is_the_long_side():
 def test_a_channel_axis_against_the_files_metadata_is_refused():
     """It used to be taken: (3, 40, 50) with channels said to be on axis 2 trained as a 3 x 40 image."""
     image = MicroscopyImage(_stack(3), 0)
-    with pytest.raises(ImageInputError, match="puts the channels of its .* on axis 0, not 2: leave out"):
+    with pytest.raises(ImageInputError, match="stores the channels of its .* on axis 0, not 2: leave out"):
         training_input(image, SinGANConfig(), "in.tif", channel_axis=2)
     for axis in (None, 0, -3):
         assert training_input(image, SinGANConfig(), "in.tif", channel_axis=axis).channel_axis in (0, -3)

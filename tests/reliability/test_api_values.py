@@ -322,6 +322,8 @@ def test_uint64_class_ids_beyond_int64_come_back():
 def test_a_label_mode_without_labels_is_refused_not_ignored():
     with pytest.raises(ImageInputError, match="the label mode 'instances' applies to a label image"):
         next(train(make_texture(32, 32), TINY, label_mode="instances"))
+    with pytest.raises(ImageInputError, match="label mode must be auto, classes or instances, got 'bogus'"):
+        next(train(make_texture(32, 32), TINY, label_mode="bogus"))  # not: give the labels too
 
 
 def test_pyramid_shapes_of_no_pixels_are_refused():
@@ -356,8 +358,10 @@ def test_fine_tuning_estimates_only_the_scales_it_retrains_and_force_reaches_it(
     assert estimated == [(last, last + 1), (1, 2)]  # paint retrains scale 1 alone, not up to the finest
     monkeypatch.undo()
     monkeypatch.setattr(memory, "available_bytes", lambda device: 10**5)
-    with pytest.raises(MemoryEstimateError):
-        drain(fine_tune(tiny_model, texture, scales=1, iters=1))
+    with pytest.raises(
+        MemoryEstimateError, match=r"leave out the fine-tuning \(fine_tune_iters=0, --fine-tune 0\)"
+    ):
+        drain(fine_tune(tiny_model, texture, scales=1, iters=1))  # it said: train at a smaller max_size
     for work in (
         harmonize(tiny_model, texture, mask, fine_tune_iters=1, force=True),
         paint_to_image(tiny_model, texture, 1, fine_tune_iters=1, quantize_colors=3, force=True),

@@ -157,6 +157,21 @@ MEMORY = [
         "--force",
     ),
     (
+        "harmonize, fine-tuning beyond memory",
+        [
+            "harmonize",
+            "{d}/m.singan",
+            "{d}/in.tif",
+            "--mask",
+            "{d}/mask.tif",
+            "-o",
+            "{d}/o.tif",
+            "--fine-tune",
+            "9",
+        ],
+        "leave out the fine-tuning (fine_tune_iters=0, --fine-tune 0), or pass --force",
+    ),
+    (
         "animate 10^6 frames",
         ["animate", "{d}/m.singan", "--frames", "1000000", "-o", "{d}/out.gif"],
         "--force",

@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from napari_singan import cli, metrics
+from napari_singan import cli
 from napari_singan.cli import main
 from napari_singan.core import memory
 from napari_singan.core.errors import SinGANNotice
@@ -79,7 +79,10 @@ def test_bad_numbers_are_refused_as_they_are_parsed(argv, flag, value, wanted, w
 
 def test_evaluate_refuses_more_samples_than_memory_holds(workspace, capsys, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda device: 100 * 10**6)
-    monkeypatch.setattr(metrics, "evaluate", lambda *a, **k: pytest.fail("measured before the check"))
+    from napari_singan.core import sampling
+
+    # the first step after generate's check: a check placed later would fail here, not hang
+    monkeypatch.setattr(sampling, "torch_generators", lambda *a: pytest.fail("sampled before the check"))
     assert main(["evaluate", str(workspace / "m.singan"), "-n", "100000000", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("napari-singan: error: ")

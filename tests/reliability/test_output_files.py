@@ -18,22 +18,8 @@ from napari_singan.core import drain, train
 from napari_singan.core.errors import ImageInputError, OutputPathError
 from napari_singan.core.files import check_output_format, read_image, write_image, write_stack
 
-from ..conftest import TINY, make_texture
+from ..conftest import TINY, TINY_CLI, make_texture
 from .conftest import EXISTING, assert_one_line, snapshot
-
-TINY_CLI = [
-    "--preset",
-    "paper",
-    "--max-size",
-    "32",
-    "--min-size",
-    "14",
-    "--iters",
-    "2",
-    "--device",
-    "cpu",
-    "--quiet",
-]
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from ..core.sampling import (
     torch_generators,
 )
 from ..core.singan import SinGANModel
-from ..core.training import TrainEvent, resume
+from ..core.training import TrainEvent, check_training, resume
 
 
 def notice(message: str) -> None:
@@ -357,7 +357,10 @@ def retrain(
         generators=below,
         noise_amps=model.noise_amps[:first],
     )
-    tuned = yield from resume(start, force=force)
+    if not force:
+        elsewhere = " or run it on the CPU" if start.device.type != "cpu" else ""
+        check_training(start, f"leave out the fine-tuning (fine_tune_iters=0, --fine-tune 0){elsewhere}")
+    tuned = yield from resume(start, force=True)  # checked above in its own terms
     return replace(
         tuned,
         shapes=model.trained_shapes,

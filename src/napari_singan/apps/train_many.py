@@ -5,9 +5,10 @@ Each image is one task: read the image (and its labels), train, write
 worker per CUDA device (each worker trains on its own GPU) or one worker on the
 CPU; with a scheduler address the same tasks go to that cluster. A failed task
 is retried once; failures are reported per image and never touch the models
-already written. Images whose complete model already exists, trained by a batch
-with the same settings, are kept, so a batch can be run again after an
-interruption; one trained otherwise is refused before any work.
+already written. Images whose complete model already exists are kept (a batch run
+again after an interruption goes on), unless a batch of other settings trained it:
+then the batch is refused before any work, as no model is replaced by one of other
+settings.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from typing import Any
 from ..core.config import SinGANConfig, as_config
 from ..core.errors import SinGANError, check_seed
 from ..core.events import ImageFinished
+
+#: The model metadata entry holding the fingerprint of the settings of the batch that trained it.
+BATCH_KEY = "train_many"
 
 
 def model_path_for(image: str | os.PathLike, folder: str | os.PathLike) -> Path:
@@ -111,10 +115,6 @@ def train_one(
     return model_path
 
 
-#: The model metadata entry holding the fingerprint of the settings of the batch that trained it.
-BATCH_KEY = "train_many"
-
-
 def _worker_device() -> str:
     """``cuda:k`` for local worker ``k`` when this machine has GPUs, else ``auto``."""
     import torch
@@ -174,7 +174,7 @@ def train_many(
     Yields
     ------
     ImageFinished
-        One per image, as they finish (skipped images first).
+        One per image, as they finish (kept models first).
 
     Returns
     -------
@@ -206,13 +206,19 @@ def train_many(
         )
     label_paths = [None] * len(images) if labels is None else [str(p) for p in labels]
     batches = [_fingerprint(config, lab, seed, plane, native) for lab in label_paths]
-    kept = [_kept_model(model_path_for(image, folder), batch) for image, batch in zip(images, batches)]
+    found = [_found(model_path_for(image, folder), batch) for image, batch in zip(images, batches)]
+    other = [model_path_for(image, folder).name for image, kind in zip(images, found) if kind == "other"]
+    if other:
+        raise SinGANError(
+            f"{len(other)} model(s) in {folder} were trained by train-many with other settings than this "
+            f"batch's ({', '.join(other)}); choose another output folder, or move them out of it first"
+        )
     Path(folder).mkdir(parents=True, exist_ok=True)
     results: dict[str, str] = {}
     todo = []
-    for image, lab, batch, keep in zip(images, label_paths, batches, kept, strict=True):
+    for image, lab, batch, kind in zip(images, label_paths, batches, found, strict=True):
         target = model_path_for(image, folder)
-        if keep:
+        if kind == "kept":
             results[image] = str(target)
             yield ImageFinished(image, len(results), len(images), str(target), None, kept=True)
         else:
@@ -257,40 +263,35 @@ def train_many(
 def _fingerprint(
     config: SinGANConfig, labels: str | None, seed: int, plane: dict[str, int] | None, native: bool
 ) -> str:
-    """A short hash of the settings one image of a batch trains with."""
+    """A short hash of the settings one image of a batch trains with (its label file by its full path)."""
     import hashlib
     import json
 
+    labels = None if labels is None else str(Path(labels).resolve())
     settings = {"config": config.to_dict(), "labels": labels, "seed": seed, "plane": plane, "native": native}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _kept_model(path: Path, batch: str) -> bool:
-    """Whether ``path`` holds a complete model trained by a batch of fingerprint ``batch`` (kept as it is).
+def _found(path: Path, batch: str) -> str:
+    """What the batch of fingerprint ``batch`` finds at its model ``path``.
 
-    False where there is none, or an unreadable or unfinished one (trained again, resumed from nothing).
-
-    Raises
-    ------
-    SinGANError
-        For a complete model trained otherwise, which the batch would replace.
+    ``"kept"``: a complete model of this batch's settings, or of settings not recorded (trained before
+    models recorded them, or by ``train``), which is not trained again; ``"other"``: a model that a batch
+    of other settings trained, which must not be replaced; ``"train"``: nothing usable there (no file, an
+    unreadable or unfinished one of no other batch's), so the image is trained.
     """
     from ..core.persistence import load_model
 
     if not path.is_file():
-        return False
+        return "train"
     try:
         model = load_model(path, device="cpu")
     except SinGANError:
-        return False
-    if not model.is_complete:
-        return False
-    if (model.metadata or {}).get(BATCH_KEY) != batch:
-        raise SinGANError(
-            f"{path} was trained with other settings than this batch's (or not by train-many); "
-            "choose another output folder, or remove that model to train it again"
-        )
-    return True
+        return "train"
+    recorded = (model.metadata or {}).get(BATCH_KEY)
+    if recorded not in (None, batch):
+        return "other"
+    return "kept" if model.is_complete else "train"
 
 
 def _local_workers() -> int:

@@ -94,7 +94,10 @@ def is_instance_image(labels: np.ndarray) -> bool:
 
 
 def check_label_mode(labels: np.ndarray | None, mode: LabelMode) -> None:
-    """Refuse a label ``mode`` other than ``"auto"`` given without a label image (it would be ignored)."""
+    """Refuse an unknown label ``mode``, and one other than ``"auto"`` given without a label image (it
+    would be ignored)."""
+    if mode not in get_args(LabelMode):
+        raise ImageInputError(f"label mode must be auto, classes or instances, got {mode!r}")
     if labels is None and mode != "auto":
         raise ImageInputError(
             f"the label mode {mode!r} applies to a label image: give the labels too "
@@ -123,7 +126,7 @@ def check_labels(labels: np.ndarray, shape: tuple[int, int], mode: LabelMode = "
     Raises
     ------
     ImageInputError
-        Wrong shape or dtype, a single value, or too many classes.
+        Wrong shape or dtype, an unknown mode, a single value, or too many classes.
     """
     labels = np.asarray(labels)
     if labels.dtype.kind not in "biu":
@@ -133,8 +136,7 @@ def check_labels(labels: np.ndarray, shape: tuple[int, int], mode: LabelMode = "
             f"the labels are {'x'.join(map(str, labels.shape))} but the image is "
             f"{shape[0]}x{shape[1]}: annotate the image itself (same height and width)"
         )
-    if mode not in get_args(LabelMode):
-        raise ImageInputError(f"label mode must be auto, classes or instances, got {mode!r}")
+    check_label_mode(labels, mode)
     values = np.unique(labels)
     if values.size < 2:
         raise ImageInputError("the labels hold a single value: annotate at least one object")

@@ -5,7 +5,8 @@ z/t stack gives one 2-D plane, chosen by the caller, and the channels are
 found without being named. Their pixel size (ImageJ: resolution tags + unit;
 OME: ``PhysicalSizeY/X`` + units) is stored with the model and carried to its
 outputs. Files without axis metadata read as :func:`napari_singan.core.files.read_image`
-reads them.
+reads them, except that a plain TIFF's one-image stack is squeezed and its channels stored
+plane by plane (``(C, H, W)``) are recognised as channels.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -105,7 +106,8 @@ def read_microscopy(
     ----------
     path
         The image file. ImageJ hyperstacks and OME-TIFFs are read by their
-        axes; other files exactly as :func:`napari_singan.core.files.read_image`.
+        axes; other files as :func:`napari_singan.core.files.read_image` reads
+        them (see the module's docstring for plain TIFFs).
     plane
         The index along every stack axis (anything but Y, X, C and S), e.g.
         ``{"Z": 12}``; needed when the file is a stack.
@@ -154,7 +156,8 @@ def _read_any(path: Path, plane: dict[str, int], flag: str) -> MicroscopyImage:
     return MicroscopyImage(read_image(path))  # also the one-line message of an unreadable TIFF
 
 
-def _refuse_plane(path: Path, flag: str) -> None:
+def _refuse_plane(path: Path, flag: str) -> NoReturn:
+    """Refuse a plane asked of a file without axis metadata."""
     raise ImageInputError(
         f"{path} has no axis metadata (ImageJ or OME-TIFF), so {flag} does not apply; "
         "save the plane you want as its own image"
@@ -198,30 +201,30 @@ def _read_tiff(path: Path, plane: dict[str, int], flag: str) -> MicroscopyImage 
         except Exception:
             return None
         with tif:
-            if tif.is_ome or tif.is_imagej:
-                return _read_with_axes(path, tif, plane, flag)
-            if plane:
-                _refuse_plane(path, flag)
-            return _read_plain(path, tif)
+            try:
+                if tif.is_ome or tif.is_imagej:
+                    return _read_with_axes(path, tif, plane, flag)
+                if plane:
+                    _refuse_plane(path, flag)
+                return _read_plain(tif)
+            except ImageInputError:
+                raise
+            except Exception:  # tifffile's many errors on damaged files (read_microscopy names truncation)
+                raise ImageInputError(
+                    f"{path} is damaged or not a TIFF napari-singan can read; open it in an image program "
+                    "and save it again"
+                ) from None
 
 
-def _read_plain(path: Path, tif: Any) -> MicroscopyImage:
+def _read_plain(tif: Any) -> MicroscopyImage:
     """A TIFF without axis metadata, as :func:`read_image` reads it, but with a one-image stack (e.g. one
-    tiled sample) squeezed and channels stored plane by plane (planar configuration) recognised."""
+    tiled sample) squeezed and channels stored plane by plane (planar configuration) as channel axis 0,
+    as an OME-TIFF's are read."""
     series = tif.series[0]
-    try:
-        data = series.asarray()
-    except Exception:
-        raise ImageInputError(f"{path}: its pixel data cannot be read; re-save the file") from None
-    axes = series.axes
+    data, axes = series.asarray(), series.axes
     if data.ndim in (3, 4) and data.shape[0] == 1:
         data, axes = data[0], axes[1:]
-    channel = None
-    if data.ndim == 3 and axes.endswith("SYX"):  # channels first: (C, H, W)
-        if tif.pages.first.photometric.name == "RGB" and data.shape[0] in (3, 4):
-            data = np.moveaxis(data, 0, -1)  # (H, W, 3|4): RGB(A), as napari shows it
-        else:
-            channel = 0
+    channel = 0 if data.ndim == 3 and axes.endswith("SYX") else None  # (C, H, W)
     return MicroscopyImage(np.ascontiguousarray(data), channel, _plain_tiff_pixel_size(tif.pages.first))
 
 
@@ -255,10 +258,7 @@ def _read_with_axes(path: Path, tif: Any, plane: dict[str, int], flag: str) -> M
     if sum(a in axes for a in _CHANNELS) > 1:
         raise ImageInputError(f"{path} has both C and S channel axes ({held}); save one of them")
     _check_plane(axes, sizes, plane, flag)
-    try:
-        image = _read_plane(series, axes, sizes, plane)
-    except Exception:
-        raise ImageInputError(f"{path}: its pixel data cannot be read; re-save the file") from None
+    image = _read_plane(series, axes, sizes, plane)  # damaged data: _read_tiff's one line
     images = len(tif.series) if tif.is_ome else 1  # OME images (ImageJ files hold one)
     plane = {a: plane[a] for a in axes if a in plane}
     rest = "".join(a for a in axes if a not in plane)
@@ -503,8 +503,8 @@ def training_input(
     axis = image.channel_axis if channel_axis is None else channel_axis
     if None not in (channel_axis, image.channel_axis) and channel_axis % data.ndim != image.channel_axis:
         raise ImageInputError(
-            f"the file's axis metadata puts the channels of its {data.shape} image on axis "
-            f"{image.channel_axis}, not {channel_axis}: leave out the channel axis, the metadata gives it"
+            f"the file stores the channels of its {data.shape} image on axis {image.channel_axis}, "
+            f"not {channel_axis}: leave out the channel axis, which the file gives"
         )
     if crop is not None:
         data = crop_region(data, crop, axis, config.pyramid.min_size)

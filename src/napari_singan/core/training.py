@@ -170,22 +170,36 @@ def resume(
     return (yield from _fit(model, force))
 
 
-def _fit(model: SinGANModel, force: bool) -> Generator[TrainEvent, None, SinGANModel]:
+def check_training(
+    model: SinGANModel, remedy: str = "train at a smaller max_size or on a crop of the image"
+) -> None:
+    """Refuse, before any work, training the untrained scales of ``model`` estimated not to fit.
+
+    Parameters
+    ----------
+    model
+        A partly trained model (or a new one, as :func:`train` makes it), on its device.
+    remedy
+        What to do instead, in the caller's terms.
+
+    Raises
+    ------
+    MemoryEstimateError
+        One line with the estimate, what is available and what to do (or ``force=True``).
+    """
     from .plan import training_bytes  # the plan's estimates use this module's choices
 
+    spec, dev = model.spec, model.device
+    needed = training_bytes(
+        spec.height, spec.width, model.config, dev, model.channels, model.num_trained, model.shapes
+    )
+    check_memory(needed, dev, force_flag=FORCE_ARGUMENT, what="training", remedy=remedy)
+
+
+def _fit(model: SinGANModel, force: bool) -> Generator[TrainEvent, None, SinGANModel]:
     check_precision(model.config.train, model.device)
     if not force:
-        spec, dev = model.spec, model.device
-        needed = training_bytes(
-            spec.height, spec.width, model.config, dev, model.channels, model.num_trained, model.shapes
-        )
-        check_memory(
-            needed,
-            dev,
-            force_flag=FORCE_ARGUMENT,
-            what="training",
-            remedy="train at a smaller max_size or on a crop of the image",
-        )
+        check_training(model)
     reals = build_pyramid(model.image, list(model.shapes))
     for scale in range(model.num_trained, model.num_scales):
         model = yield from _train_scale(model, scale, reals[scale])
