@@ -136,6 +136,14 @@ def test_animation_and_export(viewer_with_model, qtbot, tmp_path):
     assert iio.imread(tmp_path / "walk.gif").shape[0] == 6
 
 
+def test_the_applications_notices_become_notifications(viewer_with_model, qtbot, notes):
+    """napari 0.9's thread workers did not relay warnings: the notice never reached the user."""
+    widget = _open(viewer_with_model, "Animation")
+    widget.frames.value = 2
+    _run(qtbot, widget)
+    qtbot.waitUntil(lambda: any("padding" in n for n in notes), timeout=5_000)  # tiny pads with zeros
+
+
 def test_animation_export_refuses_unwritable_and_shown_files_in_one_line(
     viewer_with_model, qtbot, tmp_path, notes, read_only
 ):

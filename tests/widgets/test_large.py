@@ -55,6 +55,22 @@ def test_file_output_opens_lazily_with_overviews(
     np.testing.assert_array_equal(layer.data[1], on_disk[:, ::2, ::2])
 
 
+def test_a_stopped_file_output_leaves_no_partial_file(make_napari_viewer, qtbot, tmp_path, tiny_model):
+    """The stopped worker's generator was never closed, so its temporary file stayed beside the output."""
+    MODELS.add(tiny_model, "tiny")
+    viewer = make_napari_viewer()
+    gen = _generate(viewer, "tiny")
+    gen.num.value = 4
+    gen.exact.value = True
+    gen.out_height.value, gen.out_width.value = 1500, 1500
+    gen.output_file.value = tmp_path / "big.tif"
+    gen.runner.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: gen.runner.bar.value > 0, timeout=60_000)
+    gen.runner.stop_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert list(tmp_path.iterdir()) == [] and len(viewer.layers) == 0
+
+
 def test_samples_too_large_for_memory_go_to_a_temporary_file(
     make_napari_viewer, qtbot, tiny_model, notes, monkeypatch
 ):

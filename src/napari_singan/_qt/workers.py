@@ -3,7 +3,8 @@
 The widget passes the core generator itself; :func:`start` wraps it in
 ``napari.qt.threading.create_worker`` (no extra threads or queues). Expected
 failures (bad input, out of memory) become a :class:`Failed` event, shown as
-a notification with a hint instead of a traceback.
+a notification with a hint instead of a traceback. Warnings the work gives (the
+core's notices) become warning notifications.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils.notifications import notification_manager
 
 from ..core import OUT_OF_MEMORY_HINT, SinGANError, is_out_of_memory
 
@@ -47,11 +49,15 @@ def start(
 ) -> GeneratorWorker:
     """Start ``work`` in a napari thread worker; callbacks run in the GUI thread.
 
-    ``on_errored`` gets an unexpected exception (a bug), which napari also
-    reports with its traceback."""
+    ``on_errored`` gets an unexpected exception (a bug). Once the worker has
+    finished, ``work`` is closed, so that a stopped one cleans up as it would
+    at its end (e.g. a half-written file is removed)."""
     worker = create_worker(guarded, work, _start_thread=False)
+    # napari 0.9's workers do not relay warnings themselves (their notifying mixin never initialises)
+    worker.warned.connect(lambda shown: notification_manager.receive_warning(*shown))
     worker.yielded.connect(on_event)
     worker.returned.connect(on_returned)
+    worker.finished.connect(work.close)  # the thread is done with it: a stopped one runs its cleanup
     worker.finished.connect(on_finished)
     worker.aborted.connect(on_aborted)
     worker.errored.connect(on_errored)
