@@ -9,6 +9,8 @@ from napari_singan._napari.layers import box_region
 from napari_singan._napari.models import MODELS
 from napari_singan._qt.train_widget import RECTANGLE, VIEW
 from napari_singan.core import memory
+from napari_singan.core.files import PixelSize
+from napari_singan.core.microscopy import output_pixel_size
 
 from ..conftest import make_texture
 from .conftest import tiny_settings, wait_idle
@@ -48,6 +50,7 @@ def test_box_region_rounds_to_pixel_centres_and_clips():
 
 def test_native_training_on_a_rectangle_sits_on_it(make_napari_viewer, qtbot, notes):
     viewer, image = _viewer_with_rectangle(make_napari_viewer)
+    image.units = ("µm", "µm")
     train = _widget(viewer, "Train")
     tiny_settings(train, iters=4)
     train.native_size.value = True
@@ -61,6 +64,9 @@ def test_native_training_on_a_rectangle_sits_on_it(make_napari_viewer, qtbot, no
     assert model.trained_shapes[-1] == (40, 36)  # the rectangle at the layer's own pixel size
     assert model.metadata["crop"] == list(CROP) and model.metadata["native"] is True
     assert model.metadata["layer"]["translate"] == list(TRANSLATE)  # the layer itself, as it is
+    # The layer's pixel size reaches the model's output files (it stayed in the layer metadata only).
+    assert model.metadata["pixel_size"] == list(SCALE) and model.metadata["unit"] == "µm"
+    assert output_pixel_size(model) == PixelSize(*SCALE, "µm")
     plans = [note for note in notes if "plan:" in note]
     assert plans and "40x36 px" in plans[0]
 

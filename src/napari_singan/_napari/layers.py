@@ -13,6 +13,7 @@ import numpy as np
 from ..core.errors import OutputPathError
 from ..core.files import METRES, PixelSize, same_file
 from ..core.memory import check_memory
+from ..core.microscopy import unit_name
 
 if TYPE_CHECKING:
     from ..core import SinGANModel
@@ -157,6 +158,18 @@ def layer_metadata(layer: Any, channel_axis: int | None = None) -> dict[str, Any
     if turn is not None:
         meta["affine"] = turn.tolist()
     return meta
+
+
+def layer_pixel_size(meta: dict[str, Any]) -> PixelSize | None:
+    """The physical pixel size of a layer from its :func:`layer_metadata`: its scale in its length units
+    (y given in x's unit); None for pixel units or units that are not lengths."""
+
+    units = [unit_name(u) for u in meta.get("units", ())]
+    if len(units) != 2 or not all(u in METRES for u in units):
+        return None
+    y, x = meta["scale"]
+    y_in_x = y * METRES[units[0]] / METRES[units[1]]
+    return PixelSize(y_in_x, x, units[1]) if y_in_x > 0 and x > 0 else None
 
 
 def layer_turn(layer: Any) -> np.ndarray | None:

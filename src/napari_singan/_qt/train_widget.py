@@ -16,6 +16,7 @@ from .._napari.layers import (
     layer_hw,
     layer_image,
     layer_metadata,
+    layer_pixel_size,
     look,
     placement,
     shapes_region,
@@ -391,7 +392,9 @@ class TrainWidget(Container):
         self._train_from(_Source(layer.name, hw, axis, bool(layer.rgb), cropped_layer(meta, crop)))
         if note:
             show_info(f"{layer.name}: {note}")
-        metadata = source_metadata(layer.name, note=note, layer=meta, crop=crop, native=native)
+        metadata = source_metadata(
+            layer.name, note=note, layer=meta, pixel_size=layer_pixel_size(meta), crop=crop, native=native
+        )  # the pixel size in µm (or another length) goes with the model's output files too
         if labels_layer is not None:
             if labels_note:
                 show_info(f"{labels_layer.name}: {labels_note}")
