@@ -51,6 +51,10 @@ def test_super_resolution_overlays_its_input(viewer_with_model, qtbot):
         return layer.extent.world + np.array([-1, 1])[:, None] * layer.scale / 2
 
     np.testing.assert_allclose(edges(out), edges(img))
+    again = _run(qtbot, sr)
+    assert (
+        again.name == "SR ×2 img [1]" and "added 'SR ×2 img [1]'" in sr.runner.status.value
+    )  # napari's name
 
 
 def test_paint_to_image(viewer_with_model, qtbot):
@@ -199,6 +203,7 @@ def test_missing_inputs_are_notified(viewer_with_model, qtbot, notes):
     widget.runner.run_button.clicked.emit()
     assert any("choose a mask layer" in n for n in notes)
     assert not widget.runner.is_running and len(viewer.layers) == 1
+    assert widget.runner.status.value.startswith("not run: choose a mask layer")  # not the last run's text
     anim = _open(viewer, "Animation")
     anim.export("never.gif")
     assert any("nothing to export" in n for n in notes)

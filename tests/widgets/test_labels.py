@@ -56,7 +56,7 @@ def test_train_with_a_labels_layer_then_generate_pairs(make_napari_viewer, qtbot
     assert round(iterations[0] / sum(iterations) * STEPS) in shown  # counted what the model trained
     assert model.labels is not None and model.labels.classes == (0, 2) and not model.labels.instances
     assert model.metadata["labels_source"] == "mask"
-    assert "label classes 0, 2" in train.runner.status.value
+    assert "label classes 0, 2 (distance encoding)" in train.runner.status.value
     assert train.preview_layer.data.shape == (32, 32)  # the preview shows the image channels only
 
     gen = _widget(viewer, "Generate")

@@ -69,6 +69,7 @@ def test_a_stopped_file_output_leaves_no_partial_file(make_napari_viewer, qtbot,
     gen.runner.stop_button.clicked.emit()
     wait_idle(qtbot, gen)
     assert list(tmp_path.iterdir()) == [] and len(viewer.layers) == 0
+    assert gen.runner.status.value == "stopped"  # it stayed at "stopping…"
 
 
 def test_samples_too_large_for_memory_go_to_a_temporary_file(

@@ -111,8 +111,14 @@ class _MaskedWidget(ApplicationWidget):
     def __init__(self, viewer: napari.viewer.Viewer, extra: list[Widget] | None = None) -> None:
         self.image = layer_picker(viewer, "image", Image)
         self.mask = layer_picker(viewer, "mask (labels or shapes)", (Labels, Shapes))
-        self.radius = FloatSpinBox(label="dilation radius (px)", min=0.0, max=200.0, value=self.app.RADIUS)
-        self.sigma = FloatSpinBox(label="feathering sigma (px)", min=0.0, max=100.0, value=self.app.SIGMA)
+        # In the model's pixels, scaled to the image: the same blend whatever the image's size.
+        model_px = "px of the model's working size, scaled to the image"
+        self.radius = FloatSpinBox(
+            label="dilation radius (model px)", min=0.0, max=200.0, value=self.app.RADIUS, tooltip=model_px
+        )
+        self.sigma = FloatSpinBox(
+            label="feathering sigma (model px)", min=0.0, max=100.0, value=self.app.SIGMA, tooltip=model_px
+        )
         super().__init__(viewer, [self.image, self.mask, self.radius, self.sigma, *(extra or [])])
 
     def inputs(self, model: SinGANModel) -> tuple[Input, np.ndarray]:
@@ -172,7 +178,14 @@ class AnimateWidget(ApplicationWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.frames = SpinBox(label="frames", min=2, max=2000, value=50)
-        self.fps = FloatSpinBox(label="fps", min=0.5, max=VIDEO_FPS[".gif"][1], value=10.0)
+        self.fps = FloatSpinBox(  # the export checks the file format's own range
+            label="fps",
+            min=min(low for low, _ in VIDEO_FPS.values()),
+            max=max(high for _, high in VIDEO_FPS.values()),
+            value=10.0,
+            step=0.5,
+            tooltip="frames per second of an exported GIF (0.01-50) or MP4 (0.01-240)",
+        )
         self.alpha = FloatSpinBox(label="alpha (pull to z*)", min=0.0, max=1.0, step=0.01, value=0.1)
         self.beta = FloatSpinBox(label="beta (momentum)", min=0.0, max=1.0, step=0.01, value=0.9)
         self.export_button = PushButton(text="Export GIF / MP4 / TIFF…")

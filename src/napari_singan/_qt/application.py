@@ -13,7 +13,7 @@ from .._napari.layers import layer_image, layer_metadata, look, model_channel_ax
 from ..core import Progress, SampleProgress, SinGANError, resolve_device
 from ..core.events import TileProgress
 from ..core.memory import check_memory, generation_bytes
-from .controls import ModelPicker, StartScale, TaskRunner, device_picker
+from .controls import NO_MODEL, ModelPicker, StartScale, TaskRunner, device_picker
 
 if TYPE_CHECKING:
     import napari
@@ -52,12 +52,12 @@ class ApplicationWidget(Container):
         """Start the application (the Run button)."""
         model = self.picker.model
         if model is None:
-            show_error("No model: train one with 'SinGAN: Train' or load a .singan file first.")
+            show_error(NO_MODEL)
             return
         try:
             work, name, kwargs = self.work(model.to(resolve_device(self.device.value)))
         except (ValueError, SinGANError) as exc:  # a missing input layer, an unusable device
-            show_error(str(exc))
+            self.runner.refuse(str(exc))
             return
         kwargs["metadata"] = {**kwargs.get("metadata", {}), "singan_model": self.picker.model_name}
         self.runner.start(
@@ -72,7 +72,9 @@ class ApplicationWidget(Container):
         if data is None:
             return
         self.output_layer = self._viewer.add_image(data, name=name, **kwargs)
-        self.runner.status.value = f"added {name!r}: {data.shape} {data.dtype}"
+        self.runner.status.value = (
+            f"added {self.output_layer.name!r}: {data.shape} {data.dtype}"  # napari's name
+        )
 
     def check_fits(self, model: SinGANModel, size: tuple[int, int], batch: int = 1, outputs: int = 1) -> None:
         """Refuse, before any work, outputs of ``size`` px at the model's resolution estimated not to fit in

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 #: Resolution of the widget's progress bar.
 STEPS = 1000
+#: What the widgets that need a model say when there is none.
+NO_MODEL = (
+    "No model: train one with the Train widget (Plugins ▸ SinGAN ▸ Train) or load a .singan file first."
+)
 
 
 def device_picker() -> ComboBox:
@@ -242,6 +246,10 @@ class TaskRunner(Container):
             if fraction is not None:
                 self.set_fraction(fraction)
 
+        def aborted() -> None:
+            self.status.value = "stopped"  # ``on_aborted`` may say more
+            on_aborted()
+
         self.run_button.enabled = False
         self.stop_button.enabled = True
         self.worker = workers.start(
@@ -249,7 +257,7 @@ class TaskRunner(Container):
             self._while_open(handle),
             self._while_open(on_returned),
             self._finished,
-            self._while_open(on_aborted),
+            self._while_open(aborted),
             self._while_open(lambda _: on_failed()),
         )
         return self.worker
@@ -262,6 +270,11 @@ class TaskRunner(Container):
                 callback(*args)
 
         return call
+
+    def refuse(self, message: str) -> None:
+        """Say why the work did not start: an error notification, and the status line (not the last run's)."""
+        show_error(message)
+        self.status.value = f"not run: {message}"
 
     def set_fraction(self, fraction: float) -> None:
         """Show ``fraction`` (0..1) done in the widget and the activity dock."""

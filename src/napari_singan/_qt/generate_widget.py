@@ -21,6 +21,7 @@ from ..core.memory import check_memory, sampling_bytes, tiled_bytes
 from ..core.sampling import output_shapes, runnable_shapes
 from ..metrics import QualityReport, measure_model, summary
 from .application import ApplicationWidget, progress_fraction
+from .controls import NO_MODEL
 
 if TYPE_CHECKING:
     import napari
@@ -197,7 +198,7 @@ class GenerateWidget(ApplicationWidget):
         """Measure the chosen model's sample quality in a worker (the Measure quality button)."""
         model = self.picker.model
         if model is None:
-            show_error("No model: train one with 'SinGAN: Train' or load a .singan file first.")
+            show_error(NO_MODEL)
             return
         if self.runner.is_running:
             show_info("Wait for the running task to finish (or Stop it) before measuring.")
@@ -234,7 +235,7 @@ class GenerateWidget(ApplicationWidget):
         """Write a dataset of ``export_num`` samples to ``export_folder`` in a worker (Export dataset)."""
         model = self.picker.model
         if model is None:
-            show_error("No model: train one with 'SinGAN: Train' or load a .singan file first.")
+            show_error(NO_MODEL)
             return
         if self.runner.is_running:
             show_info("Wait for the running task to finish (or Stop it) before exporting.")

@@ -362,8 +362,8 @@ class TrainWidget(Container):
             active = self._viewer.layers.selection.active
             hint = f"{active.name!r} is a {active.__class__.__name__} layer; " if active is not None else ""
             show_error(
-                f"No image layer to train on: {hint}open an image (or Plugins ▸ napari-singan sample "
-                "data) and choose it under 'image'."
+                f"No image layer to train on: {hint}open an image (or File ▸ Open Sample ▸ SinGAN) and "
+                "choose it under 'image'."
             )
             return
         full_hw, native = layer_hw(layer), self.native_size.value
@@ -588,7 +588,8 @@ def _labels_note(model: SinGANModel) -> str:
         return ""
     if spec.instances:
         return ", instance labels"
-    return f", label classes {', '.join(map(str, spec.classes))}"
+    encoding = model.config.train.label_encoding
+    return f", label classes {', '.join(map(str, spec.classes))} ({encoding} encoding)"
 
 
 def _unfinished_models() -> list[str]:
