@@ -222,6 +222,7 @@ def test_stop_keeps_finished_scales_and_ui_stays_responsive(make_napari_viewer, 
     train.resume_from.value = name
     new_model_fields = (train.layer, train.preset, train.max_size, train.iters, train.precision, train.seed)
     assert not any(box.enabled for box in new_model_fields) and train.device.enabled
+    assert (train.iters.value, train.seed.value) == (400, 0)  # the model's own (they showed 1 and 42)
     finished_before = model.num_trained
     viewer.layers.remove(viewer.layers["tex"])  # continuing needs no layer
     train.runner.run_button.clicked.emit()
@@ -230,8 +231,9 @@ def test_stop_keeps_finished_scales_and_ui_stays_responsive(make_napari_viewer, 
     train.runner.stop_button.clicked.emit()
     wait_idle(qtbot, train, timeout=5_000)
     assert MODELS.names()[-1].startswith("tex (stopped)") and len(MODELS) == 2
-    train.resume_from.value = None  # a new model again: its fields come back
+    train.resume_from.value = None  # a new model again: its fields come back, with the values they had
     assert all(box.enabled for box in new_model_fields)
+    assert (train.iters.value, train.seed.value) == (1, 42)
 
 
 def test_closing_napari_stops_training(make_napari_viewer, qtbot):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, NamedTuple, get_args
 
 import numpy as np
@@ -202,6 +203,7 @@ class TrainWidget(Container):
         self.label_layer.changed.connect(self._toggle_label_mode)
         self.native_size.changed.connect(self._toggle_native)
         self.region.changed.connect(self._toggle_region)
+        self._new_model_values: dict[Any, Any] | None = None  # the fields' values while a stopped model shows
         self.resume_from.changed.connect(self._toggle_resume)
         MODELS.changed.connect(self.resume_from.reset_choices)
         self.native.destroyed.connect(lambda: MODELS.changed.disconnect(self.resume_from.reset_choices))
@@ -242,12 +244,28 @@ class TrainWidget(Container):
 
     def _toggle_resume(self, _: Any = None) -> None:
         """Disable the fields of a new model while a stopped one is chosen: it continues with its own
-        image, settings and seed (only the device may change)."""
-        new = self.resume_from.value is None
+        image, settings and seed (only the device may change), which they show meanwhile; the values they
+        had come back when no stopped model is chosen."""
+        name = self.resume_from.value
         kept = (self.resume_from, self.preset_note, self.max_size, self.device, self.runner)
         for box in self:  # every field but these: max_size follows native_size as well (_toggle_native)
             if not any(box is keep for keep in kept):
-                box.enabled = new
+                box.enabled = name is None
+        shown = {**self._preset_fields(), "seed": self.seed, "label_encoding": self.label_encoding}
+        if name is not None and name in MODELS:
+            if self._new_model_values is None:
+                self._new_model_values = {box: box.value for box in shown.values()}
+            model = MODELS.get(name)
+            values = {**_flat(model.config), "seed": model.seed}
+            for key, box in shown.items():
+                with contextlib.suppress(
+                    ValueError
+                ):  # beyond what the field takes (e.g. a 5000 px native model)
+                    box.value = values[key]
+        elif name is None and self._new_model_values is not None:
+            for box, value in self._new_model_values.items():
+                box.value = value
+            self._new_model_values = None
         self._toggle_native()
 
     def _toggle_region(self, _: Any = None) -> None:
@@ -543,6 +561,7 @@ class TrainWidget(Container):
         if model is None:  # failed: the Failed event was shown and _on_failed kept the finished scales
             return
         name = self._register(model, self._source.name)
+        self.resume_from.value = None  # a continued model is done: the fields are a new model's again
         self.runner.status.value = f"done: model {name!r} ({model.num_trained} scales{_labels_note(model)})"
         show_info(f"SinGAN model {name!r} trained")
 
