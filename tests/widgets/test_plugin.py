@@ -107,6 +107,18 @@ def test_train_generate_save_load(make_napari_viewer, qtbot, tmp_path):
     assert gen.output_layer.data.shape == (1, 20, 50)
 
 
+def test_the_image_choice_follows_new_images_but_not_a_models_outputs(make_napari_viewer):
+    """After Generate, 'image' showed the samples: pressing Train again trained on a sample."""
+    viewer = make_napari_viewer()
+    source = viewer.add_image(make_texture(40, 40), name="tex")
+    train = _train_widget(viewer)
+    samples = viewer.add_image(make_texture(40, 40), name="tex samples", metadata={"singan_model": "tex"})
+    assert viewer.layers.selection.active is samples and train.layer.value is source
+    assert samples in [layer for _, layer in train._image_layers()]  # still there to choose by hand
+    other = viewer.add_image(make_texture(40, 40), name="other")
+    assert train.layer.value is other
+
+
 def test_saving_a_model_checks_the_path_first_and_adds_the_extension(
     make_napari_viewer, tmp_path, tiny_model, notes, read_only
 ):

@@ -229,8 +229,13 @@ class TrainWidget(Container):
         self._follow_active()
 
     def _follow_active(self, _: Any = None) -> None:
+        """Choose the active image layer, unless a model made it (samples, application outputs: they stay
+        in the list, but training does not move onto a sample because it was just added)."""
         active = self._viewer.layers.selection.active
-        if isinstance(active, Image) and active is not self.preview_layer and not self.runner.is_running:
+        made = isinstance(active, Image) and (
+            "singan_model" in active.metadata or active is self.preview_layer
+        )
+        if isinstance(active, Image) and not made and not self.runner.is_running:
             self.layer.reset_choices()
             self.layer.value = active
         elif self.layer.value is None and self._image_layers():
