@@ -26,7 +26,7 @@ def test_train_with_labels_sample_pairs_and_augment_a_dataset(tmp_path, capsys):
     assert "labels:    classes [0, 5], uint8, distance encoding" in capsys.readouterr().out
     one_hot = tmp_path / "one-hot.singan"
     fast = ["--label-encoding", "one-hot", "--preset", "fast"]
-    flags = [*fast, "--label-rec-weight", "3", *TINY_FLAGS]
+    flags = [*TINY_FLAGS, *fast, "--label-rec-weight", "3"]  # the last --preset counts
     assert main([*argv[:-1], str(one_hot), *flags, "--iters", "1"]) == 0
     assert load_model(one_hot).config.train.label_encoding == "one-hot"
     assert load_model(one_hot).config.train.rec_weight == 3.0  # with labels, alpha is --label-rec-weight

@@ -126,7 +126,8 @@ def test_wrong_metadata_is_one_line(tmp_path, capsys):
 def test_native_crop_trains_at_the_file_pixel_size(tmp_path, capsys):
     image = _imagej(tmp_path / "yx.tif", _stack(1, height=60, width=70)[0], "YX", pixel=0.3)
     model_path = tmp_path / "m.singan"
-    argv = ["train", image, "--crop", "10", "20", "30", "36", "--max-size", "native", "--min-size", "14"]
+    argv = ["train", image, "--preset", "paper", "--crop", "10", "20", "30", "36", "--max-size", "native"]
+    argv += ["--min-size", "14"]
     assert main([*argv, "--iters", "1", "--device", "cpu", "--quiet", "-o", str(model_path)]) == 0
     assert "… 30x36 px" in capsys.readouterr().out
     model = load_model(model_path)

@@ -354,7 +354,7 @@ def test_applications_read_channels_from_the_axis_the_model_was_trained_with(
     )
 
 
-def test_reader_and_writer(make_napari_viewer, qtbot, tmp_path, tiny_model):
+def test_reader_and_writer(make_napari_viewer, qtbot, tmp_path, tiny_model, notes):
     from napari_singan.core import SinGANError, save_model
 
     path = save_model(tiny_model, tmp_path / "texmodel.singan")
@@ -369,6 +369,10 @@ def test_reader_and_writer(make_napari_viewer, qtbot, tmp_path, tiny_model):
     viewer.layers.selection.select_only(viewer.layers["plain"])
     with pytest.raises(SinGANError, match="does not come from a SinGAN model"):
         viewer.layers.save(str(tmp_path / "x.singan"), selected=True, plugin="napari-singan")
+    bad = tmp_path / "bad.singan"
+    bad.write_bytes(b"not a model")  # napari said only that the reader "gave an error"
+    assert viewer.open(str(bad), plugin="napari-singan") == [] and len(viewer.layers) == 2
+    assert any("not a napari-singan model file" in n for n in notes)
 
 
 def test_generate_widget_measures_quality(make_napari_viewer, qtbot, tiny_model, notes):

@@ -25,14 +25,24 @@ def get_reader(path: str | list[str]):
 
 
 def read_models(path: str | list[str]) -> list[tuple]:
-    """Load model files into the model list; return their training images as layers."""
-    from ..core import denormalize
+    """Load model files into the model list; return their training images as layers.
+
+    A file that is not a model (or is damaged) is said in its own notification, which napari's
+    "the reader gave an error" would hide; with no model read, napari adds nothing (``[(None,)]``).
+    """
+    from napari.utils.notifications import show_error
+
+    from ..core import SinGANError, denormalize
     from .layers import output_layer_kwargs
 
     paths = [path] if isinstance(path, str) else path
     layers = []
     for p in paths:
-        name = MODELS.load(p)
+        try:
+            name = MODELS.load(p)
+        except SinGANError as exc:
+            show_error(str(exc))
+            continue
         model = MODELS.get(name)
         image = denormalize(model.image, model.spec)[0]
         kwargs = output_layer_kwargs(model, leading=0, native=model.shapes[-1])
@@ -43,7 +53,7 @@ def read_models(path: str | list[str]) -> list[tuple]:
                 "image",
             )
         )
-    return layers
+    return layers or [(None,)]
 
 
 def write_model(path: str, data: Any, meta: dict) -> list[str]:
