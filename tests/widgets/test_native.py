@@ -178,6 +178,7 @@ def test_a_missing_rectangle_is_said_and_nothing_trains(make_napari_viewer, qtbo
     qtbot.wait(50)
     assert not train.runner.is_running and MODELS.names() == []
     assert any("no rectangle" in note for note in notes)
+    assert train.runner.status.value.startswith("not run: tex: region 'shapes rectangle': no rectangle")
 
 
 def test_a_min_size_above_the_max_size_is_one_line_and_native_size_ignores_the_max_size(

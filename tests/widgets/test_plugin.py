@@ -262,6 +262,24 @@ def test_closing_napari_stops_training(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: bool(done), timeout=5_000)
 
 
+def test_closing_the_train_panel_stops_training_and_keeps_the_finished_scales(
+    make_napari_viewer, qtbot, notes
+):
+    """napari's close button takes the panel out of its dock without destroying it: training went on out
+    of sight, with no Stop button, and napari's exit lost its finished scales."""
+    viewer = make_napari_viewer()
+    viewer.add_image(make_texture(40, 40), name="tex")
+    dock, train = viewer.window.add_plugin_dock_widget("napari-singan", "Train")
+    tiny_settings(train, iters=400)
+    train.runner.run_button.clicked.emit()
+    qtbot.waitUntil(lambda: train.partial is not None, timeout=120_000)
+    dock.destroyOnClose()  # the panel's close button
+    wait_idle(qtbot, train, timeout=5_000)
+    (name,) = MODELS.names()
+    assert "(stopped)" in name and 1 <= MODELS.get(name).num_trained < MODELS.get(name).num_scales
+    assert any("training stopped" in n for n in notes)
+
+
 def test_errors_become_notifications(make_napari_viewer, qtbot, notes, reflect_model):
     viewer = make_napari_viewer()
     labels = viewer.add_labels(np.zeros((40, 40), np.uint8), name="mask")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from magicgui.widgets import Container, SpinBox, Widget
 from napari.layers import Image
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 
 from .._napari.layers import layer_image, layer_metadata, look, model_channel_axis, placement, spatial_hw
 from ..core import Progress, SampleProgress, SinGANError, resolve_device
@@ -47,12 +47,13 @@ class ApplicationWidget(Container):
         super().__init__(
             widgets=[self.picker, *inputs, self.start_scale, self.seed, self.device, self.runner]
         )
+        self.runner.stop_when_undocked(self.native)
 
     def run(self) -> None:
         """Start the application (the Run button)."""
         model = self.picker.model
         if model is None:
-            show_error(NO_MODEL)
+            self.runner.refuse(NO_MODEL)
             return
         try:
             work, name, kwargs = self.work(model.to(resolve_device(self.device.value)))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, Slider
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QEvent, QObject
 
 from .._napari.models import MODELS, file_stem
 from ..core import SinGANError, available_devices
@@ -206,6 +207,7 @@ class TaskRunner(Container):
         self.worker: GeneratorWorker | None = None
         self._pbar: progress | None = None
         self._closed = False
+        self._undocked: _Undocked | None = None  # see stop_when_undocked
         self.run_button.changed.connect(on_run)
         self.stop_button.changed.connect(self.stop)
         self.native.destroyed.connect(self._close)
@@ -299,7 +301,29 @@ class TaskRunner(Container):
             self.run_button.enabled = True
             self.stop_button.enabled = False
 
+    def stop_when_undocked(self, panel: Any) -> None:
+        """Stop the work when ``panel`` (the dock widget holding this runner, a QWidget) is closed.
+
+        napari's close button takes a panel out of its dock without destroying it, so the work would
+        go on out of sight with no Stop button; stopped here, it ends as Stop ends it.
+        """
+        self._undocked = _Undocked(self)  # kept: Qt holds only a pointer to an event filter
+        panel.installEventFilter(self._undocked)
+
     def _close(self) -> None:
         """The widget is being destroyed: stop the worker and touch no widget again."""
         self._closed = True
         self.stop()
+
+
+class _Undocked(QObject):
+    """Event filter: a panel that loses its parent (napari's close button) stops its runner's work."""
+
+    def __init__(self, runner: TaskRunner) -> None:
+        super().__init__()
+        self._runner = runner
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.ParentChange and watched.parent() is None and self._runner.is_running:
+            self._runner.stop()
+        return False

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, SpinBox
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 
 from .._napari.large import tiled_into_file
 from .._napari.layers import FILE_KEY, check_not_shown, labels_layer_kwargs, output_layer_kwargs
@@ -198,7 +198,7 @@ class GenerateWidget(ApplicationWidget):
         """Measure the chosen model's sample quality in a worker (the Measure quality button)."""
         model = self.picker.model
         if model is None:
-            show_error(NO_MODEL)
+            self.runner.refuse(NO_MODEL)
             return
         if self.runner.is_running:
             show_info("Wait for the running task to finish (or Stop it) before measuring.")
@@ -208,7 +208,7 @@ class GenerateWidget(ApplicationWidget):
             device = resolve_device(self.device.value)
             check_memory(sampling_bytes(model, self.quality_samples.value), device)
         except SinGANError as exc:
-            show_error(str(exc))
+            self.runner.refuse(str(exc))
             return
         work = measure_model(
             model.to(device),
@@ -235,14 +235,16 @@ class GenerateWidget(ApplicationWidget):
         """Write a dataset of ``export_num`` samples to ``export_folder`` in a worker (Export dataset)."""
         model = self.picker.model
         if model is None:
-            show_error(NO_MODEL)
+            self.runner.refuse(NO_MODEL)
             return
         if self.runner.is_running:
             show_info("Wait for the running task to finish (or Stop it) before exporting.")
             return
         folder = _chosen(self.export_folder)
         if folder is None:
-            show_error("Choose a dataset folder first (an empty folder, or one to continue exporting into).")
+            self.runner.refuse(
+                "Choose a dataset folder first (an empty folder, or one to continue exporting into)."
+            )
             return
         total = self.export_num.value
         try:
@@ -262,7 +264,7 @@ class GenerateWidget(ApplicationWidget):
                 force=True,  # checked above
             )
         except (ValueError, SinGANError) as exc:  # an unusable device, a size too small
-            show_error(str(exc))
+            self.runner.refuse(str(exc))
             return
         what = "image/label pairs" if model.labels is not None else "images"
         done = [0]

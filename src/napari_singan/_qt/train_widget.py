@@ -207,6 +207,7 @@ class TrainWidget(Container):
         self.resume_from.changed.connect(self._toggle_resume)
         MODELS.changed.connect(self.resume_from.reset_choices)
         self.native.destroyed.connect(lambda: MODELS.changed.disconnect(self.resume_from.reset_choices))
+        self.runner.stop_when_undocked(self.native)  # closing the panel stops training as Stop does
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
             event.connect(self._refresh_layers)
         viewer.layers.selection.events.active.connect(self._follow_active)
@@ -384,7 +385,7 @@ class TrainWidget(Container):
         if layer is None:
             active = self._viewer.layers.selection.active
             hint = f"{active.name!r} is a {active.__class__.__name__} layer; " if active is not None else ""
-            show_error(
+            self.runner.refuse(
                 f"No image layer to train on: {hint}open an image (or File ▸ Open Sample ▸ SinGAN) and "
                 "choose it under 'image'."
             )
@@ -407,7 +408,7 @@ class TrainWidget(Container):
             hw = spatial_hw(image, axis)
             schedule = config.train.schedule(pyramid_shapes(*hw, config.pyramid))
         except SinGANError as error:
-            show_error(f"{layer.name}: {error}")
+            self.runner.refuse(f"{layer.name}: {error}")
             return
         meta = layer_metadata(layer, self.channels.value)
         self.partial = None

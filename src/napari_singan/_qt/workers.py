@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils.notifications import notification_manager
+from napari.utils.notifications import show_warning
 
 from ..core import OUT_OF_MEMORY_HINT, SinGANError, is_out_of_memory
 
@@ -53,8 +53,9 @@ def start(
     finished, ``work`` is closed, so that a stopped one cleans up as it would
     at its end (e.g. a half-written file is removed)."""
     worker = create_worker(guarded, work, _start_thread=False)
-    # napari 0.9's workers do not relay warnings themselves (their notifying mixin never initialises)
-    worker.warned.connect(lambda shown: notification_manager.receive_warning(*shown))
+    # napari 0.9's workers do not relay warnings themselves (their notifying mixin never initialises);
+    # shown at every run, not once a session as napari shows the warnings it catches
+    worker.warned.connect(lambda shown: show_warning(str(shown[0])))
     worker.yielded.connect(on_event)
     worker.returned.connect(on_returned)
     worker.finished.connect(work.close)  # the thread is done with it: a stopped one runs its cleanup
