@@ -328,6 +328,8 @@ def test_slice_of_a_z_stack_and_channel_axis(make_napari_viewer, qtbot, notes):
     wait_idle(qtbot, train)
     model = MODELS.get(train.last_model_name)
     assert model.spec.channels == 3
+    previews = [layer for layer in viewer.layers if "preview" in layer.name]
+    assert previews == [train.preview_layer] and previews[0].name == "zstack SinGAN preview"  # no stale one
     gen = _generate_widget(viewer)
     gen.picker.select(train.last_model_name)
     gen.num.value = 2

@@ -527,8 +527,12 @@ class TrainWidget(Container):
         src = self._source
         where = placement(src.meta, src.hw, spatial_hw(image, src.axis), src.axis, src.rgb, leading=0)
         layer = self.preview_layer
-        stale = layer is None or layer not in self._viewer.layers or layer.data.ndim != image.ndim
-        if stale or layer.rgb != src.rgb:
+        shown = layer is not None and layer in self._viewer.layers
+        if shown and (layer.data.ndim != image.ndim or layer.rgb != src.rgb):
+            # The same source trained with another channel layout: its preview replaces the old one
+            self._viewer.layers.remove(layer)
+            shown = False
+        if not shown:
             self.preview_layer = self._viewer.add_image(
                 image, name=f"{src.name} SinGAN preview", **where, **look(src.meta, src.rgb)
             )
