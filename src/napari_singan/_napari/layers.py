@@ -163,7 +163,6 @@ def layer_metadata(layer: Any, channel_axis: int | None = None) -> dict[str, Any
 def layer_pixel_size(meta: dict[str, Any]) -> PixelSize | None:
     """The physical pixel size of a layer from its :func:`layer_metadata`: its scale in its length units
     (y given in x's unit); None for pixel units or units that are not lengths."""
-
     units = [unit_name(u) for u in meta.get("units", ())]
     if len(units) != 2 or not all(u in METRES for u in units):
         return None

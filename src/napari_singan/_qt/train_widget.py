@@ -264,9 +264,8 @@ class TrainWidget(Container):
             model = MODELS.get(name)
             values = {**_flat(model.config), "seed": model.seed}
             for key, box in shown.items():
-                with contextlib.suppress(
-                    ValueError
-                ):  # beyond what the field takes (e.g. a 5000 px native model)
+                # a value beyond what the field takes (e.g. a 5000 px native model) is not shown
+                with contextlib.suppress(ValueError):
                     box.value = values[key]
         elif name is None and self._new_model_values is not None:
             for box, value in self._new_model_values.items():

@@ -206,8 +206,9 @@ def train_many(
         )
     label_paths = [None] * len(images) if labels is None else [str(p) for p in labels]
     batches = [_fingerprint(config, lab, seed, plane, native) for lab in label_paths]
-    found = [_found(model_path_for(image, folder), batch) for image, batch in zip(images, batches)]
-    other = [model_path_for(image, folder).name for image, kind in zip(images, found) if kind == "other"]
+    targets = [model_path_for(image, folder) for image in images]
+    found = [_found(target, batch) for target, batch in zip(targets, batches)]
+    other = [target.name for target, kind in zip(targets, found) if kind == "other"]
     if other:
         raise SinGANError(
             f"{len(other)} model(s) in {folder} were trained by train-many with other settings than this "
@@ -216,8 +217,7 @@ def train_many(
     Path(folder).mkdir(parents=True, exist_ok=True)
     results: dict[str, str] = {}
     todo = []
-    for image, lab, batch, kind in zip(images, label_paths, batches, found, strict=True):
-        target = model_path_for(image, folder)
+    for image, target, lab, batch, kind in zip(images, targets, label_paths, batches, found, strict=True):
         if kind == "kept":
             results[image] = str(target)
             yield ImageFinished(image, len(results), len(images), str(target), None, kept=True)

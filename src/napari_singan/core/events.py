@@ -113,7 +113,7 @@ class ImageFinished:
     total: int  # images in the batch
     model_path: str | None  # the model file written, None on failure
     error: str | None  # one-line reason of a failure, None on success
-    kept: bool = False  # the model was there, trained with the same settings, and was not trained again
+    kept: bool = False  # a complete model was there (these or unrecorded settings): not trained again
 
     @property
     def fraction(self) -> float:

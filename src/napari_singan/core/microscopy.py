@@ -195,25 +195,24 @@ def _read_tiff(path: Path, plane: dict[str, int], flag: str) -> MicroscopyImage 
 
     if not path.is_file():
         return None
-    with _quiet_tifffile():
+    try:  # tifffile's log is kept quiet by read_microscopy, which reports it
+        tif = tifffile.TiffFile(path)
+    except Exception:
+        return None
+    with tif:
         try:
-            tif = tifffile.TiffFile(path)
-        except Exception:
-            return None
-        with tif:
-            try:
-                if tif.is_ome or tif.is_imagej:
-                    return _read_with_axes(path, tif, plane, flag)
-                if plane:
-                    _refuse_plane(path, flag)
-                return _read_plain(tif)
-            except ImageInputError:
-                raise
-            except Exception:  # tifffile's many errors on damaged files (read_microscopy names truncation)
-                raise ImageInputError(
-                    f"{path} is damaged or not a TIFF napari-singan can read; open it in an image program "
-                    "and save it again"
-                ) from None
+            if tif.is_ome or tif.is_imagej:
+                return _read_with_axes(path, tif, plane, flag)
+            if plane:
+                _refuse_plane(path, flag)
+            return _read_plain(tif)
+        except ImageInputError:
+            raise
+        except Exception:  # tifffile's many errors on damaged files (read_microscopy names truncation)
+            raise ImageInputError(
+                f"{path} is damaged or not a TIFF napari-singan can read; open it in an image program "
+                "and save it again"
+            ) from None
 
 
 def _read_plain(tif: Any) -> MicroscopyImage:

@@ -209,7 +209,7 @@ def training_plan(
         tuple(iterations),
         tuple(batches),
         seconds,
-        training_bytes(height, width, config, device, channels, first_scale),
+        training_bytes(height, width, config, device, channels, first_scale, shapes),
         str(device),
     )
 
