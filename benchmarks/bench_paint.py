@@ -26,14 +26,12 @@ markdown table (mean ± std over seeds) of these files and any ``--include``d on
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from bench_quality import config_of, load
+from bench_quality import config_of, jsonl_runs, load
 from scipy import ndimage
 from scipy.cluster.vq import kmeans2
 from skimage.transform import resize
@@ -195,13 +193,7 @@ def main() -> None:
     parser.add_argument("--include", nargs="*", default=[], help="JSON-lines files of earlier runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    records = [json.loads(line) for path in args.include for line in Path(path).read_text().splitlines()]
-    for image_name in args.images if args.seeds else []:
-        for seed in args.seeds:
-            new = run(args, image_name, seed)
-            with open(args.out, "a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in new)
-            records += new
+    records = jsonl_runs(args, run)
     print(table(records))
 
 

@@ -86,6 +86,19 @@ def config_of(variant: str, max_size: int | None, iters: int | None):
     return label, base.with_overrides(**overrides).with_overrides(max_size=max_size, **every_scale)
 
 
+def jsonl_runs(args: argparse.Namespace, run) -> list[dict]:
+    """The runs of ``args.include`` (JSON-lines files), then ``run(args, image, seed)``'s for each of
+    ``args.images`` and ``args.seeds``, each appended to the JSON-lines file ``args.out`` as it ends."""
+    records = [json.loads(line) for path in args.include for line in Path(path).read_text().splitlines()]
+    for image in args.images if args.seeds else []:
+        for seed in args.seeds:
+            new = run(args, image, seed)
+            with open(args.out, "a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in new)
+            records += new
+    return records
+
+
 def threshold_labels(image: np.ndarray) -> np.ndarray:
     """Two-class labels of an image: 1 above its Otsu threshold (of the channel mean for colour)."""
     from skimage.filters import threshold_otsu

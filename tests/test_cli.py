@@ -134,6 +134,19 @@ def test_cli_applications_end_to_end(cli_model, tmp_path):
     )
     sr = tifffile.imread(tmp_path / "sr.tif")
     assert sr.shape == (120, 100) and sr.dtype == np.uint16
+    paper = [
+        "sr",
+        str(model),
+        str(image),
+        "--factor",
+        "2.5",
+        "--back-projection",
+        "0",
+        "-o",
+        str(tmp_path / "p.tif"),
+    ]
+    assert main([*paper, *common]) == 0
+    assert not np.array_equal(tifffile.imread(tmp_path / "p.tif"), sr)  # the paper's steps, uncorrected
 
     assert (
         main(
@@ -217,6 +230,12 @@ def test_cli_application_errors(cli_model, tmp_path, capsys):
     assert "mask is empty" in capsys.readouterr().err
     assert main(["sr", str(model), str(image), "--factor", "0.5", "-o", "x.tif"]) == 2
     assert "above 1" in capsys.readouterr().err
+    assert main(["sr", str(model), str(image), "--back-projection", "-1", "-o", "x.tif"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("back-projection must be a number at least 0 and at most 100, got -1")
+    )
     assert main(["animate", str(model), "-o", str(tmp_path / "a.avi")]) == 2
     assert ".gif" in capsys.readouterr().err
 

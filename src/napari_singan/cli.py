@@ -424,7 +424,7 @@ def _add_masked_options(p: argparse.ArgumentParser, radius: float, sigma: float)
 
 
 def _add_app_parsers(sub) -> None:
-    from .apps import editing, harmonization
+    from .apps import editing, harmonization, super_resolution
 
     sr = _app_parser(
         sub,
@@ -434,6 +434,14 @@ def _add_app_parsers(sub) -> None:
     )
     sr.add_argument(
         "--factor", type=_positive, default=4.0, help="upscaling factor, any value above 1 (default 4)"
+    )
+    sr.add_argument(
+        "--back-projection",
+        type=int,
+        default=super_resolution.BACK_PROJECTION,
+        metavar="PASSES",
+        help="after each upscaling step, correct the output PASSES times so that, shrunk, it equals the "
+        f"input (0: the paper's steps, which drift from it; default {super_resolution.BACK_PROJECTION})",
     )
     paint = _app_parser(
         sub,
@@ -869,7 +877,10 @@ def _cmd_sr(args: argparse.Namespace) -> int:
 
     model = _load_for_output(args)
     image, pixel = _read_app_input(args.image)
-    out = _run_app(args, super_resolve(model, image, args.factor, seed=args.seed, force=args.force))
+    work = super_resolve(
+        model, image, args.factor, back_projection=args.back_projection, seed=args.seed, force=args.force
+    )
+    out = _run_app(args, work)
     return _write_single(args, model, image, out, pixel)
 
 

@@ -8,6 +8,7 @@ import tifffile
 
 from napari_singan._napari.models import MODELS
 from napari_singan.apps.masked import feathered_mask
+from napari_singan.apps.super_resolution import BACK_PROJECTION
 from napari_singan.core import memory
 
 from ..conftest import make_texture
@@ -55,6 +56,10 @@ def test_super_resolution_overlays_its_input(viewer_with_model, qtbot):
     assert (
         again.name == "SR ×2 img [1]" and "added 'SR ×2 img [1]'" in sr.runner.status.value
     )  # napari's name
+    np.testing.assert_array_equal(again.data, out.data)
+    assert sr.back_projection.value == BACK_PROJECTION
+    sr.back_projection.value = 0
+    assert not np.array_equal(_run(qtbot, sr).data, out.data)  # the paper's steps, uncorrected
 
 
 def test_paint_to_image(viewer_with_model, qtbot):

@@ -29,6 +29,7 @@ from ..apps import (
 )
 from ..apps.animation import VIDEO_FPS
 from ..apps.shared import model_scale_shape
+from ..apps.super_resolution import BACK_PROJECTION
 from ..core.files import ANIMATION_SUFFIXES, check_output_path
 from .application import ApplicationWidget, Input
 from .controls import layer_picker, write_file
@@ -48,22 +49,31 @@ class SuperResolutionWidget(ApplicationWidget):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.image = layer_picker(viewer, "image (empty: training image)", Image, nullable=True)
         self.factor = FloatSpinBox(label="factor", min=1.05, max=16.0, step=0.25, value=4.0)
-        super().__init__(viewer, [self.image, self.factor])
+        self.back_projection = SpinBox(
+            label="back-projection passes",
+            min=0,
+            max=100,
+            value=BACK_PROJECTION,
+            tooltip="after each upscaling step, correct the output this many times so that, shrunk, it equals "
+            "the input (0: the paper's steps, which drift from it)",
+        )
+        super().__init__(viewer, [self.image, self.factor, self.back_projection])
         self.image.value = None
 
     def work(self, model: SinGANModel):
-        s = self.factor.value
+        s, passes = self.factor.value, self.back_projection.value
         if self.image.value is None:
             h, w = model.shapes[-1]
             native = (round(s * h), round(s * w))
             self.check_fits(model, native)
             kwargs = output_layer_kwargs(model, leading=0, native=native)
-            return super_resolve(model, None, s, seed=self.seed.value, force=True), f"SR ×{s:g}", kwargs
+            work = super_resolve(model, None, s, back_projection=passes, seed=self.seed.value, force=True)
+            return work, f"SR ×{s:g}", kwargs
         src = self.input_of(self.image.value, "an image layer", model)
         native = (round(s * src.hw[0]), round(s * src.hw[1]))
         self.check_fits(model, native)
         return (
-            super_resolve(model, src.image, s, seed=self.seed.value, force=True),
+            super_resolve(model, src.image, s, back_projection=passes, seed=self.seed.value, force=True),
             f"SR ×{s:g} {src.layer.name}",
             self.overlay(src, native),
         )
