@@ -19,6 +19,14 @@ whole samples beside the difference between two samples.
     python benchmarks/bench_large.py --memory --sizes 2048 8192 --whole-up-to 2048
     python benchmarks/bench_large.py --quality --quality-size 2048 --seeds 4
 
+``--sr``: a ``fast`` model (cell as uint16, 80 px, ``--iters`` iterations per
+scale) upscales inputs of each ``--sr-inputs`` side (the cell micrograph tiled)
+``--sr-factor`` times, in bounded memory (the finest stage runs tile by tile);
+reports the peak beside its estimate and beside the whole-image estimate that
+the memory check used before super-resolution was tiled.
+
+    python benchmarks/bench_large.py --sr --sr-inputs 1024 2048 --sr-factor 4
+
 Writes ``benchmarks/results/large.json`` (``--out``) after every job.
 """
 
@@ -39,15 +47,35 @@ RESULTS = Path(__file__).parent / "results"
 
 def _job(args: argparse.Namespace) -> None:
     """One measurement in this process; prints one JSON line."""
+    from napari_singan.apps import super_resolve
     from napari_singan.core import drain, generate, load_model
-    from napari_singan.core.memory import sampling_bytes, tiled_bytes
+    from napari_singan.core.files import builtin_image
+    from napari_singan.core.memory import (
+        generation_bytes,
+        sampling_bytes,
+        super_resolution_bytes,
+        tiled_bytes,
+    )
     from napari_singan.core.tiled import generate_tiled, open_tiff
 
     model = load_model(args.model)
     size = (args.size, args.size)
+    extra = {}
+    if args.job == "sr":
+        cell = builtin_image("cell").astype(np.uint16) * 257
+        reps = (-(-args.size // cell.shape[0]), -(-args.size // cell.shape[1]))
+        low = np.tile(cell, reps)[: args.size, : args.size]
+        size = (round(args.sr_factor * args.size),) * 2
+        extra = {
+            "factor": args.sr_factor,
+            "whole_estimate_gb": round(generation_bytes(model, size) / 2**30, 3),
+        }
     before = _high_water_gb()
     start = time.perf_counter()
-    if args.job == "tiled":
+    if args.job == "sr":
+        out = drain(super_resolve(model, low, args.sr_factor))
+        estimate = super_resolution_bytes(model, size)
+    elif args.job == "tiled":
         out = open_tiff(args.target, (len(args.job_seeds), *size), model.spec.dtype)
         drain(generate_tiled(model, out, seeds=args.job_seeds))
         out.flush()
@@ -68,6 +96,7 @@ def _job(args: argparse.Namespace) -> None:
                 "peak_rss_gb": round(peak, 3),
                 "before_gb": round(before, 3),
                 "estimate_gb": round(estimate / 2**30, 3),
+                **extra,
             }
         )
     )
@@ -81,9 +110,9 @@ def _high_water_gb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
-def _run(model: Path, job: str, size: int, seeds: list[int], target: Path) -> dict:
+def _run(model: Path, job: str, size: int, seeds: list[int], target: Path, factor: float = 4.0) -> dict:
     command = [sys.executable, __file__, "--job", job, "--model", str(model), "--size", str(size)]
-    command += ["--target", str(target), "--job-seeds", *map(str, seeds)]
+    command += ["--target", str(target), "--job-seeds", *map(str, seeds), "--sr-factor", str(factor)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {"job": job, "size": size, "error": done.stderr.strip().splitlines()[-1]}
@@ -156,19 +185,33 @@ def quality(args: argparse.Namespace, report: dict, folder: Path) -> None:
     _save(report, args.out)
 
 
+def super_resolution(args: argparse.Namespace, report: dict, folder: Path) -> None:
+    model = folder / "fast_uint16.singan"
+    _train("fast", 80, args.iters, True, model)
+    rows = report.setdefault("super_resolution", [])
+    for side in args.sr_inputs:
+        row = _run(model, "sr", side, [0], folder / "unused", args.sr_factor)
+        rows.append(row)
+        print(row, flush=True)
+        _save(report, args.out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--memory", action="store_true", help="peak RSS and time against output size")
     parser.add_argument("--quality", action="store_true", help="metrics of tiled against whole samples")
+    parser.add_argument("--sr", action="store_true", help="peak RSS and time of super-resolution")
+    parser.add_argument("--sr-inputs", type=int, nargs="+", default=[1024, 2048], help="square input sides")
+    parser.add_argument("--sr-factor", type=float, default=4.0, help="super-resolution factor")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 8192], help="square output sides")
     parser.add_argument("--whole-up-to", type=int, default=2048, help="also generate whole up to this side")
     parser.add_argument("--iters", type=int, default=1, help="training iterations per scale (--memory)")
     parser.add_argument("--quality-size", type=int, default=2048)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--out", type=Path, default=RESULTS / "large.json")
-    parser.add_argument("--job", choices=["tiled", "whole"], help=argparse.SUPPRESS)
+    parser.add_argument("--job", choices=["tiled", "whole", "sr"], help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--target", help=argparse.SUPPRESS)
@@ -184,6 +227,9 @@ def main() -> None:
             memory(args, report, Path(tmp))
         if args.quality:
             quality(args, report, Path(tmp))
+        if args.sr:
+            report.pop("super_resolution", None)
+            super_resolution(args, report, Path(tmp))
 
 
 if __name__ == "__main__":

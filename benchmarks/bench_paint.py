@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 import torch
-from bench_quality import config_of, jsonl_runs, load
+from bench_quality import config_of, jsonl_runs, load, mean_std
 from scipy import ndimage
 from scipy.cluster.vq import kmeans2
 from skimage.transform import resize
@@ -150,9 +150,7 @@ def table(records: list[dict]) -> str:
         groups.setdefault((r["image"], r["jitter"], r["scales"], r["start_scale"], r["way"]), []).append(r)
 
     def stat(runs: list[dict], key: str) -> str:
-        values = [r[key] for r in runs]
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.3f} ± {spread:.3f}"
+        return mean_std([r[key] for r in runs])
 
     lines = [
         "| image | paint colours off by (std) | start scale (of N) | way | seeds | patch-SWD ↓ | colour distance ↓ "

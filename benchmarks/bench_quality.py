@@ -99,6 +99,12 @@ def jsonl_runs(args: argparse.Namespace, run) -> list[dict]:
     return records
 
 
+def mean_std(values: list[float], fmt: str = ".3f") -> str:
+    """``mean ± sample std`` of the values (± 0 for one value), each formatted with ``fmt``."""
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):{fmt}} ± {spread:{fmt}}"
+
+
 def threshold_labels(image: np.ndarray) -> np.ndarray:
     """Two-class labels of an image: 1 above its Otsu threshold (of the channel mean for colour)."""
     from skimage.filters import threshold_otsu

@@ -6,35 +6,42 @@ anti-aliasing, as a coarser camera sees it). Each preset trains on the
 low-resolution image at its own size (one thread), upscales it ``--factor``
 times with ``--outputs`` noise seeds and each count of ``--back-projection``
 passes (0: the paper's steps), and every output is compared with the ground
-truth, as is the bicubic upsampling of the same input:
+truth, as are upsamplings of the same input by a cubic spline (skimage) and by
+the package's own antialiased bicubic followed by the same back-projection
+(what the model adds beyond it), and the truth itself (the metrics' floor):
 
-- PSNR (dB, over the dtype's range; the float images' own range): fidelity, high is good;
+- PSNR (dB, over the dtype's range, as for 8-bit photographs; a float image's own range): fidelity,
+  high is good (it flatters a 16-bit image that fills little of its range);
 - patch-SWD to the ground truth (:func:`napari_singan.metrics.patch_swd`): does the output have
   the real image's texture at its full resolution (bicubic is smooth), low is good;
 - spread: per-pixel std across the outputs over the ground truth's std (what the noise invents,
-  which differs from output to output; bicubic's is 0).
+  which differs from output to output; an interpolation's is 0).
 
 Images are taken channels-last (2-D or H x W x C, as the bundled ones are).
-Writes one JSON line per (image, preset or bicubic, seed) to ``--out`` and
+Writes one JSON line per (image, method, seed) to ``--out``, a method being a
+baseline or a preset with a count of passes, and
 prints a markdown table (mean ± std over seeds) of these and any ``--include``d runs.
 
-    python benchmarks/bench_sr.py --presets super-resolution "sr-fast=fast,rec_weight=100,min_size=18" --seeds 0 1
+    python benchmarks/bench_sr.py --presets fast --seeds 0 1 2 --out fast.jsonl
+    python benchmarks/bench_sr.py --presets super-resolution "sr-fast=fast,rec_weight=100,min_size=18"
     python benchmarks/bench_sr.py --seeds --include a.jsonl b.jsonl     (tabulate only)
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 import torch
-from bench_quality import BUNDLED, config_of, jsonl_runs, load
+from bench_quality import BUNDLED, config_of, jsonl_runs, load, mean_std
 from skimage.transform import resize
 
 from napari_singan.apps import super_resolve
-from napari_singan.core import drain, train
+from napari_singan.apps.super_resolution import BACK_PROJECTION, back_project
+from napari_singan.core import denormalize, drain, train
+from napari_singan.core.images import prepare_image
+from napari_singan.core.pyramid import resize as resize_tensor
 from napari_singan.metrics import as_nhwc, patch_swd
 
 
@@ -76,11 +83,23 @@ def measure(outputs: np.ndarray, truth: np.ndarray, seed: int) -> dict:
 
 
 def run(args: argparse.Namespace, name: str, seed: int) -> list[dict]:
-    """The bicubic baseline and every preset's model, trained on the low-resolution image, measured."""
+    """The baselines and every preset's model, trained on the low-resolution image, measured."""
     truth, low = truth_and_input(name, args.size, args.factor)
     common = {"image": name, "seed": seed, "size": list(truth.shape[:2]), "factor": args.factor}
-    bicubic = rescale(low, truth.shape[:2], order=3)[None]
-    records = [{**common, "preset": "bicubic", "train_seconds": 0.0, **measure(bicubic, truth, seed)}]
+    cubic = rescale(low, truth.shape[:2], order=3)[None]
+    normalized, spec = prepare_image(low)  # (1, C, h, w) in [-1, 1], as a model sees it
+    projected = back_project(resize_tensor(normalized, truth.shape[:2]), normalized, BACK_PROJECTION)
+    records = [
+        {**common, "preset": "truth itself (the metrics' floor)", **measure(truth[None], truth, seed)},
+        {**common, "preset": "cubic spline", **measure(cubic, truth, seed)},
+        {
+            **common,
+            "preset": f"bicubic, back-projection {BACK_PROJECTION}",
+            **measure(denormalize(projected, spec), truth, seed),
+        },
+    ]
+    for r in records:
+        r["train_seconds"] = 0.0
     for variant in args.presets:
         label, config = config_of(variant, max(low.shape[:2]), None)
         start = time.perf_counter()
@@ -120,9 +139,7 @@ def table(records: list[dict]) -> str:
         groups.setdefault((r["image"], tuple(r["size"]), r["factor"], r["preset"]), []).append(r)
 
     def stat(runs: list[dict], key: str, fmt: str) -> str:
-        values = [r[key] for r in runs]
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):{fmt}} ± {spread:{fmt}}"
+        return mean_std([r[key] for r in runs], fmt)
 
     lines = [
         "| image | truth px | × | method | scales | seeds | train s | PSNR dB ↑ | patch-SWD to truth ↓ | spread |",
@@ -150,7 +167,11 @@ def main() -> None:
     parser.add_argument("--factor", type=int, default=4, help="upscaling factor (an integer)")
     parser.add_argument("--outputs", type=int, default=4, help="noise seeds upscaled per model")
     parser.add_argument(
-        "--back-projection", nargs="+", type=int, default=[0, 1, 3], help="passes per step, each measured"
+        "--back-projection",
+        nargs="+",
+        type=int,
+        default=[0, BACK_PROJECTION],
+        help="passes per step, each measured",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="sr.jsonl")

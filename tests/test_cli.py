@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_singan.apps import super_resolve
 from napari_singan.cli import _config_from_args, build_parser, main
-from napari_singan.core import DEFAULT_PRESET, PRESETS, load_model
+from napari_singan.core import DEFAULT_PRESET, PRESETS, drain, load_model
 
 from .conftest import TINY_CLI, make_texture
 
@@ -146,7 +147,10 @@ def test_cli_applications_end_to_end(cli_model, tmp_path):
         str(tmp_path / "p.tif"),
     ]
     assert main([*paper, *common]) == 0
-    assert not np.array_equal(tifffile.imread(tmp_path / "p.tif"), sr)  # the paper's steps, uncorrected
+    paper = tifffile.imread(tmp_path / "p.tif")  # the paper's steps, uncorrected
+    expected = drain(super_resolve(load_model(model), tifffile.imread(image), 2.5, back_projection=0, seed=2))
+    np.testing.assert_array_equal(paper, expected)
+    assert not np.array_equal(paper, sr)
 
     assert (
         main(
@@ -230,12 +234,9 @@ def test_cli_application_errors(cli_model, tmp_path, capsys):
     assert "mask is empty" in capsys.readouterr().err
     assert main(["sr", str(model), str(image), "--factor", "0.5", "-o", "x.tif"]) == 2
     assert "above 1" in capsys.readouterr().err
-    assert main(["sr", str(model), str(image), "--back-projection", "-1", "-o", "x.tif"]) == 2
-    assert (
-        capsys.readouterr()
-        .err.strip()
-        .endswith("back-projection must be a number at least 0 and at most 100, got -1")
-    )
+    for passes in ("-1", "101", "2.5", "abc"):
+        assert main(["sr", str(model), str(image), "--back-projection", passes, "-o", "x.tif"]) == 2
+        assert f"give a whole number from 0 to 100, not '{passes}'" in capsys.readouterr().err
     assert main(["animate", str(model), "-o", str(tmp_path / "a.avi")]) == 2
     assert ".gif" in capsys.readouterr().err
 

@@ -82,6 +82,7 @@ _seed = _checked(int, lambda value: value >= 0, "a whole number of at least 0")
 _count = _checked(int, lambda value: value >= 1, "a whole number of at least 1")
 _finite = _checked(float, math.isfinite, "a finite number")
 _positive = _checked(float, lambda value: math.isfinite(value) and value > 0, "a finite number above 0")
+_passes = _checked(int, lambda value: 0 <= value <= 100, "a whole number from 0 to 100")
 
 
 #: CLI flag -> (config field, type, help). Defaults come from the chosen preset.
@@ -429,7 +430,7 @@ def _add_app_parsers(sub) -> None:
     sr = _app_parser(
         sub,
         "sr",
-        "upscale an image with a super-resolution model (train with --preset super-resolution)",
+        "upscale an image with a model trained on it (any preset; see docs/applications.md)",
         [("image", "image to upscale")],
     )
     sr.add_argument(
@@ -437,10 +438,10 @@ def _add_app_parsers(sub) -> None:
     )
     sr.add_argument(
         "--back-projection",
-        type=int,
+        type=_passes,
         default=super_resolution.BACK_PROJECTION,
         metavar="PASSES",
-        help="after each upscaling step, correct the output PASSES times so that, shrunk, it equals the "
+        help="after each upscaling step, correct the output PASSES times towards agreeing, shrunk, with the "
         f"input (0: the paper's steps, which drift from it; default {super_resolution.BACK_PROJECTION})",
     )
     paint = _app_parser(

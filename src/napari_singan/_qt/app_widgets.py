@@ -31,6 +31,7 @@ from ..apps.animation import VIDEO_FPS
 from ..apps.shared import model_scale_shape
 from ..apps.super_resolution import BACK_PROJECTION
 from ..core.files import ANIMATION_SUFFIXES, check_output_path
+from ..core.memory import check_memory, super_resolution_bytes
 from .application import ApplicationWidget, Input
 from .controls import layer_picker, write_file
 
@@ -54,8 +55,8 @@ class SuperResolutionWidget(ApplicationWidget):
             min=0,
             max=100,
             value=BACK_PROJECTION,
-            tooltip="after each upscaling step, correct the output this many times so that, shrunk, it equals "
-            "the input (0: the paper's steps, which drift from it)",
+            tooltip="after each upscaling step, correct the output this many times towards agreeing, shrunk, "
+            "with the input (0: the paper's steps, which drift from it)",
         )
         super().__init__(viewer, [self.image, self.factor, self.back_projection])
         self.image.value = None
@@ -65,13 +66,15 @@ class SuperResolutionWidget(ApplicationWidget):
         if self.image.value is None:
             h, w = model.shapes[-1]
             native = (round(s * h), round(s * w))
-            self.check_fits(model, native)
+            check_memory(
+                super_resolution_bytes(model, native), "cpu"
+            )  # its image-sized maps stay on the host
             kwargs = output_layer_kwargs(model, leading=0, native=native)
             work = super_resolve(model, None, s, back_projection=passes, seed=self.seed.value, force=True)
             return work, f"SR ×{s:g}", kwargs
         src = self.input_of(self.image.value, "an image layer", model)
         native = (round(s * src.hw[0]), round(s * src.hw[1]))
-        self.check_fits(model, native)
+        check_memory(super_resolution_bytes(model, native), "cpu")
         return (
             super_resolve(model, src.image, s, back_projection=passes, seed=self.seed.value, force=True),
             f"SR ×{s:g} {src.layer.name}",

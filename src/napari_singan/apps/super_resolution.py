@@ -1,17 +1,18 @@
 """Super-resolution (paper §4.1).
 
-Train with the ``super-resolution`` preset (alpha = 100). To upscale by ``s``,
+Train on the low-resolution image (the paper uses the ``super-resolution``
+preset, alpha = 100; the default ``fast`` scores as well). To upscale by ``s``,
 take k steps of a factor close to 1/r (the model's scale ratio) whose product
 is exactly ``s``; each step upsamples and passes the image through the finest
 generator with its noise amplitude, which adds the details that scale learned.
 
 Unlike the paper, each step then corrects its output by iterative
 back-projection (Irani & Peleg, 1991): the output, shrunk to the input's size
-(antialiased bicubic, as the pyramid is built), is made to equal the input, so
-the generator adds detail but cannot move what the input measured. Without it
+(antialiased bicubic, as the pyramid is built), is pulled towards the input,
+so the generator adds detail but hardly moves what the input measured. Without it
 the finest generator, applied again and again at sizes it was not trained at,
-drifts: on the benchmark micrographs the paper's steps scored worse than
-bicubic upsampling in both fidelity and texture (``benchmarks/bench_sr.py``,
+drifts: on the benchmark micrographs the paper's steps scored worse than a
+cubic spline in both fidelity and texture (``benchmarks/bench_sr.py``,
 docs/applications.md).
 """
 
@@ -27,10 +28,19 @@ import torch
 
 from ..core.errors import SinGANError, check_number, check_whole
 from ..core.images import denormalize
-from ..core.memory import check_generation
+from ..core.memory import (
+    FORCE_ARGUMENT,
+    TILE_BYTES,
+    TILE_PEAK,
+    check_memory,
+    super_resolution_bytes,
+    tile_side,
+)
+from ..core.models import scale_width
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress, smallest_stage_side
 from ..core.singan import SinGANModel
+from ..core.tiled import stage_tiles, tiles
 from .shared import input_tensor, require_image_only, seeded_noise, spatial_shape
 
 
@@ -78,16 +88,18 @@ BACK_PROJECTION = 3
 
 
 def back_project(x: torch.Tensor, low: torch.Tensor, passes: int) -> torch.Tensor:
-    """Correct ``x`` so that, shrunk to ``low``'s size, it matches ``low`` (iterative back-projection).
+    """Bring ``x``, shrunk to ``low``'s size, closer to ``low`` (iterative back-projection).
 
     Parameters
     ----------
     x
-        ``(1, C, H, W)`` upscaled image.
+        ``(1, C, H, W)`` upscaled image, in the model's units ([-1, 1]).
     low
         ``(1, C, h, w)`` the measured image it must agree with, ``h <= H``, ``w <= W``.
     passes
-        Corrections; each adds the upsampled residual ``low - shrink(x)``.
+        Corrections; each adds the upsampled residual ``low - shrink(x)`` and
+        clamps to the model's range (unclamped, the corrections overshoot it
+        along the borders).
 
     Returns
     -------
@@ -95,7 +107,7 @@ def back_project(x: torch.Tensor, low: torch.Tensor, passes: int) -> torch.Tenso
         ``(1, C, H, W)``.
     """
     for _ in range(passes):
-        x = x + resize(low - resize(x, tuple(low.shape[-2:])), tuple(x.shape[-2:]))
+        x = (x + resize(low - resize(x, tuple(low.shape[-2:])), tuple(x.shape[-2:]))).clamp(-1.0, 1.0)
     return x
 
 
@@ -108,31 +120,43 @@ def super_resolve(
     back_projection: int = BACK_PROJECTION,
     seed: int | None = 0,
     force: bool = False,
+    tile_bytes: int = TILE_BYTES,
 ) -> Generator[SampleProgress, None, np.ndarray]:
-    """Upscale an image by ``factor`` with the finest generator (§4.1).
+    """Upscale an image by ``factor`` with the finest generator (§4.1), in bounded memory.
+
+    The image-sized maps (the model's channels, float32) stay in host memory;
+    the finest generator runs on the model's device, tile by tile once a step
+    is larger than one tile (:func:`napari_singan.core.tiled.stage_tiles`:
+    its instance norms take their statistics from the central tile, so tiles
+    join without seams), and each step is back-projected whole.
 
     Parameters
     ----------
     model
-        A model trained with the ``super-resolution`` preset.
+        A model trained on the low-resolution image (any preset; the paper
+        uses ``super-resolution``).
     image
         The image to upscale, laid out like the training image; ``None`` takes
         the training image at the model's resolution.
     factor
         Upscaling factor, above 1.
     back_projection
-        Passes of back-projection after each step, which keep the output,
-        shrunk, equal to the input; 0 gives the paper's steps.
+        Passes of back-projection after each step, each bringing the output,
+        shrunk, closer to the input; 0 gives the paper's steps.
     seed
         Same seed, same output; ``None`` draws a random seed.
     force
         Skip the memory estimate that refuses, before any work, outputs that
-        would not fit in the device's available memory.
+        would not fit in the available host memory
+        (:func:`~napari_singan.core.memory.super_resolution_bytes`).
+    tile_bytes
+        Bound on the feature maps of one tile
+        (:func:`~napari_singan.core.memory.tile_side`).
 
     Yields
     ------
     SampleProgress
-        After each upscaling step.
+        After each tile of each upscaling step.
 
     Returns
     -------
@@ -158,13 +182,26 @@ def super_resolve(
             f"would be {shapes[0][0]}x{shapes[0][1]} px, and its generators, which pad by reflection, need at "
             f"least {need} px per side; give a larger input"
         )
-    check_generation(model, shapes[-1], force=force)
+    if not force:
+        check_memory(super_resolution_bytes(model, shapes[-1], tile_bytes), "cpu", force_flag=FORCE_ARGUMENT)
+        if model.device.type != "cpu":  # the tiles run there
+            check_memory(round(TILE_PEAK * tile_bytes), model.device, force_flag=FORCE_ARGUMENT)
     finest = model.num_trained - 1
+    cfg = model.config.model
+    side = tile_side(scale_width(finest, cfg), cfg.num_blocks, tile_bytes)
+    total = sum(len(list(tiles(shape, side))) for shape in shapes)
     noise = seeded_noise(model, seed)
-    x = low
-    for i, shape in enumerate(shapes):
-        x = resize(x, shape)  # (1, C, H_i, W_i)
-        x = model.generators[finest](noise(finest, tuple(x.shape)), x)
+    low = low.cpu()  # (1, C, h, w): every image-sized map stays on the host
+    x, done = low, 0
+    for shape in shapes:
+        up = resize(x, shape)  # (1, C, H_i, W_i)
+        drawn = noise(finest, tuple(up.shape)).cpu()  # drawn whole, as whole-image generation draws it
+        x = torch.empty_like(up)
+        for rows, cols, result in stage_tiles(model, finest, drawn, up, side, None):
+            x[:, :, rows, cols] = result
+            del result  # before the next tile's maps
+            done += 1
+            yield SampleProgress(done, total)
+        del up, drawn  # before back-projection's maps
         x = back_project(x, low, passes)
-        yield SampleProgress(i + 1, len(shapes))
     return denormalize(x, model.spec)[0]

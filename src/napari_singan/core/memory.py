@@ -135,6 +135,35 @@ def tiled_bytes(model: SinGANModel, size: Shape, outputs: int = 1, tile_bytes: i
     return 4 * channels * maps + round(TILE_PEAK * tile_bytes) + conversion + result
 
 
+def super_resolution_bytes(model: SinGANModel, size: Shape, tile_bytes: int = TILE_BYTES) -> int:
+    """Estimate the peak memory of :func:`napari_singan.apps.super_resolve` for an output of ``size``.
+
+    Its image-sized float32 maps stay in host memory and the finest stage runs
+    whole (:func:`generation_bytes`) while it fits in one tile, else tile by
+    tile (:func:`tiled_bytes`); back-projection keeps three more maps (the
+    step's output, the upsampled residual and their sum), and the finished
+    image is converted to the model's dtype whole.
+
+    Parameters
+    ----------
+    model
+        The trained model.
+    size
+        Output ``(H, W)``.
+    tile_bytes
+        The tile bound given to ``super_resolve``.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
+    cfg = model.config.model
+    one_tile = max(size) <= tile_side(scale_width(model.num_trained - 1, cfg), cfg.num_blocks, tile_bytes)
+    stage = generation_bytes(model, size) if one_tile else tiled_bytes(model, size, 1, tile_bytes)
+    return stage + (3 * 4 + 8 * CONVERSION_COPIES) * model.channels * size[0] * size[1]
+
+
 def sampling_bytes(
     model: SinGANModel,
     num_samples: int,

@@ -161,7 +161,7 @@ def generate_tiled(
             up = resize(x, shapes[scale])  # (1, C, H_n, W_n) on the host
             x = None if last else torch.empty_like(up)
             drawn = noise(scale, (1, spec.channels, *shapes[scale])).to(host)  # as generate draws it
-            work = _stage_tiles(model, scale, drawn, up, sides[scale], stats_pixels)
+            work = stage_tiles(model, scale, drawn, up, sides[scale], stats_pixels)
             del drawn  # only the stage's padded input keeps it
             for rows, cols, result in work:
                 if last:
@@ -174,7 +174,7 @@ def generate_tiled(
     return out
 
 
-def _stage_tiles(
+def stage_tiles(
     model: SinGANModel,
     scale: int,
     noise: torch.Tensor,
