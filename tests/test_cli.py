@@ -234,8 +234,10 @@ def test_cli_application_errors(cli_model, tmp_path, capsys):
     assert "mask is empty" in capsys.readouterr().err
     assert main(["sr", str(model), str(image), "--factor", "0.5", "-o", "x.tif"]) == 2
     assert "above 1" in capsys.readouterr().err
-    for passes in ("-1", "101", "2.5", "abc"):
-        assert main(["sr", str(model), str(image), "--back-projection", passes, "-o", "x.tif"]) == 2
+    for passes in ("-1", "101", "2.5", "abc"):  # refused by the parser, before the model is read
+        with pytest.raises(SystemExit) as refused:
+            main(["sr", str(model), str(image), "--back-projection", passes, "-o", "x.tif"])
+        assert refused.value.code == 2
         assert f"give a whole number from 0 to 100, not '{passes}'" in capsys.readouterr().err
     assert main(["animate", str(model), "-o", str(tmp_path / "a.avi")]) == 2
     assert ".gif" in capsys.readouterr().err
