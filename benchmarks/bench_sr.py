@@ -133,7 +133,7 @@ def run(args: argparse.Namespace, name: str, seed: int) -> list[dict]:
 
 
 def table(records: list[dict]) -> str:
-    """Markdown: mean ± std over seeds per (image, preset)."""
+    """Markdown: mean ± std over seeds per (image, method), the methods of an image together."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault((r["image"], tuple(r["size"]), r["factor"], r["preset"]), []).append(r)
@@ -145,7 +145,7 @@ def table(records: list[dict]) -> str:
         "| image | truth px | × | method | scales | seeds | train s | PSNR dB ↑ | patch-SWD to truth ↓ | spread |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (image, size, factor, label), runs in groups.items():
+    for (image, size, factor, label), runs in sorted(groups.items(), key=lambda group: group[0][0]):
         lines.append(
             f"| {image} | {size[0]}×{size[1]} | {factor} | {label} | {runs[0].get('scales', '')} | {len(runs)} "
             f"| {stat(runs, 'train_seconds', '.0f')} | {stat(runs, 'psnr', '.2f')} "
