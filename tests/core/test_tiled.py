@@ -7,8 +7,9 @@ import torch
 
 from napari_singan.core import SinGANError, drain, generate, train
 from napari_singan.core.events import TileProgress
+from napari_singan.core.memory import tile_side
 from napari_singan.core.models import GeneratorStage
-from napari_singan.core.tiled import generate_tiled, open_tiff, tile_side, tiles, write_tiff
+from napari_singan.core.tiled import generate_tiled, open_tiff, tiles, write_tiff
 from tests.conftest import TINY, make_texture
 
 SMALL_TILES = 2**18  # 16 px tiles at 32 filters: many tiles even on tiny outputs

@@ -29,9 +29,8 @@ from ..apps import (
 )
 from ..apps.animation import VIDEO_FPS
 from ..apps.shared import model_scale_shape
-from ..apps.super_resolution import BACK_PROJECTION
+from ..apps.super_resolution import BACK_PROJECTION, check_super_resolution
 from ..core.files import ANIMATION_SUFFIXES, check_output_path
-from ..core.memory import check_memory, super_resolution_bytes
 from .application import ApplicationWidget, Input
 from .controls import layer_picker, write_file
 
@@ -66,15 +65,13 @@ class SuperResolutionWidget(ApplicationWidget):
         if self.image.value is None:
             h, w = model.shapes[-1]
             native = (round(s * h), round(s * w))
-            check_memory(
-                super_resolution_bytes(model, native), "cpu"
-            )  # its image-sized maps stay on the host
+            check_super_resolution(model, native)
             kwargs = output_layer_kwargs(model, leading=0, native=native)
             work = super_resolve(model, None, s, back_projection=passes, seed=self.seed.value, force=True)
             return work, f"SR ×{s:g}", kwargs
         src = self.input_of(self.image.value, "an image layer", model)
         native = (round(s * src.hw[0]), round(s * src.hw[1]))
-        check_memory(super_resolution_bytes(model, native), "cpu")
+        check_super_resolution(model, native)
         return (
             super_resolve(model, src.image, s, back_projection=passes, seed=self.seed.value, force=True),
             f"SR ×{s:g} {src.layer.name}",

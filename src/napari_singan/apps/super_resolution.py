@@ -33,10 +33,9 @@ from ..core.memory import (
     TILE_BYTES,
     TILE_PEAK,
     check_memory,
+    stage_tile_side,
     super_resolution_bytes,
-    tile_side,
 )
-from ..core.models import scale_width
 from ..core.pyramid import resize
 from ..core.sampling import SampleProgress, smallest_stage_side
 from ..core.singan import SinGANModel
@@ -111,6 +110,23 @@ def back_project(x: torch.Tensor, low: torch.Tensor, passes: int) -> torch.Tenso
     return x
 
 
+def check_super_resolution(
+    model: SinGANModel, size: tuple[int, int], tile_bytes: int = TILE_BYTES, force_flag: str | None = None
+) -> None:
+    """Refuse, before any work, an output of ``size`` px whose :func:`super_resolve` would not fit: its
+    image-sized maps in host memory (:func:`~napari_singan.core.memory.super_resolution_bytes`) and, on
+    an accelerator, one tile's peak in the device's memory.
+
+    Raises
+    ------
+    MemoryEstimateError
+        One line with the estimate, what is available and what to do (naming ``force_flag``, if given).
+    """
+    check_memory(super_resolution_bytes(model, size, tile_bytes), "cpu", force_flag=force_flag)
+    if model.device.type != "cpu":  # the tiles run there
+        check_memory(round(TILE_PEAK * tile_bytes), model.device, force_flag=force_flag)
+
+
 @torch.no_grad()
 def super_resolve(
     model: SinGANModel,
@@ -147,8 +163,7 @@ def super_resolve(
         Same seed, same output; ``None`` draws a random seed.
     force
         Skip the memory estimate that refuses, before any work, outputs that
-        would not fit in the available host memory
-        (:func:`~napari_singan.core.memory.super_resolution_bytes`).
+        would not fit (:func:`check_super_resolution`).
     tile_bytes
         Bound on the feature maps of one tile
         (:func:`~napari_singan.core.memory.tile_side`).
@@ -183,12 +198,9 @@ def super_resolve(
             f"least {need} px per side; give a larger input"
         )
     if not force:
-        check_memory(super_resolution_bytes(model, shapes[-1], tile_bytes), "cpu", force_flag=FORCE_ARGUMENT)
-        if model.device.type != "cpu":  # the tiles run there
-            check_memory(round(TILE_PEAK * tile_bytes), model.device, force_flag=FORCE_ARGUMENT)
+        check_super_resolution(model, shapes[-1], tile_bytes, FORCE_ARGUMENT)
     finest = model.num_trained - 1
-    cfg = model.config.model
-    side = tile_side(scale_width(finest, cfg), cfg.num_blocks, tile_bytes)
+    side = stage_tile_side(model, finest, tile_bytes)
     total = sum(len(list(tiles(shape, side))) for shape in shapes)
     noise = seeded_noise(model, seed)
     low = low.cpu()  # (1, C, h, w): every image-sized map stays on the host

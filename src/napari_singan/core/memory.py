@@ -64,6 +64,12 @@ def tile_side(width: int, num_blocks: int, tile_bytes: int = TILE_BYTES) -> int:
     return max(16, padded - 2 * num_blocks)
 
 
+def stage_tile_side(model: SinGANModel, scale: int, tile_bytes: int = TILE_BYTES) -> int:
+    """:func:`tile_side` of the model's stage ``scale``, from its width and blocks."""
+    cfg = model.config.model
+    return tile_side(scale_width(scale, cfg), cfg.num_blocks, tile_bytes)
+
+
 def generation_bytes(model: SinGANModel, size: Shape, batch: int = 1, outputs: int = 1) -> int:
     """Estimate the peak memory of generating images of ``size`` with ``model``.
 
@@ -128,8 +134,7 @@ def tiled_bytes(model: SinGANModel, size: Shape, outputs: int = 1, tile_bytes: i
     maps = max(
         (4 if s == len(shapes) - 1 else 5) * (h + grow) * (w + grow) for s, (h, w) in enumerate(shapes)
     )
-    cfg = model.config.model
-    side = tile_side(scale_width(model.num_trained - 1, cfg), cfg.num_blocks, tile_bytes)  # finest tiles
+    side = stage_tile_side(model, model.num_trained - 1, tile_bytes)  # finest tiles
     conversion = 8 * CONVERSION_COPIES * channels * min(side * side, size[0] * size[1])
     result = outputs * channels * size[0] * size[1] * np.dtype(model.spec.dtype).itemsize
     return 4 * channels * maps + round(TILE_PEAK * tile_bytes) + conversion + result
@@ -158,8 +163,7 @@ def super_resolution_bytes(model: SinGANModel, size: Shape, tile_bytes: int = TI
     int
         Bytes.
     """
-    cfg = model.config.model
-    one_tile = max(size) <= tile_side(scale_width(model.num_trained - 1, cfg), cfg.num_blocks, tile_bytes)
+    one_tile = max(size) <= stage_tile_side(model, model.num_trained - 1, tile_bytes)
     stage = generation_bytes(model, size) if one_tile else tiled_bytes(model, size, 1, tile_bytes)
     return stage + (3 * 4 + 8 * CONVERSION_COPIES) * model.channels * size[0] * size[1]
 

@@ -42,8 +42,7 @@ from .errors import OutputPathError, SinGANError, check_whole
 from .events import TileProgress
 from .files import TIFF_SUFFIXES, prepare_output, temporary_beside
 from .images import ImageSpec, denormalize
-from .memory import TILE_BYTES, readable_bytes, tile_side
-from .models import scale_width
+from .memory import TILE_BYTES, readable_bytes, stage_tile_side
 from .pyramid import Shape, resize
 from .sampling import injected_start, random_noise, runnable_shapes, sample_seeds, torch_generators
 from .singan import SinGANModel
@@ -120,7 +119,7 @@ def generate_tiled(
         As in :func:`napari_singan.core.generate`: sample ``i`` draws the same
         noise as ``generate``'s sample ``i``.
     tile_bytes
-        Bound on the feature maps of one tile (see :func:`tile_side`).
+        Bound on the feature maps of one tile (see :func:`~napari_singan.core.memory.tile_side`).
     stats_pixels
         Pixels of the central window whose norm statistics a stage's tiles
         share (default: one tile's).
@@ -145,8 +144,7 @@ def generate_tiled(
     if start_scale > 0:
         source = model.image if injected is None else injected
         prev = injected_start(source.to(host), start_scale, shapes)
-    cfg = model.config.model
-    sides = [tile_side(scale_width(s, cfg), cfg.num_blocks, tile_bytes) for s in range(len(shapes))]
+    sides = [stage_tile_side(model, s, tile_bytes) for s in range(len(shapes))]
     stages = range(start_scale, model.num_trained)
     total = count * sum(len(list(tiles(shapes[s], sides[s]))) for s in stages)
     gens = torch_generators(sample_seeds(seed, count) if seeds is None else list(seeds), model.device)
