@@ -117,6 +117,17 @@ def check_super_resolution(
     image-sized maps in host memory (:func:`~napari_singan.core.memory.super_resolution_bytes`) and, on
     an accelerator, one tile's peak in the device's memory.
 
+    Parameters
+    ----------
+    model
+        The trained model, on the device the tiles will run on.
+    size
+        Output ``(H, W)``.
+    tile_bytes
+        The tile bound given to ``super_resolve``.
+    force_flag
+        The option that skips the check, named in the message (e.g. ``force=True``).
+
     Raises
     ------
     MemoryEstimateError
