@@ -371,8 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="measure the quality of a model's samples",
         description="Draw samples at the model's working size and measure them against the training image: "
-        "patch-SWD (lower is better), diversity, copy distance (0 = a copy) and border score "
-        "(1 = no border anchoring). See napari_singan.metrics.",
+        "patch-SWD (lower is better), diversity, copy distance (0 = a copy), border score "
+        "(1 = no border anchoring) and collage (0 = no verbatim pieces of the image). See napari_singan.metrics.",
     )
     ev.add_argument("model", help="model file")
     ev.add_argument(

@@ -17,8 +17,11 @@ the same data score alike.
 - :func:`border_score`: diversity in a band along the border over diversity in
   the interior (1 = borders vary as much as the rest; near 0 = border anchoring,
   objects stuck at the same border position in every sample).
+- :func:`collage`: fraction of each sample made of verbatim 15 px pieces of the
+  training image (0 = generated; high for samples rearranged from copied pieces,
+  as patch nearest-neighbour methods make them, which :func:`copy_distance` misses).
 
-:func:`evaluate` computes all four; :func:`measure_model` (a long-work generator) and
+:func:`evaluate` computes all five; :func:`measure_model` (a long-work generator) and
 :func:`evaluate_model` draw the samples from a model first. :func:`as_nhwc` gives
 the ``(N, H, W, C)`` float64 layout they all compare, for measures of one's own.
 """
@@ -50,6 +53,11 @@ COPY_SIZE = 256
 COPY_REACH = 8
 #: A sample closer than this to the training image (in its standard deviations) counts as a copy.
 COPY_THRESHOLD = 0.1
+#: Side of the patches the collage measure looks up in the training image: larger than the networks'
+#: 11 px receptive field, so a match is copied structure, not a shared texture element.
+COLLAGE_PATCH = 15
+#: Random patch positions per sample that the collage measure looks up.
+COLLAGE_QUERIES = 256
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class QualityReport:
     copy_distance: float  # smallest distance of any sample to the training image (0 = a copy)
     copies: int  # samples closer than COPY_THRESHOLD to the training image
     border_score: float  # border-band diversity / interior diversity (1 = no border anchoring)
+    collage: float  # mean fraction of a sample made of verbatim 15 px pieces of the image (0 = none)
 
     def to_dict(self) -> dict[str, float | int]:
         """Plain dict (for JSON)."""
@@ -316,6 +325,66 @@ def copy_distance(samples: np.ndarray, image: np.ndarray, *, channel_axis: int |
     return best
 
 
+def _nearest_patch(queries: np.ndarray, ref: np.ndarray, side: int) -> np.ndarray:
+    """Root-mean-square difference of each flattened query patch ``(Q, D)`` to its nearest
+    ``side x side`` patch of ``ref`` ``(H, W, C)`` (every position), in float32: ``(Q,)``."""
+    windows = np.lib.stride_tricks.sliding_window_view(ref, (side, side), axis=(0, 1))  # (h, w, C, s, s)
+    q = queries.astype(np.float32)
+    q_sq = (q * q).sum(axis=1)
+    best = np.full(len(q), np.inf, dtype=np.float32)
+    rows = max(1, 8192 // windows.shape[1])  # about 8192 reference patches per block
+    for top in range(0, windows.shape[0], rows):
+        keys = windows[top : top + rows].reshape(-1, queries.shape[1]).astype(np.float32)
+        sq = q_sq[:, None] + (keys * keys).sum(axis=1)[None] - 2 * q @ keys.T  # (Q, K) squared distances
+        best = np.minimum(best, sq.min(axis=1))
+    return np.sqrt(np.maximum(best, 0) / queries.shape[1])
+
+
+def collage(
+    samples: np.ndarray, image: np.ndarray, *, channel_axis: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """Fraction of each sample made of verbatim pieces of the training image.
+
+    At :data:`COLLAGE_QUERIES` random positions of each sample, the
+    :data:`COLLAGE_PATCH` px patch (smaller only if an image side is) is looked
+    up among every patch of the training image (its central :data:`COPY_SIZE`
+    px window for large images, so the cost is bounded); a patch closer than
+    :data:`COPY_THRESHOLD` (root mean square, in the image's std) counts as
+    copied. This catches what
+    :func:`copy_distance` cannot: samples rearranged from large copied pieces,
+    as patch nearest-neighbour methods make them, rather than generated.
+
+    Parameters
+    ----------
+    samples
+        ``(N, H, W[, C])`` stack.
+    image
+        ``(H0, W0[, C])`` training image.
+    channel_axis
+        As in :func:`patch_swd`.
+    seed
+        Seeds the positions looked up.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)`` fractions: 0 when no piece is copied, 1 for a copy of the image.
+    """
+    x, ref = _standardize(samples, image, channel_axis)
+    side = min(COLLAGE_PATCH, *x.shape[1:3], *ref.shape[1:3])
+    top, left = max(0, (ref.shape[1] - COPY_SIZE) // 2), max(0, (ref.shape[2] - COPY_SIZE) // 2)
+    ref = ref[0, top : top + COPY_SIZE, left : left + COPY_SIZE]
+    rng = np.random.default_rng(seed)
+    queries = []  # (N * COLLAGE_QUERIES, side * side * C): every sample's, so the image is scanned once
+    for sample in x:
+        windows = np.lib.stride_tricks.sliding_window_view(sample, (side, side), axis=(0, 1))
+        ys = rng.integers(0, windows.shape[0], COLLAGE_QUERIES)
+        xs = rng.integers(0, windows.shape[1], COLLAGE_QUERIES)
+        queries.append(windows[ys, xs].reshape(COLLAGE_QUERIES, -1))
+    pasted = _nearest_patch(np.concatenate(queries), ref, side) < COPY_THRESHOLD
+    return pasted.reshape(len(x), COLLAGE_QUERIES).mean(axis=1)
+
+
 def evaluate(
     samples: np.ndarray, image: np.ndarray, *, channel_axis: int | None = None, seed: int = 0
 ) -> QualityReport:
@@ -342,6 +411,7 @@ def evaluate(
         copy_distance=float(dist.min()),
         copies=int((dist < COPY_THRESHOLD).sum()),
         border_score=border_score(samples, channel_axis=channel_axis),
+        collage=float(collage(samples, image, channel_axis=channel_axis, seed=seed).mean()),
     )
 
 
@@ -393,5 +463,5 @@ def summary(report: QualityReport) -> str:
     return (
         f"patch-SWD {report.patch_swd:.3f} ± {report.patch_swd_std:.3f} (lower is better) · "
         f"diversity {report.diversity:.2f} · border {border} (1 = no anchoring) · "
-        f"copies {report.copies}/{report.num_samples}"
+        f"copies {report.copies}/{report.num_samples} · collage {report.collage:.0%} (0% = nothing pasted)"
     )

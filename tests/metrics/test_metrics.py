@@ -84,6 +84,43 @@ def test_copies_are_caught_even_shifted(sets):
     assert report.copies == 2 and report.copy_distance == 0.0
 
 
+def collage_of(image: np.ndarray, seed: int) -> np.ndarray:
+    """A rearrangement of the image: its four quadrants shuffled, as a patch method pastes pieces."""
+    h, w = image.shape[0] // 2, image.shape[1] // 2
+    quads = [image[:h, :w], image[:h, w:], image[h:, :w], image[h:, w:]]
+    order = np.random.default_rng(seed).permutation(4)
+    while (order == np.arange(4)).all():  # not the image itself
+        order = np.roll(order, 1)
+    q = [quads[k] for k in order]
+    return np.block([[q[0], q[1]], [q[2], q[3]]])
+
+
+def test_collage_catches_pasted_pieces_that_copy_distance_misses(sets):
+    image, crops, blurred, noise = sets
+    pasted = np.stack([collage_of(image, seed) for seed in range(4)])
+    assert (metrics.copy_distance(pasted, image) > metrics.COPY_THRESHOLD).all()  # no whole copy
+    fractions = metrics.collage(pasted, image)
+    assert (fractions > 0.4).all()  # half the 15 px windows lie inside one pasted 32 px quadrant
+    assert metrics.collage(image[None], image)[0] == 1.0
+    for fresh in (crops, blurred, noise):  # the same texture elsewhere, blurred, noise: nothing pasted
+        assert metrics.collage(fresh, image).max() < 0.05
+    report = metrics.evaluate(np.concatenate([pasted, crops[:4]]), image)
+    assert 0.15 < report.collage < 0.4 and report.copies == 0
+    np.testing.assert_array_equal(fractions, metrics.collage(pasted, image))  # seeded
+
+
+def test_collage_is_dtype_independent_and_takes_tiny_images(sets):
+    image, _, _, _ = sets
+    pasted = np.stack([collage_of(image, seed) for seed in range(2)])
+    a = metrics.collage(pasted, image, seed=1)
+    np.testing.assert_array_equal(
+        a, metrics.collage(pasted.astype(np.uint16) * 257, image.astype(np.uint16) * 257, seed=1)
+    )
+    np.testing.assert_array_equal(a, metrics.collage(pasted / 255.0, image / 255.0, seed=1))
+    small = image[:10, :12]  # smaller than a 15 px patch: the whole sample is looked up
+    assert metrics.collage(np.stack([small, small[::-1]]), small).tolist() == [1.0, 0.0]
+
+
 def test_border_anchored_set_scores_low(sets):
     image, crops, _, _ = sets
     anchored = crops.copy()
@@ -131,6 +168,7 @@ def test_evaluate_model_reports_a_trained_model(tiny_model):
     assert report.num_samples == 6
     assert report.patch_swd > 0 and report.diversity > 0
     assert report.copies < 6  # random samples of a trained model are not all copies
+    assert report.collage < 0.5  # nor pasted from pieces of the image
     assert metrics.training_image(tiny_model).shape == tiny_model.trained_shapes[-1]
 
 
