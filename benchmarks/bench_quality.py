@@ -12,6 +12,11 @@ python benchmarks/bench_quality.py --presets fast "fast-zero=fast,padding=zero" 
 python benchmarks/bench_quality.py --presets fast --with-labels --max-size 64 --images cell --seeds 0 1 2
 python benchmarks/bench_quality.py --presets fast --max-size 48 --threads 1 --include paper48.json
 python benchmarks/bench_quality.py --seeds --include a.json b.json --baseline quick --out merged
+python benchmarks/bench_quality.py --presets fast gpnn "gpnn-c25=gpnn,min_size=25" --max-size 64 --baseline fast
+
+``gpnn`` is the training-free peer (benchmarks/patch_nn.py): nothing trains,
+its samples are drawn at the preset's size and measured the same way; the
+``s per sample`` column holds what each sample costs (SinGAN: after training).
 
 With ``--with-labels`` every preset also trains with a label image (the image's
 Otsu threshold, as the labels tutorial does) as ``PRESET+labels``; the metrics
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import statistics
 import subprocess
@@ -113,15 +119,64 @@ def threshold_labels(image: np.ndarray) -> np.ndarray:
     return (gray > threshold_otsu(gray)).astype(np.uint8)
 
 
+def gpnn_of(variant: str) -> tuple[str, dict] | None:
+    """``gpnn`` or ``LABEL=gpnn,option=value,...`` (options of :func:`patch_nn.gpnn_samples`:
+    min_size, iters, alpha, noise) -> (label, options); None for a SinGAN preset."""
+    label, _, spec = variant.partition("=")
+    name, *pairs = (spec or label).split(",")
+    if name != "gpnn":
+        return None
+    types = {"min_size": int, "iters": int, "alpha": float, "noise": float}
+    options = {}
+    for key, value in (pair.split("=") for pair in pairs):
+        if key not in types:
+            raise SystemExit(f"unknown GPNN option {key!r} in {variant!r}; one of {', '.join(types)}")
+        options[key] = types[key](value)
+    return label, options
+
+
+def run_gpnn(job: dict, label: str, options: dict) -> dict:
+    """Draw the samples of the training-free peer (nothing trains) and measure them."""
+    import torch
+    from patch_nn import gpnn_samples, gpnn_shapes
+
+    from napari_singan.metrics import evaluate
+
+    start = time.perf_counter()
+    samples, _, real = gpnn_samples(
+        load(job["image"]),
+        job["samples"],
+        max_size=job["max_size"] or 250,
+        seed=1000 + job["seed"],
+        **options,
+    )
+    seconds = time.perf_counter() - start
+    return {
+        "image": job["image"],
+        "preset": label,
+        "seed": job["seed"],
+        "shapes": [list(shape) for shape in gpnn_shapes(real.shape[:2], options)],
+        "train_seconds": 0.0,
+        "sample_seconds": round(seconds / job["samples"], 4),
+        "seconds_per_scale": [],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "threads": torch.get_num_threads(),
+        **evaluate(samples, real, seed=1000 + job["seed"]).to_dict(),
+    }
+
+
 def run_job(job: dict) -> dict:
-    """Train one model and measure it (runs inside the subprocess)."""
+    """Train one model and measure it, or draw GPNN's samples (runs inside the subprocess)."""
     import torch
 
-    from napari_singan.core import ScaleFinished, drain, train
-    from napari_singan.metrics import evaluate_model
+    from napari_singan.core import ScaleFinished, drain, generate, train
+    from napari_singan.metrics import evaluate, training_image
 
     if job["threads"]:
         torch.set_num_threads(job["threads"])
+    gpnn = gpnn_of(job["variant"])
+    if gpnn:
+        return run_gpnn(job, *gpnn)
     label, config = config_of(job["variant"], job["max_size"], job["iters"])
     image = load(job["image"])
     per_scale: list[float] = []
@@ -134,13 +189,20 @@ def run_job(job: dict) -> dict:
     labels = threshold_labels(image) if job["labels"] else None
     model = drain(train(image, config, labels=labels, device=job["device"], seed=job["seed"]), on_event)
     seconds = time.perf_counter() - start
-    report = evaluate_model(model, job["samples"], seed=1000 + job["seed"])
+    start = time.perf_counter()
+    samples = drain(generate(model, job["samples"], seed=1000 + job["seed"]))
+    sample_seconds = (time.perf_counter() - start) / job["samples"]
+    # what metrics.evaluate_model measures, with the samples' time taken apart
+    report = evaluate(
+        samples, training_image(model), channel_axis=model.spec.channel_axis, seed=1000 + job["seed"]
+    )
     return {
         "image": job["image"],
         "preset": label + ("+labels" if job["labels"] else ""),
         "seed": job["seed"],
         "shapes": [list(s) for s in model.shapes],
         "train_seconds": round(seconds, 2),
+        "sample_seconds": round(sample_seconds, 4),
         "seconds_per_scale": per_scale,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "threads": torch.get_num_threads(),
@@ -162,9 +224,14 @@ def summarize(records: list[dict], baseline: str) -> list[dict]:
             "diversity",
             "border_score",
             "copy_distance",
+            "collage",
+            "sample_seconds",
             "peak_rss_mb",
         ):
-            values = [r[key] for r in runs]
+            values = [r[key] for r in runs if key in r]  # runs older than a measure lack it
+            if not values or any(map(math.isnan, values)):  # or it is undefined (identical samples' border)
+                row[key] = row[key + "_std"] = math.nan
+                continue
             row[key] = statistics.fmean(values)
             row[key + "_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
         base = groups.get((image, baseline))
@@ -180,10 +247,13 @@ def markdown(rows: list[dict], baseline: str) -> str:
     """The summary as a markdown table."""
     head = (
         f"| image | preset | scales | train s | × {baseline} time | patch-SWD ↓ | diversity | border score (1 = none) "
-        "| copy distance | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| copy distance | collage (0 = none pasted) | s per sample | peak RSS MB |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
 
     def pm(row: dict, key: str, fmt: str) -> str:
+        if math.isnan(row[key]):
+            return ""
         return f"{row[key]:{fmt}} ± {row[key + '_std']:{fmt}}"
 
     lines = [head]
@@ -192,7 +262,8 @@ def markdown(rows: list[dict], baseline: str) -> str:
         lines.append(
             f"| {r['image']} | {r['preset']} | {r['scales']} | {pm(r, 'train_seconds', '.0f')} "
             f"| {'' if ratio is None else f'{ratio:.2f}'} | {pm(r, 'patch_swd', '.3f')} | {pm(r, 'diversity', '.3f')} "
-            f"| {pm(r, 'border_score', '.2f')} | {pm(r, 'copy_distance', '.2f')} | {r['peak_rss_mb']:.0f} |"
+            f"| {pm(r, 'border_score', '.2f')} | {pm(r, 'copy_distance', '.2f')} | {pm(r, 'collage', '.2f')} "
+            f"| {pm(r, 'sample_seconds', '.3f')} | {r['peak_rss_mb']:.0f} |"
         )
     return "\n".join(lines)
 

@@ -13,6 +13,12 @@ plays the scientist's single annotated image:
   labels at native pixel size;
 - ``both``: crop patches and synthetic pairs mixed half and half.
 
+A ``gpnn`` preset (``gpnn`` or ``LABEL=gpnn,min_size=25``, see
+benchmarks/patch_nn.py) makes the pairs with the training-free peer instead:
+the crop's patches and their labels rearranged, ``--gpnn-pairs`` of them.
+Every row records the pairs' collage (fraction made of verbatim 15 px pieces
+of the crop, :func:`napari_singan.metrics.collage`).
+
 Each net is scored by Dice and IoU on the micrograph outside the crop. Seeds
 vary the SinGAN model, the pairs and the nets together. Several ``--presets``
 (e.g. label encodings) run side by side, interleaved within each seed; the
@@ -23,6 +29,7 @@ vary the SinGAN model, the pairs and the nets together. Several ``--presets``
     python benchmarks/bench_segmentation.py --presets one-hot=fast distance=fast,label_encoding=distance \
         --seeds 0 1 2 --out benchmarks/results/segmentation_encoding
     python benchmarks/bench_segmentation.py --seeds --include a.json b.json --out merged   # runs merged
+    python benchmarks/bench_segmentation.py --presets fast gpnn --seeds 0 1 --out segmentation_gpnn
 """
 
 from __future__ import annotations
@@ -35,11 +42,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_quality import config_of
+from bench_quality import config_of, gpnn_of
+from patch_nn import gpnn_samples
 from torch import nn
 
 from napari_singan.core import drain, generate, train
 from napari_singan.core.files import builtin_image
+from napari_singan.metrics import collage
 
 
 def reference_masks(rgb: np.ndarray) -> np.ndarray:
@@ -133,18 +142,27 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
 
     record("-", "crop", [real])
     for variant in args.presets:
-        label, config = config_of(variant, c, None)  # max size = the crop: native pixel size, nothing shrunk
+        gpnn = gpnn_of(variant)
         start = time.perf_counter()
-        model = drain(
-            train(crop, config, labels=crop_mask, label_mode="classes", device=args.device, seed=seed)
-        )
-        train_s = time.perf_counter() - start
-        start = time.perf_counter()
-        images, masks = drain(generate(model, args.pairs, seed=seed, with_labels=True))
+        if gpnn:  # the training-free peer: the crop's patches and labels rearranged
+            label, options = gpnn
+            train_s, pairs = 0.0, args.gpnn_pairs
+            images, masks, _ = gpnn_samples(crop, pairs, max_size=c, labels=crop_mask, seed=seed, **options)
+        else:
+            # max size = the crop: native pixel size, nothing shrunk
+            label, config = config_of(variant, c, None)
+            model = drain(
+                train(crop, config, labels=crop_mask, label_mode="classes", device=args.device, seed=seed)
+            )
+            train_s, pairs = time.perf_counter() - start, args.pairs
+            start = time.perf_counter()
+            images, masks = drain(generate(model, pairs, seed=seed, with_labels=True))
         facts = {
             "singan_train_s": round(train_s, 1),
+            "pairs": pairs,
             "pairs_s": round(time.perf_counter() - start, 1),
             "foreground_pairs": float(np.mean(masks)),
+            "collage": float(collage(images, crop, seed=seed).mean()),
         }
         synthetic = (list(images), list(masks))
         record(label, "synthetic", [synthetic], **facts)
@@ -155,17 +173,20 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
 def table(rows: list[dict]) -> list[str]:
     """Markdown table: mean ± population std over seeds of each (preset, training data)."""
     lines = [
-        "| SinGAN preset | training data | Dice on the rest of the micrograph | IoU |",
-        "|---|---|---|---|",
+        "| preset | training data | Dice on the rest of the micrograph | IoU | pairs | collage of the pairs |",
+        "|---|---|---|---|---|---|",
     ]
     groups = dict.fromkeys((r["preset"], r["training data"]) for r in rows)
     for preset, name in groups:
         picked = [r for r in rows if (r["preset"], r["training data"]) == (preset, name)]
         dice, iou = ([r[k] for r in picked] for k in ("dice", "iou"))
         spread = statistics.pstdev if len(picked) > 1 else (lambda _: 0.0)
+        pairs = {r["pairs"] for r in picked if "pairs" in r and name != "crop"}  # older runs lack it
+        collages = [r["collage"] for r in picked if "collage" in r]
         lines.append(
             f"| {preset} | {name} | {statistics.fmean(dice):.3f} ± {spread(dice):.3f} "
-            f"| {statistics.fmean(iou):.3f} ± {spread(iou):.3f} |"
+            f"| {statistics.fmean(iou):.3f} ± {spread(iou):.3f} | {'/'.join(map(str, sorted(pairs)))} "
+            f"| {f'{statistics.fmean(collages):.2f} ± {spread(collages):.2f}' if collages else ''} |"
         )
     return lines
 
@@ -182,6 +203,9 @@ def main() -> None:
         help="presets or LABEL=PRESET,field=value,... (bench_quality syntax), compared side by side",
     )
     parser.add_argument("--pairs", type=int, default=100, help="synthetic pairs generated")
+    parser.add_argument(
+        "--gpnn-pairs", type=int, default=20, help="pairs of the gpnn presets (each costs seconds on a CPU)"
+    )
     parser.add_argument("--steps", type=int, default=400, help="segmenter training steps (batch 16)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1], help="none: only tabulate --include")
     parser.add_argument(
