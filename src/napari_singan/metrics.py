@@ -17,9 +17,10 @@ the same data score alike.
 - :func:`border_score`: diversity in a band along the border over diversity in
   the interior (1 = borders vary as much as the rest; near 0 = border anchoring,
   objects stuck at the same border position in every sample).
-- :func:`collage`: fraction of each sample made of verbatim 15 px pieces of the
-  training image (0 = generated; high for samples rearranged from copied pieces,
-  as patch nearest-neighbour methods make them, which :func:`copy_distance` misses).
+- :func:`collage`: fraction of each sample's textured 15 px windows found verbatim
+  in the training image (0 = generated; high for samples rearranged from copied
+  pieces, as patch nearest-neighbour methods make them, which :func:`copy_distance`
+  misses).
 
 :func:`evaluate` computes all five; :func:`measure_model` (a long-work generator) and
 :func:`evaluate_model` draw the samples from a model first. :func:`as_nhwc` gives
@@ -58,6 +59,9 @@ COPY_THRESHOLD = 0.1
 COLLAGE_PATCH = 15
 #: Random patch positions per sample that the collage measure looks up.
 COLLAGE_QUERIES = 256
+#: Windows flatter than this (the root mean square of their channels' std, in the image's std) are not
+#: looked up: every flat window of the image is about that close to them, so a match says nothing.
+COLLAGE_MIN_STD = 2 * COPY_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class QualityReport:
     copy_distance: float  # smallest distance of any sample to the training image (0 = a copy)
     copies: int  # samples closer than COPY_THRESHOLD to the training image
     border_score: float  # border-band diversity / interior diversity (1 = no border anchoring)
-    collage: float  # mean fraction of a sample made of verbatim 15 px pieces of the image (0 = none)
+    collage: float  # mean share of a sample's textured 15 px windows found verbatim in the image
 
     def to_dict(self) -> dict[str, float | int]:
         """Plain dict (for JSON)."""
@@ -335,8 +339,13 @@ def _nearest_patch(queries: np.ndarray, ref: np.ndarray, side: int) -> np.ndarra
     rows = max(1, 8192 // windows.shape[1])  # about 8192 reference patches per block
     for top in range(0, windows.shape[0], rows):
         keys = windows[top : top + rows].reshape(-1, queries.shape[1]).astype(np.float32)
-        sq = q_sq[:, None] + (keys * keys).sum(axis=1)[None] - 2 * q @ keys.T  # (Q, K) squared distances
-        best = np.minimum(best, sq.min(axis=1))
+        k_sq = (keys * keys).sum(axis=1)
+        for first in range(0, len(q), 2048):  # (2048, 8192) float32 blocks: 64 MiB each
+            sq = q[first : first + 2048] @ keys.T
+            sq *= -2
+            sq += k_sq  # |q|^2 + |k|^2 - 2 q.k, the squared distances but for |q|^2
+            part = best[first : first + 2048]
+            np.minimum(part, sq.min(axis=1) + q_sq[first : first + 2048], out=part)
     return np.sqrt(np.maximum(best, 0) / queries.shape[1])
 
 
@@ -346,11 +355,12 @@ def collage(
     """Fraction of each sample made of verbatim pieces of the training image.
 
     At :data:`COLLAGE_QUERIES` random positions of each sample, the
-    :data:`COLLAGE_PATCH` px patch (smaller only if an image side is) is looked
-    up among every patch of the training image (its central :data:`COPY_SIZE`
-    px window for large images, so the cost is bounded); a patch closer than
-    :data:`COPY_THRESHOLD` (root mean square, in the image's std) counts as
-    copied. This catches what
+    :data:`COLLAGE_PATCH` px window (smaller only if an image side is) is looked
+    up among every window of the training image (of its central
+    :data:`COPY_SIZE` px for larger images, so the cost is bounded); one closer
+    than :data:`COPY_THRESHOLD` (root mean square, in the image's std) counts as
+    pasted. Windows flatter than :data:`COLLAGE_MIN_STD` (empty background) are
+    left out, since any flat window would match them. This catches what
     :func:`copy_distance` cannot: samples rearranged from large copied pieces,
     as patch nearest-neighbour methods make them, rather than generated.
 
@@ -368,21 +378,29 @@ def collage(
     Returns
     -------
     numpy.ndarray
-        ``(N,)`` fractions: 0 when no piece is copied, 1 for a copy of the image.
+        ``(N,)`` fractions of the sample's textured windows found in the image:
+        0 when none is, 1 for a copy of the image (of its central window, for
+        larger images); 0 for a sample without a textured window.
     """
     x, ref = _standardize(samples, image, channel_axis)
     side = min(COLLAGE_PATCH, *x.shape[1:3], *ref.shape[1:3])
     top, left = max(0, (ref.shape[1] - COPY_SIZE) // 2), max(0, (ref.shape[2] - COPY_SIZE) // 2)
     ref = ref[0, top : top + COPY_SIZE, left : left + COPY_SIZE]
     rng = np.random.default_rng(seed)
-    queries = []  # (N * COLLAGE_QUERIES, side * side * C): every sample's, so the image is scanned once
+    queries = []  # (N * COLLAGE_QUERIES, C * side * side): every sample's, so the image is scanned once
     for sample in x:
         windows = np.lib.stride_tricks.sliding_window_view(sample, (side, side), axis=(0, 1))
         ys = rng.integers(0, windows.shape[0], COLLAGE_QUERIES)
         xs = rng.integers(0, windows.shape[1], COLLAGE_QUERIES)
         queries.append(windows[ys, xs].reshape(COLLAGE_QUERIES, -1))
-    pasted = _nearest_patch(np.concatenate(queries), ref, side) < COPY_THRESHOLD
-    return pasted.reshape(len(x), COLLAGE_QUERIES).mean(axis=1)
+    q = np.concatenate(queries)
+    spread = np.sqrt(q.reshape(len(q), x.shape[-1], -1).var(axis=2).mean(axis=1))  # (N * Q,)
+    textured = spread >= COLLAGE_MIN_STD
+    pasted = np.zeros(len(q), dtype=bool)
+    if textured.any():
+        pasted[textured] = _nearest_patch(q[textured], ref, side) < COPY_THRESHOLD
+    looked_up = textured.reshape(len(x), COLLAGE_QUERIES).sum(axis=1)
+    return pasted.reshape(len(x), COLLAGE_QUERIES).sum(axis=1) / np.maximum(looked_up, 1)
 
 
 def evaluate(

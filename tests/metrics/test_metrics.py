@@ -109,6 +109,17 @@ def test_collage_catches_pasted_pieces_that_copy_distance_misses(sets):
     np.testing.assert_array_equal(fractions, metrics.collage(pasted, image))  # seeded
 
 
+def test_collage_leaves_out_flat_background(sets):
+    image, crops, _, _ = sets
+    empty = image.copy()
+    empty[:, :24] = 40  # an empty band, as the background of a micrograph
+    fresh = crops.copy()
+    fresh[:, :, :24] = 40  # other texture beside the same empty band: a fifth of the windows are flat
+    assert metrics.collage(fresh, empty).max() < 0.05  # the flat windows match, but are not counted
+    assert metrics.collage(np.full_like(fresh, 40), empty).tolist() == [0.0] * len(fresh)
+    assert metrics.collage(empty[None], empty)[0] == 1.0
+
+
 def test_collage_is_dtype_independent_and_takes_tiny_images(sets):
     image, _, _, _ = sets
     pasted = np.stack([collage_of(image, seed) for seed in range(2)])
