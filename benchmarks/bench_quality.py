@@ -72,17 +72,24 @@ def load(name: str) -> np.ndarray:
     return builtin_image(name) if name in BUILTIN_IMAGES else read_image(name)
 
 
+def split_variant(variant: str) -> tuple[str, str, list[tuple[str, str]]]:
+    """``NAME`` or ``LABEL=NAME,key=value,...`` -> (label, name, [(key, value), ...])."""
+    label, _, spec = variant.partition("=")
+    name, *pairs = (spec or label).split(",")
+    if not all(pair.count("=") == 1 for pair in pairs):
+        raise SystemExit(f"{variant!r}: give LABEL=NAME,key=value,...")
+    return label, name, [tuple(pair.split("=")) for pair in pairs]
+
+
 def config_of(variant: str, max_size: int | None, iters: int | None):
     """``NAME`` (a preset) or ``LABEL=PRESET,field=value,...`` -> (label, config)."""
     from napari_singan.core import preset
 
-    label, _, spec = variant.partition("=")
-    name, *pairs = (spec or label).split(",")
+    label, name, pairs = split_variant(variant)
     base = preset(name)
     sections = (base.pyramid, base.model, base.train)
     overrides = {}
-    for pair in pairs:
-        key, value = pair.split("=")
+    for key, value in pairs:
         owner = next((s for s in sections if hasattr(s, key)), None)
         if owner is None:
             raise SystemExit(f"unknown config field {key!r} in {variant!r}")
@@ -122,51 +129,19 @@ def threshold_labels(image: np.ndarray) -> np.ndarray:
 def gpnn_of(variant: str) -> tuple[str, dict] | None:
     """``gpnn`` or ``LABEL=gpnn,option=value,...`` (options of :func:`patch_nn.gpnn_samples`:
     min_size, iters, alpha, noise) -> (label, options); None for a SinGAN preset."""
-    label, _, spec = variant.partition("=")
-    name, *pairs = (spec or label).split(",")
+    label, name, pairs = split_variant(variant)
     if name != "gpnn":
         return None
     types = {"min_size": int, "iters": int, "alpha": float, "noise": float}
-    options = {}
-    for key, value in (pair.split("=") for pair in pairs):
-        if key not in types:
-            raise SystemExit(f"unknown GPNN option {key!r} in {variant!r}; one of {', '.join(types)}")
-        options[key] = types[key](value)
-    return label, options
-
-
-def run_gpnn(job: dict, label: str, options: dict) -> dict:
-    """Draw the samples of the training-free peer (nothing trains) and measure them."""
-    import torch
-    from patch_nn import gpnn_samples, gpnn_shapes
-
-    from napari_singan.metrics import evaluate
-
-    start = time.perf_counter()
-    samples, _, real = gpnn_samples(
-        load(job["image"]),
-        job["samples"],
-        max_size=job["max_size"] or 250,
-        seed=1000 + job["seed"],
-        **options,
-    )
-    seconds = time.perf_counter() - start
-    return {
-        "image": job["image"],
-        "preset": label,
-        "seed": job["seed"],
-        "shapes": [list(shape) for shape in gpnn_shapes(real.shape[:2], options)],
-        "train_seconds": 0.0,
-        "sample_seconds": round(seconds / job["samples"], 4),
-        "seconds_per_scale": [],
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "threads": torch.get_num_threads(),
-        **evaluate(samples, real, seed=1000 + job["seed"]).to_dict(),
-    }
+    unknown = [key for key, _ in pairs if key not in types]
+    if unknown:
+        raise SystemExit(f"unknown GPNN option {unknown[0]!r} in {variant!r}; one of {', '.join(types)}")
+    return label, {key: types[key](value) for key, value in pairs}
 
 
 def run_job(job: dict) -> dict:
-    """Train one model and measure it, or draw GPNN's samples (runs inside the subprocess)."""
+    """Train one model and draw its samples, or draw GPNN's (nothing trains), and measure them
+    (runs inside the subprocess)."""
     import torch
 
     from napari_singan.core import ScaleFinished, drain, generate, train
@@ -174,39 +149,45 @@ def run_job(job: dict) -> dict:
 
     if job["threads"]:
         torch.set_num_threads(job["threads"])
-    gpnn = gpnn_of(job["variant"])
-    if gpnn:
-        return run_gpnn(job, *gpnn)
-    label, config = config_of(job["variant"], job["max_size"], job["iters"])
-    image = load(job["image"])
+    image, seed, count = load(job["image"]), 1000 + job["seed"], job["samples"]
     per_scale: list[float] = []
+    gpnn = gpnn_of(job["variant"])
+    if gpnn:  # the training-free peer
+        from patch_nn import gpnn_samples
 
-    def on_event(event) -> None:
-        if isinstance(event, ScaleFinished):
-            per_scale.append(round(event.seconds, 2))
+        label, options = gpnn
+        train_seconds, start = 0.0, time.perf_counter()
+        samples, _, real, shapes = gpnn_samples(
+            image, count, max_size=job["max_size"] or 250, seed=seed, **options
+        )
+        channel_axis = None  # the samples are laid out as the image
+    else:
+        label, config = config_of(job["variant"], job["max_size"], job["iters"])
 
-    start = time.perf_counter()
-    labels = threshold_labels(image) if job["labels"] else None
-    model = drain(train(image, config, labels=labels, device=job["device"], seed=job["seed"]), on_event)
-    seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    samples = drain(generate(model, job["samples"], seed=1000 + job["seed"]))
-    sample_seconds = (time.perf_counter() - start) / job["samples"]
-    # what metrics.evaluate_model measures, with the samples' time taken apart
-    report = evaluate(
-        samples, training_image(model), channel_axis=model.spec.channel_axis, seed=1000 + job["seed"]
-    )
+        def on_event(event) -> None:
+            if isinstance(event, ScaleFinished):
+                per_scale.append(round(event.seconds, 2))
+
+        start = time.perf_counter()
+        labels = threshold_labels(image) if job["labels"] else None
+        model = drain(train(image, config, labels=labels, device=job["device"], seed=job["seed"]), on_event)
+        train_seconds, start = time.perf_counter() - start, time.perf_counter()
+        samples = drain(generate(model, count, seed=seed))
+        real, shapes, channel_axis = training_image(model), model.shapes, model.spec.channel_axis
+        label += "+labels" if job["labels"] else ""
+    sample_seconds = (time.perf_counter() - start) / count
     return {
         "image": job["image"],
-        "preset": label + ("+labels" if job["labels"] else ""),
+        "preset": label,
         "seed": job["seed"],
-        "shapes": [list(s) for s in model.shapes],
-        "train_seconds": round(seconds, 2),
+        "shapes": [list(shape) for shape in shapes],
+        "train_seconds": round(train_seconds, 2),
         "sample_seconds": round(sample_seconds, 4),
         "seconds_per_scale": per_scale,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "threads": torch.get_num_threads(),
-        **report.to_dict(),
+        # what metrics.evaluate_model measures, with the sampling time taken apart
+        **evaluate(samples, real, channel_axis=channel_axis, seed=seed).to_dict(),
     }
 
 

@@ -147,7 +147,9 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
         if gpnn:  # the training-free peer: the crop's patches and labels rearranged
             label, options = gpnn
             train_s, pairs = 0.0, args.gpnn_pairs
-            images, masks, _ = gpnn_samples(crop, pairs, max_size=c, labels=crop_mask, seed=seed, **options)
+            images, masks, _, _ = gpnn_samples(
+                crop, pairs, max_size=c, labels=crop_mask, seed=seed, **options
+            )
         else:
             # max size = the crop: native pixel size, nothing shrunk
             label, config = config_of(variant, c, None)

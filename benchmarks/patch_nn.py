@@ -77,20 +77,11 @@ def _nearest(queries: torch.Tensor, keys: torch.Tensor, alpha: float) -> torch.T
     )
 
 
-def pnn(guess: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, alpha: float = ALPHA) -> torch.Tensor:
-    """One PNN step: ``guess`` ``(C, H, W)`` matched against ``keys`` ``(C, h, w)``; the fold of the
-    chosen patches of ``values`` ``(C + extra, h, w)``, ``(C + extra, H, W)``."""
-    channels = keys.shape[0]
-    chosen = _nearest(_columns(guess[:channels]), _columns(keys), alpha)
-    return _fold(_columns(values)[chosen], guess.shape[-2:])
-
-
-def gpnn_shapes(shape: tuple[int, int], options: dict) -> list[tuple[int, int]]:
-    """The pyramid GPNN works on for an image of ``shape`` already at its finest size (``options``:
-    those of :func:`gpnn_samples`)."""
-    return pyramid_shapes(
-        *shape, PyramidConfig(min_size=options.get("min_size", MIN_SIZE), max_size=max(shape))
-    )
+def pnn(guess: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, alpha: float) -> torch.Tensor:
+    """One PNN step: every patch of ``guess`` ``(C, H, W)`` matched against the key patches ``(K, C *
+    PATCH**2)``; the fold of the chosen value patches ``(K, C' * PATCH**2)``: ``(C', H, W)``."""
+    chosen = _nearest(_columns(guess), keys, alpha)
+    return _fold(values[chosen], guess.shape[-2:])
 
 
 def gpnn_samples(
@@ -104,34 +95,67 @@ def gpnn_samples(
     alpha: float = ALPHA,
     noise: float = NOISE,
     seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """``count`` GPNN samples of ``image`` at the size SinGAN would train at (long side ``max_size``).
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, list[tuple[int, int]]]:
+    """``count`` GPNN samples of ``image`` at the size SinGAN would train at.
 
-    Returns the samples in the image's dtype and range (``(N, H, W[, C])``, as
-    :func:`napari_singan.core.generate` returns them), the labels carried with
-    them (binary ``labels`` only: ``(N, H, W)`` uint8 by majority, or None), and
-    the training image at that size, as the metrics compare it.
+    Parameters
+    ----------
+    image
+        ``(H, W[, C])`` image, any dtype (as :func:`napari_singan.core.train` takes it).
+    count
+        Samples to draw.
+    max_size
+        Long side of the finest scale (the samples' size).
+    min_size
+        Short side of the coarsest scale.
+    labels
+        Optional ``(H, W)`` mask of 0 and 1, carried along as an extra value channel.
+    iters
+        PNN steps at every scale but the coarsest (which takes one).
+    alpha
+        Completeness weight of the normalised distance.
+    noise
+        Std of the noise field added to the coarsest image (in [-1, 1]).
+    seed
+        Seeds the noise.
+
+    Returns
+    -------
+    samples
+        ``(N, H, W[, C])`` in the image's dtype and range, as :func:`napari_singan.core.generate` returns them.
+    labels
+        ``(N, H, W)`` uint8 masks by majority of the folded label values, or None.
+    real
+        The training image at the samples' size, as the metrics compare it.
+    shapes
+        The pyramid's ``(h, w)``, coarse to fine.
     """
     tensor, spec = prepare_image(image)
     x = tensor[0]  # (C, H, W) in [-1, 1]
     if labels is not None:
+        if labels.shape != tuple(x.shape[-2:]) or not np.isin(labels, (0, 1)).all():
+            raise ValueError(f"labels must be a {tuple(x.shape[-2:])} mask of 0 and 1")
         x = torch.cat([x, torch.from_numpy(labels[None].astype(np.float32)) * 2 - 1])
     shapes = pyramid_shapes(*x.shape[-2:], PyramidConfig(min_size=min_size, max_size=max_size))
     reals = [r[0] for r in build_pyramid(x[None], shapes)]  # coarse to fine, (C', h, w) each
     c = spec.channels
+    # Per scale, keys: the coarser real upsampled (as blurry as the upsampled guess), the coarsest's
+    # own; values: the real at that scale, label channels included.
+    keys = [_columns(reals[0][:c])]
+    keys += [
+        _columns(resize(coarser[None, :c], real.shape[-2:])[0]) for coarser, real in zip(reals, reals[1:])
+    ]
+    values = [_columns(real) for real in reals]
     generator = torch.Generator().manual_seed(seed)
     samples = []
     for _ in range(count):
-        coarsest = reals[0]
-        field = torch.randn((1, *coarsest.shape[-2:]), generator=generator)  # one field for every channel
-        guess = coarsest[:c] + noise * field
-        out = pnn(guess, coarsest[:c], coarsest, alpha)
-        for coarser, real in zip(reals, reals[1:]):
-            blurry = resize(coarser[None, :c], real.shape[-2:])[0]  # keys: as blurry as the guess
-            out = resize(out[None], real.shape[-2:])[0]
+        field = torch.randn((1, *shapes[0]), generator=generator)  # one field for every channel
+        out = pnn(reals[0][:c] + noise * field, keys[0], values[0], alpha)
+        for scale in range(1, len(shapes)):
+            out = resize(out[None], shapes[scale])[0]
             for _ in range(iters):
-                out = pnn(out, blurry, real, alpha)
+                out = pnn(out[:c], keys[scale], values[scale], alpha)
         samples.append(out)
     batch = torch.stack(samples)  # (N, C', H, W)
     made_labels = (batch[:, c] > 0).numpy().astype(np.uint8) if labels is not None else None
-    return denormalize(batch, spec), made_labels, denormalize(reals[-1][None], spec)[0]
+    return denormalize(batch, spec), made_labels, denormalize(reals[-1][None], spec)[0], shapes
