@@ -289,6 +289,13 @@ def border_score(samples: np.ndarray, *, band: int | None = None, channel_axis: 
     return float(border_mean / inner) if inner > 0 else math.nan
 
 
+def _central(h: int, w: int) -> tuple[slice, slice]:
+    """Rows and columns of the central ``COPY_SIZE x COPY_SIZE`` window of an ``(h, w)`` region
+    (all of a smaller side)."""
+    top, left = max(0, (h - COPY_SIZE) // 2), max(0, (w - COPY_SIZE) // 2)
+    return slice(top, top + min(h, COPY_SIZE)), slice(left, left + min(w, COPY_SIZE))
+
+
 def copy_distance(samples: np.ndarray, image: np.ndarray, *, channel_axis: int | None = None) -> np.ndarray:
     """Distance of each sample to the training image at the best small shift.
 
@@ -316,10 +323,9 @@ def copy_distance(samples: np.ndarray, image: np.ndarray, *, channel_axis: int |
     x, ref = _standardize(samples, image, channel_axis)
     h, w = min(x.shape[1], ref.shape[1]), min(x.shape[2], ref.shape[2])
     reach = min(COPY_REACH, max(2, round(0.03 * max(h, w))))
-    # Bounded cost: the central COPY_SIZE x COPY_SIZE window of the common region, at full resolution.
-    top, left = max(0, (h - COPY_SIZE) // 2), max(0, (w - COPY_SIZE) // 2)
-    h, w = min(h, COPY_SIZE), min(w, COPY_SIZE)
-    x, ref = x[:, top : top + h, left : left + w], ref[:, top : top + h, left : left + w]
+    window = _central(h, w)  # bounded cost, at full resolution
+    x, ref = x[:, window[0], window[1]], ref[:, window[0], window[1]]
+    h, w = ref.shape[1:3]
     best = np.full(len(x), np.inf)
     for dy in range(-reach, reach + 1):
         for dx in range(-reach, reach + 1):
@@ -384,8 +390,7 @@ def collage(
     """
     x, ref = _standardize(samples, image, channel_axis)
     side = min(COLLAGE_PATCH, *x.shape[1:3], *ref.shape[1:3])
-    top, left = max(0, (ref.shape[1] - COPY_SIZE) // 2), max(0, (ref.shape[2] - COPY_SIZE) // 2)
-    ref = ref[0, top : top + COPY_SIZE, left : left + COPY_SIZE]
+    ref = ref[0][_central(*ref.shape[1:3])]
     rng = np.random.default_rng(seed)
     queries = []  # (N * COLLAGE_QUERIES, C * side * side): every sample's, so the image is scanned once
     for sample in x:
