@@ -347,11 +347,11 @@ def _nearest_patch(queries: np.ndarray, ref: np.ndarray, side: int) -> np.ndarra
         keys = windows[top : top + rows].reshape(-1, queries.shape[1]).astype(np.float32)
         k_sq = (keys * keys).sum(axis=1)
         for first in range(0, len(q), 2048):  # (2048, 8192) float32 blocks: 64 MiB each
-            sq = q[first : first + 2048] @ keys.T
+            block = slice(first, first + 2048)
+            sq = q[block] @ keys.T
             sq *= -2
             sq += k_sq  # |q|^2 + |k|^2 - 2 q.k, the squared distances but for |q|^2
-            part = best[first : first + 2048]
-            np.minimum(part, sq.min(axis=1) + q_sq[first : first + 2048], out=part)
+            np.minimum(best[block], sq.min(axis=1) + q_sq[block], out=best[block])
     return np.sqrt(np.maximum(best, 0) / queries.shape[1])
 
 
