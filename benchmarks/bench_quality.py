@@ -44,7 +44,6 @@ import statistics
 import subprocess
 import sys
 import time
-from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -354,9 +353,15 @@ def main() -> None:
     keys = [(r["image"], r["preset"], r["seed"]) for r in records]
     if len(set(keys)) < len(keys):
         raise SystemExit("the --include files repeat an (image, preset, seed) run; relabel one of them")
+    # --with-labels trains each SinGAN preset a second time with labels; GPNN takes none
+    variants = [
+        (variant, labels)
+        for variant in args.presets
+        for labels in ((False, True) if args.with_labels and not gpnn_of(variant) else (False,))
+    ]
     for seed in args.seeds:
         for image in args.images:
-            for variant, labels in product(args.presets, (False, True) if args.with_labels else (False,)):
+            for variant, labels in variants:
                 job = {
                     "labels": labels,
                     "image": image,
