@@ -214,10 +214,12 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
 
 
 def table(rows: list[dict]) -> list[str]:
-    """Markdown table: mean ± population std over seeds of each (preset, training data)."""
+    """Markdown table: mean ± population std over seeds of each (preset, training data), and the
+    nets' own spread (population std of the ``--fits`` nets of one seed, mean over seeds)."""
     lines = [
-        "| preset | training data | Dice on the rest of the micrograph | IoU | pairs | collage of the pairs |",
-        "|---|---|---|---|---|---|",
+        "| preset | training data | Dice on the rest of the micrograph | spread between nets | IoU | pairs "
+        "| collage of the pairs |",
+        "|---|---|---|---|---|---|---|",
     ]
     groups = dict.fromkeys((r["preset"], r["training data"]) for r in rows)
     for preset, name in groups:
@@ -226,8 +228,10 @@ def table(rows: list[dict]) -> list[str]:
         spread = statistics.pstdev if len(picked) > 1 else (lambda _: 0.0)
         pairs = {r["pairs"] for r in picked if "pairs" in r and name != "crop"}  # older runs lack it
         collages = [r["collage"] for r in picked if "collage" in r]
+        nets = [statistics.pstdev(r["dice_fits"]) for r in picked if len(r.get("dice_fits", [])) > 1]
         lines.append(
             f"| {preset} | {name} | {statistics.fmean(dice):.3f} ± {spread(dice):.3f} "
+            f"| {f'{statistics.fmean(nets):.3f}' if nets else ''} "
             f"| {statistics.fmean(iou):.3f} ± {spread(iou):.3f} | {'/'.join(map(str, sorted(pairs)))} "
             f"| {f'{statistics.fmean(collages):.2f} ± {spread(collages):.2f}' if collages else ''} |"
         )
@@ -241,9 +245,10 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=128, help="side of the annotated crop in px")
     parser.add_argument(
         "--presets",
-        nargs="+",
+        nargs="*",
         default=["fast"],
-        help="presets or LABEL=PRESET,field=value,... (bench_quality syntax), compared side by side",
+        help="presets or LABEL=PRESET,field=value,... (bench_quality syntax), compared side by side; "
+        "none: only the crop's nets (with --fits, the segmenter's own seed-to-seed spread)",
     )
     parser.add_argument("--pairs", type=int, default=100, help="synthetic pairs generated")
     parser.add_argument(
