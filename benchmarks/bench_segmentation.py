@@ -17,7 +17,11 @@ A ``gpnn`` preset (``gpnn`` or ``LABEL=gpnn,min_size=25``, see
 benchmarks/patch_nn.py) makes the pairs with the training-free peer instead:
 the crop's patches and their labels rearranged, ``--gpnn-pairs`` of them.
 Every row records the pairs' collage (fraction made of verbatim 15 px pieces
-of the crop, :func:`napari_singan.metrics.collage`).
+of the crop, :func:`napari_singan.metrics.collage`), their diversity
+(:func:`napari_singan.metrics.diversity`) and their image/label agreement: the
+Dice between the pairs' masks and the reference annotator below run on their
+images (with the whole micrograph's threshold), the crop's own for comparison.
+With ``--fits 0`` no segmenter is trained: only the pairs are made and measured.
 
 Each net is scored by Dice and IoU on the micrograph outside the crop, and each
 training set by the mean over ``--fits`` nets that differ only in their seed:
@@ -42,27 +46,36 @@ import hashlib
 import json
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from bench_quality import config_of, gpnn_of, split_variant
 from patch_nn import gpnn_samples
+from skimage.filters import threshold_otsu
 from torch import nn
 
 from napari_singan.core import drain, generate, load_model, save_model, train
 from napari_singan.core.files import builtin_image
-from napari_singan.metrics import collage
+from napari_singan.metrics import collage, diversity
 
 
-def reference_masks(rgb: np.ndarray) -> np.ndarray:
-    """Nuclei of an IHC image: smoothed haematoxylin above its Otsu threshold, objects of >= 30 px."""
+def haematoxylin(rgb: np.ndarray) -> np.ndarray:
+    """The smoothed haematoxylin channel of an IHC image (colour deconvolution)."""
     from skimage.color import rgb2hed
-    from skimage.filters import gaussian, threshold_otsu
+    from skimage.filters import gaussian
+
+    return gaussian(rgb2hed(rgb)[..., 0], 1.5)
+
+
+def reference_masks(rgb: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Nuclei of an IHC image: smoothed haematoxylin above ``threshold`` (default: its Otsu
+    threshold), objects of >= 30 px."""
     from skimage.measure import label
 
-    haematoxylin = gaussian(rgb2hed(rgb)[..., 0], 1.5)
-    objects = label(haematoxylin > threshold_otsu(haematoxylin))
+    stain = haematoxylin(rgb)
+    objects = label(stain > (threshold_otsu(stain) if threshold is None else threshold))
     keep = np.bincount(objects.ravel()) >= 30
     keep[0] = False
     return keep[objects].astype(np.uint8)
@@ -119,16 +132,21 @@ def scores(net: nn.Module, rgb: np.ndarray, truth: np.ndarray, held_out: np.ndar
     """Dice and IoU of the net's prediction on the ``held_out`` pixels."""
     with torch.no_grad():
         logits = net(torch.from_numpy(rgb.transpose(2, 0, 1).copy()).float()[None] / 255.0)[0, 0]
-    pred = (logits > 0).numpy()[held_out]
-    true = truth.astype(bool)[held_out]
-    inter, union = (pred & true).sum(), (pred | true).sum()
-    return {"dice": float(2 * inter / (pred.sum() + true.sum())), "iou": float(inter / union)}
+    pred, true = (logits > 0).numpy()[held_out], truth[held_out].astype(bool)
+    return {"dice": dice(pred, true), "iou": float((pred & true).sum() / (pred | true).sum())}
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice coefficient of two masks of one shape."""
+    a, b = a.astype(bool), b.astype(bool)
+    return float(2 * (a & b).sum() / (a.sum() + b.sum()))
 
 
 def run(seed: int, args: argparse.Namespace) -> list[dict]:
     """Train the crop net, then per preset a SinGAN model, its pairs and the nets on them; one row each."""
     rgb = builtin_image("immunohistochemistry")
     truth = reference_masks(rgb)
+    threshold = threshold_otsu(haematoxylin(rgb))
     c = args.crop
     crop, crop_mask = rgb[:c, :c], truth[:c, :c]
     held_out = np.ones(truth.shape, bool)
@@ -141,18 +159,27 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
         fits = [
             scores(fit(sources, args.steps, seed + 1000 * k), rgb, truth, held_out) for k in range(args.fits)
         ]
-        measures = {key: statistics.fmean(f[key] for f in fits) for key in ("dice", "iou")}
+        measures = {key: statistics.fmean(f[key] for f in fits) for key in ("dice", "iou")} if fits else {}
         rows.append({"seed": seed, "preset": preset, "training data": name, **measures})
         rows[-1].update(facts, dice_fits=[f["dice"] for f in fits], foreground_crop=float(crop_mask.mean()))
         print(json.dumps(rows[-1]), flush=True)
 
-    record("-", "crop", [real])
+    # the crop's agreement: the annotator run on the crop alone, against the crop's part of the reference
+    record("-", "crop", [real], agreement=dice(reference_masks(crop, threshold), crop_mask))
     for variant in args.presets:
         label, images, masks, facts = make_pairs(variant, crop, crop_mask, seed, args)
+        # agreement: Dice between the pairs' masks and the reference annotator run on their images
+        annotated = np.stack([reference_masks(image, threshold) for image in images])
         facts.update(
-            foreground_pairs=float(np.mean(masks)), collage=float(collage(images, crop, seed=seed).mean())
+            foreground_pairs=float(np.mean(masks)),
+            collage=float(collage(images, crop, seed=seed).mean()),
+            agreement=dice(annotated, masks),
+            diversity=diversity(images, crop),
         )
         synthetic = (list(images), list(masks))
+        if not args.fits:
+            record(label, "pairs", [], **facts)
+            continue
         record(label, "synthetic", [synthetic], **facts)
         record(label, "both", [real, synthetic], **facts)
     return rows
@@ -213,27 +240,34 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
     return label, images, masks, facts
 
 
+def mean_spread(rows: list[dict], key: str, digits: int = 3) -> str:
+    """``mean ± population std`` of ``key`` over the rows that have it ('' if none has)."""
+    values = [r[key] for r in rows if key in r]
+    if not values:
+        return ""
+    spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.{digits}f} ± {spread:.{digits}f}"
+
+
 def table(rows: list[dict]) -> list[str]:
     """Markdown table: mean ± population std over seeds of each (preset, training data), and the
-    nets' own spread (population std of the ``--fits`` nets of one seed, mean over seeds)."""
+    nets' own spread (population std of the ``--fits`` nets of one seed, mean over seeds). Older runs
+    lack some columns: their cells stay empty."""
     lines = [
         "| preset | training data | Dice on the rest of the micrograph | spread between nets | IoU | pairs "
-        "| collage of the pairs |",
-        "|---|---|---|---|---|---|---|",
+        "| collage of the pairs | image/label agreement | diversity |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     groups = dict.fromkeys((r["preset"], r["training data"]) for r in rows)
     for preset, name in groups:
         picked = [r for r in rows if (r["preset"], r["training data"]) == (preset, name)]
-        dice, iou = ([r[k] for r in picked] for k in ("dice", "iou"))
-        spread = statistics.pstdev if len(picked) > 1 else (lambda _: 0.0)
-        pairs = {r["pairs"] for r in picked if "pairs" in r and name != "crop"}  # older runs lack it
-        collages = [r["collage"] for r in picked if "collage" in r]
+        cell = partial(mean_spread, picked)
+        pairs = {r["pairs"] for r in picked if "pairs" in r and name != "crop"}
         nets = [statistics.pstdev(r["dice_fits"]) for r in picked if len(r.get("dice_fits", [])) > 1]
         lines.append(
-            f"| {preset} | {name} | {statistics.fmean(dice):.3f} ± {spread(dice):.3f} "
-            f"| {f'{statistics.fmean(nets):.3f}' if nets else ''} "
-            f"| {statistics.fmean(iou):.3f} ± {spread(iou):.3f} | {'/'.join(map(str, sorted(pairs)))} "
-            f"| {f'{statistics.fmean(collages):.2f} ± {spread(collages):.2f}' if collages else ''} |"
+            f"| {preset} | {name} | {cell('dice')} | {f'{statistics.fmean(nets):.3f}' if nets else ''} "
+            f"| {cell('iou')} | {'/'.join(map(str, sorted(pairs)))} | {cell('collage', 2)} "
+            f"| {cell('agreement')} | {cell('diversity', 2)} |"
         )
     return lines
 
@@ -255,7 +289,12 @@ def main() -> None:
         "--gpnn-pairs", type=int, default=20, help="pairs of the gpnn presets (each costs seconds on a CPU)"
     )
     parser.add_argument("--steps", type=int, default=1500, help="segmenter training steps (batch 16)")
-    parser.add_argument("--fits", type=int, default=3, help="segmenters per training set, scores averaged")
+    parser.add_argument(
+        "--fits",
+        type=int,
+        default=3,
+        help="segmenters per training set, scores averaged; 0: only make and measure the pairs",
+    )
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1], help="none: only tabulate --include")
     parser.add_argument(
         "--include", nargs="+", default=[], help="JSON of other runs (e.g. seeds run in another process)"
