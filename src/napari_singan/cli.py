@@ -81,6 +81,7 @@ def _checked(kind: Callable[[str], Any], ok: Callable[[Any], bool], wanted: str)
 _seed = _checked(int, lambda value: value >= 0, "a whole number of at least 0")
 _count = _checked(int, lambda value: value >= 1, "a whole number of at least 1")
 _finite = _checked(float, math.isfinite, "a finite number")
+_unit = _checked(float, lambda value: 0 <= value <= 1, "a number from 0 to 1")
 _positive = _checked(float, lambda value: math.isfinite(value) and value > 0, "a finite number above 0")
 _passes = _checked(int, lambda value: 0 <= value <= 100, "a whole number from 0 to 100")
 
@@ -185,6 +186,16 @@ def _add_force(parser: argparse.ArgumentParser, what: str = "generate") -> None:
         "--force",
         action="store_true",
         help=f"{what} even if the estimated memory exceeds what is available",
+    )
+
+
+def _add_variation(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--variation",
+        type=_unit,
+        default=1.0,
+        help="1: every sample a new layout; towards 0: nearer the training image's layout, and a model's "
+        "labels follow its images more closely (with --start-scale 0, at the model's own size)",
     )
 
 
@@ -332,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="0: from pure noise; n>0: keep the training image's layout above n",
     )
+    _add_variation(sa)
     _add_device_seed(sa, "random seed (same seed, same samples)")
     sa.add_argument(
         "--tiled",
@@ -363,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument(
         "--start-scale", type=int, default=0, help="0: from pure noise; n>0: keep the layout above n"
     )
+    _add_variation(au)
     _add_device_seed(au, "dataset seed (sample i is always the same)")
     _add_force(au)
     au.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -676,13 +689,14 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from .core.files import TIFF_SUFFIXES, write_stack
     from .core.memory import available_bytes, sampling_bytes
     from .core.microscopy import output_pixel_size
-    from .core.sampling import runnable_shapes
+    from .core.sampling import check_variation, runnable_shapes
 
     if (args.height is None) != (args.width is None):
         raise SinGANError("give both --height and --width, or neither")
     model = _load_for_output(args, with_labels=True)
     size = (args.height, args.width) if args.height is not None else None
     shapes = runnable_shapes(model, args.start_scale, args.scale_h, args.scale_w, size)  # before the estimate
+    check_variation(model, args.variation, args.start_scale, shapes)
     whole = sampling_bytes(model, args.num, args.scale_h, args.scale_w, size)
     room = available_bytes(model.device)
     too_large = room is not None and whole > room
@@ -697,6 +711,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         size=size,
         seed=args.seed,
         with_labels=model.labels is not None,
+        variation=args.variation,
         force=args.force,
     )
     out = _drive(work, args.quiet, lambda event: (event.done, event.total))
@@ -728,6 +743,8 @@ def _sample_tiled(args: argparse.Namespace, model, size: tuple[int, int]) -> int
         raise SinGANError(f"tiled samples are written to a BigTIFF: name the output .tif, not {args.output}")
     if model.labels is not None:
         raise SinGANError("samples with labels are generated in memory only: leave out --tiled")
+    if args.variation != 1:
+        raise SinGANError("tiled samples draw every layout afresh: leave out --variation or --tiled")
     if not args.force:  # the maps stay on the host
         check_memory(tiled_bytes(model, size, args.num), "cpu", force_flag="--force")
     pixel_size = output_pixel_size(model)
@@ -788,6 +805,7 @@ def _cmd_augment(args: argparse.Namespace) -> int:
         args.output,
         size=size,
         start_scale=args.start_scale,
+        variation=args.variation,
         seed=args.seed,
         force=args.force,
     )

@@ -1,5 +1,7 @@
 """Datasets on disk: numbered image/label pairs, manifest, exact regeneration, resuming."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,28 @@ def test_image_only_models_write_images_only(tiny_model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "manifest.json"]
     assert read_image(tmp_path / "images" / "00001.tif").dtype == np.uint8
     assert "labels" not in read_manifest(tmp_path)["samples"][0]
+
+
+def test_variation_is_recorded_regenerates_and_older_manifests_continue(label_model, tmp_path):
+    folder = tmp_path / "ds"
+    drain(augment(label_model, 2, folder, seed=1, variation=0.3))
+    meta = read_manifest(folder)
+    assert meta["variation"] == 0.3
+    image, labels = load_pair(folder, 1)
+    again = drain(generate(label_model, seeds=[meta["samples"][1]["seed"]], variation=0.3, with_labels=True))
+    assert np.array_equal(again[0][0], image) and np.array_equal(again[1][0], labels)
+    assert not np.array_equal(drain(generate(label_model, seeds=[meta["samples"][1]["seed"]]))[0], image)
+    with pytest.raises(OutputPathError, match="other settings"):
+        drain(augment(label_model, 3, folder, seed=1))  # another variation is another dataset
+    with pytest.raises(SinGANError, match="model's own size"):  # refused before the folder is made
+        drain(augment(label_model, 2, tmp_path / "other", size=(24, 40), variation=0.3))
+    assert not (tmp_path / "other").exists()
+
+    older = tmp_path / "older"  # written before manifests recorded the variation, which was 1 then
+    drain(augment(label_model, 2, older, seed=1))
+    manifest = read_manifest(older)
+    del manifest["variation"]
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    progress = []
+    drain(augment(label_model, 3, older, seed=1), progress.append)
+    assert progress[0].done == 2 and read_manifest(older)["variation"] == 1.0

@@ -78,6 +78,33 @@ def test_start_scale_keeps_layout(tiny_model):
     assert np.mean((injected[0] - (255 - train_img)) ** 2) < np.mean((injected[0] - train_img) ** 2)
 
 
+def test_variation_moves_samples_from_the_training_layout_to_new_ones(tiny_model):
+    from napari_singan.metrics import diversity
+
+    train_img = denormalize(tiny_model.image, tiny_model.spec)[0]
+    runs = {v: sample(tiny_model, 8, seed=5, variation=v) for v in (0.0, 0.5, 1.0)}
+    assert np.array_equal(runs[1.0], sample(tiny_model, 8, seed=5))  # 1: the samples as they always were
+    assert np.array_equal(runs[0.5], sample(tiny_model, 8, seed=5, variation=0.5))  # seeded
+    spread = [diversity(runs[v], train_img) for v in (0.0, 0.5, 1.0)]
+    assert spread[0] < spread[1] < spread[2]
+    err = [np.mean((runs[v].astype(float) - train_img) ** 2) for v in (0.0, 0.5, 1.0)]
+    assert err[0] < err[1] < err[2]  # nearer the training image, the smaller the variation
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"variation": 1.5}, "the variation must be a number at least 0 and at most 1, got 1.5"),
+        ({"variation": 0.5, "start_scale": 1}, "give start scale 0 or variation 1"),
+        ({"variation": 0.5, "scale_w": 2.0}, r"needs the model's own size, \d+x\d+ px"),
+    ],
+)
+def test_variations_that_cannot_apply_are_refused(tiny_model, kwargs, match):
+    with pytest.raises(SinGANError, match=match):
+        sample(tiny_model, 1, **kwargs)
+    assert sample(tiny_model, 1, variation=0.5, scale_w=1.0).shape[1:3] == tiny_model.trained_shapes[-1]
+
+
 def test_progress_events_and_bounded_batches(tiny_model):
     work = generate(tiny_model, 5, seed=0, max_batch_pixels=2 * 32 * 32)
     events = []

@@ -200,6 +200,21 @@ GENERATION = [
         "start scale must be between 0",
     ),
     (
+        "variation with a start scale",
+        ["sample", "{d}/m.singan", "--variation", "0.5", "--start-scale", "1", "-o", "{d}/out.tif"],
+        "give start scale 0 or variation 1",
+    ),
+    (
+        "variation at another size",
+        ["augment", "{d}/m.singan", "--variation", "0.5", "--size", "20", "20", "-o", "{d}/ds"],
+        "needs the model's own size",
+    ),
+    (
+        "tiled variation",
+        ["sample", "{d}/m.singan", "--variation", "0.5", "--tiled", "-o", "{d}/out.tif"],
+        "leave out --variation or --tiled",
+    ),
+    (
         "paint at scale 0",
         ["paint", "{d}/m.singan", "{d}/in.tif", "--start-scale", "0", "-o", "{d}/out.tif"],
         "start scale must be between 1",

@@ -31,6 +31,7 @@ SEED, COUNT, FINITE, POSITIVE = (
     "a finite number",
     "a finite number above 0",
 )
+UNIT = "a number from 0 to 1"
 #: (command line with {d} for the workspace, the flag as argparse names it, its bad value, what it wants).
 BAD_NUMBERS = [
     (SAMPLE, "--seed", "-1", SEED),
@@ -60,6 +61,9 @@ BAD_NUMBERS = [
     (AUGMENT, "-n/--num", "0", COUNT),
     (EVALUATE, "-n/--num", "0", COUNT),
     (ANIMATE, "--frames", "0", COUNT),
+    (SAMPLE, "--variation", "1.5", UNIT),
+    (AUGMENT, "--variation", "-0.1", UNIT),
+    (AUGMENT, "--variation", "nan", UNIT),
 ]
 
 

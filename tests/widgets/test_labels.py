@@ -8,7 +8,7 @@ import pytest
 from napari_singan._napari.models import MODELS
 from napari_singan._qt.controls import STEPS
 from napari_singan.apps.augment import load_pair, read_manifest
-from napari_singan.core import SinGANConfig, SinGANError, drain, train
+from napari_singan.core import SinGANConfig, SinGANError, drain, generate, train
 
 from ..conftest import make_texture
 from .conftest import tiny_settings, wait_idle
@@ -124,6 +124,30 @@ def test_models_without_labels_add_no_labels_layer(make_napari_viewer, qtbot, ti
     gen.runner.run_button.clicked.emit()
     wait_idle(qtbot, gen)
     assert [layer.name for layer in viewer.layers] == ["tiny samples"] and gen.labels_layer is None
+
+
+def test_variation_reaches_samples_and_datasets(make_napari_viewer, qtbot, tmp_path, notes, label_model):
+    viewer = make_napari_viewer()
+    MODELS.add(label_model, "pairs")
+    gen = _widget(viewer, "Generate")
+    gen.num.value, gen.seed.value, gen.device.value, gen.variation.value = 3, 2, "cpu", 0.25
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    images, labels = drain(generate(label_model, 3, seed=2, variation=0.25, with_labels=True))
+    assert np.array_equal(viewer.layers["pairs samples"].data, images)
+    assert np.array_equal(gen.labels_layer.data, labels)
+
+    gen.export_folder.value, gen.export_num.value = tmp_path / "ds", 2
+    gen.export_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert read_manifest(tmp_path / "ds")["variation"] == 0.25
+    gen.exact.value = True
+    gen.out_height.value, gen.out_width.value = 24, 40  # not the model's size: refused, nothing written
+    gen.export_folder.value = tmp_path / "other"
+    gen.export_button.clicked.emit()
+    gen.runner.run_button.clicked.emit()
+    assert not gen.runner.is_running and not (tmp_path / "other").exists() and len(viewer.layers) == 2
+    assert sum("needs the model's own size" in n for n in notes) == 2
 
 
 def test_labels_of_the_wrong_shape_are_a_notification(make_napari_viewer, qtbot, notes):

@@ -18,7 +18,7 @@ from ..core import SampleProgress, SinGANError, generate, resolve_device
 from ..core.errors import MemoryEstimateError
 from ..core.files import TIFF_SUFFIXES, check_output_path
 from ..core.memory import check_memory, sampling_bytes, tiled_bytes
-from ..core.sampling import output_shapes, runnable_shapes
+from ..core.sampling import check_variation, output_shapes, runnable_shapes
 from ..metrics import QualityReport, measure_model, summary
 from .application import ApplicationWidget, progress_fraction
 from .controls import NO_MODEL
@@ -56,6 +56,16 @@ class GenerateWidget(ApplicationWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.num = SpinBox(label="samples", min=1, max=10_000, value=4)
+        self.variation = FloatSpinBox(
+            label="variation",
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            value=1.0,
+            tooltip="1: every sample a new layout. Towards 0: nearer the training image's layout, and the "
+            "labels of a model trained with labels follow its images more closely (start scale 0, the "
+            "model's own size).",
+        )
         self.scale_h = FloatSpinBox(label="height ×", min=0.1, max=20.0, step=0.1, value=1.0)
         self.scale_w = FloatSpinBox(label="width ×", min=0.1, max=20.0, step=0.1, value=1.0)
         self.exact = CheckBox(text="exact size in pixels", value=False)
@@ -73,6 +83,7 @@ class GenerateWidget(ApplicationWidget):
             viewer,
             [
                 self.num,
+                self.variation,
                 self.scale_h,
                 self.scale_w,
                 self.exact,
@@ -125,6 +136,7 @@ class GenerateWidget(ApplicationWidget):
         name = self.picker.model_name
         target = _chosen(self.output_file)
         shapes = runnable_shapes(model, self.start_scale.value, self.scale_h.value, self.scale_w.value, size)
+        check_variation(model, self.variation.value, self.start_scale.value, shapes)
         whole = sampling_bytes(model, self.num.value, self.scale_h.value, self.scale_w.value, size)
         if target is None:
             try:
@@ -144,6 +156,7 @@ class GenerateWidget(ApplicationWidget):
             size=size,
             seed=self.seed.value,
             with_labels=paired,
+            variation=self.variation.value,
             force=True,  # checked above
         )
         # Only one task runs at a time, so the labels of this run are the next ones added.
@@ -157,6 +170,8 @@ class GenerateWidget(ApplicationWidget):
                 "samples with labels are generated in memory only: leave 'write to file' empty and "
                 "choose a size that fits"
             )
+        if self.variation.value != 1:
+            raise SinGANError("samples too large for memory draw every layout afresh: set variation to 1")
         if target is not None:
             check_output_path(target, TIFF_SUFFIXES)
             check_not_shown(self._viewer, target)
@@ -251,7 +266,8 @@ class GenerateWidget(ApplicationWidget):
             size = self._size()
             if size is None and (self.scale_h.value, self.scale_w.value) != (1.0, 1.0):
                 size = output_shapes(model, self.scale_h.value, self.scale_w.value)[-1]
-            runnable_shapes(model, self.start_scale.value, size=size)
+            shapes = runnable_shapes(model, self.start_scale.value, size=size)
+            check_variation(model, self.variation.value, self.start_scale.value, shapes)
             device = resolve_device(self.device.value)
             check_memory(sampling_bytes(model, 1, size=size), device)  # one pair at a time
             work = augment(
@@ -260,6 +276,7 @@ class GenerateWidget(ApplicationWidget):
                 folder,
                 size=size,
                 start_scale=self.start_scale.value,
+                variation=self.variation.value,
                 seed=self.seed.value,
                 force=True,  # checked above
             )

@@ -26,12 +26,14 @@ from ..core.files import atomic_write, write_image
 from ..core.memory import check_generation
 from ..core.microscopy import output_pixel_size
 from ..core.pyramid import Shape
-from ..core.sampling import generate, runnable_shapes, sample_seeds
+from ..core.sampling import check_variation, generate, runnable_shapes, sample_seeds
 from ..core.singan import SinGANModel
 
 MANIFEST = "manifest.json"
 FORMAT = "napari-singan-dataset"
 VERSION = 1
+#: Settings added to the manifest since version 1, with the value an older manifest meant.
+ADDED_SETTINGS = {"variation": 1.0}
 #: Samples written between manifest updates (an interrupted export loses at most these).
 MANIFEST_EVERY = 16
 
@@ -74,6 +76,7 @@ def augment(
     *,
     size: Shape | None = None,
     start_scale: int = 0,
+    variation: float = 1.0,
     seed: int = 0,
     force: bool = False,
 ) -> Generator[SampleProgress, None, Path]:
@@ -96,6 +99,10 @@ def augment(
     start_scale
         Generation starts at this scale (0: most diverse; higher keeps the
         training image's layout).
+    variation
+        From 1 (every sample a new layout) to 0 (the training image's layout),
+        see :func:`~napari_singan.core.sampling.check_variation`; below 1 the
+        labels follow the images more closely (measured in docs/augmentation.md).
     seed
         Sample ``i`` is the ``i``-th of :func:`~napari_singan.core.sampling.sample_seeds`.
     force
@@ -117,6 +124,7 @@ def augment(
     seed = check_seed(seed)
     seeds = sample_seeds(seed, num_samples)
     shapes = runnable_shapes(model, start_scale, size=size)
+    check_variation(model, variation, start_scale, shapes)
     height, width = shapes[-1]
     check_generation(model, (height, width), force=force)  # one sample at a time
     folder = Path(folder)
@@ -126,6 +134,7 @@ def augment(
         "model_sha256": model_fingerprint(model),
         "size": [height, width],
         "start_scale": start_scale,
+        "variation": variation,
         "seed": seed,
         "labels": model.labels is not None,
         "dtype": model.spec.dtype,
@@ -147,6 +156,7 @@ def augment(
                 seeds=[seeds[index]],
                 size=(height, width),
                 start_scale=start_scale,
+                variation=variation,
                 with_labels=model.labels is not None,
                 force=True,  # checked above
             )
@@ -179,7 +189,7 @@ def _existing_entries(folder: Path, settings: dict[str, Any]) -> dict[int, dict[
         return {}
     try:
         old = json.loads(path.read_text())
-        same = all(old.get(key) == value for key, value in settings.items())
+        same = all(old.get(key, ADDED_SETTINGS.get(key)) == value for key, value in settings.items())
         samples = old["samples"]
     except (ValueError, KeyError, TypeError):
         raise OutputPathError(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Sequence
 import numpy as np
 import torch
 
-from .errors import SinGANError, check_seed, check_whole
+from .errors import SinGANError, check_number, check_seed, check_whole
 from .events import SampleProgress, drain
 from .images import denormalize
 from .labels import decode_labels
@@ -28,11 +28,16 @@ NoiseFn = Callable[[int, tuple[int, int, int, int]], torch.Tensor]
 MAX_BATCH_PIXELS = 2**22
 
 
-def random_noise(model: SinGANModel, generators: Sequence[torch.Generator]) -> NoiseFn:
+def random_noise(
+    model: SinGANModel, generators: Sequence[torch.Generator], variation: float = 1.0
+) -> NoiseFn:
     """Fresh Gaussian noise, one ``torch.Generator`` per sample in the batch.
 
     At the coarsest scale one noise channel is repeated over all image
     channels; finer scales draw each channel independently (as the reference).
+    With ``variation`` v < 1 the coarsest noise is ``sqrt(1 - v²) z* + v z``
+    (see :func:`check_variation`): still unit Gaussian at every pixel, and
+    nearer the reconstruction noise z* (§2.2) the smaller v is.
     """
 
     amps = [model.noise_amp(scale) for scale in range(len(model.noise_amps))]  # made once, outside any graph
@@ -43,6 +48,8 @@ def random_noise(model: SinGANModel, generators: Sequence[torch.Generator]) -> N
         z = torch.cat(
             [torch.randn(1, draw_c, h, w, generator=g, device=model.device) for g in generators[:n]]
         )
+        if scale == 0 and variation < 1:  # (n, 1, H0, W0), z* the shape of the trained coarsest scale
+            z = math.sqrt(1 - variation**2) * model.z_star + variation * z
         return amps[scale] * z.expand(n, c, h, w)
 
     return noise
@@ -160,6 +167,38 @@ def runnable_shapes(
     return shapes
 
 
+def check_variation(model: SinGANModel, variation: float, start_scale: int, shapes: Sequence[Shape]) -> None:
+    """Refuse a ``variation`` that cannot apply, before any work.
+
+    ``variation`` v sets how far samples stray from the training image's layout:
+    1 (the paper's random samples, §3) draws the coarsest noise afresh, 0 uses
+    the reconstruction noise z* there (the training image's layout, with the
+    finer scales' noise still fresh), and values between blend the two. It
+    acts at the coarsest scale, so it needs ``start_scale`` 0 and, below 1, the
+    trained coarsest size (z* has that size).
+
+    Raises
+    ------
+    SinGANError
+        When v is not in [0, 1], or is below 1 with ``start_scale`` > 0 or an
+        output of another size than the model's.
+    """
+    check_number("the variation", variation, 0.0, 1.0)
+    if variation == 1:
+        return
+    if start_scale > 0:
+        raise SinGANError(
+            "variation acts at the coarsest scale, which a start scale above 0 replaces by the image: "
+            "give start scale 0 or variation 1"
+        )
+    if tuple(shapes[0]) != tuple(model.z_star.shape[-2:]):
+        h, w = model.trained_shapes[-1]
+        raise SinGANError(
+            f"a variation below 1 keeps the training image's layout, so it needs the model's own size, "
+            f"{h}x{w} px: ask for that size or give variation 1"
+        )
+
+
 def check_stage_shapes(model: SinGANModel, shapes: Sequence[Shape], start: int = 0) -> None:
     """Refuse output shapes a stage from ``start`` on (the stages that run) is too small for.
 
@@ -248,6 +287,7 @@ def generate(
     seed: int | None = None,
     seeds: Sequence[int] | None = None,
     with_labels: bool = False,
+    variation: float = 1.0,
     max_batch_pixels: int = MAX_BATCH_PIXELS,
     force: bool = False,
 ) -> Generator[SampleProgress, None, np.ndarray | tuple[np.ndarray, np.ndarray]]:
@@ -277,6 +317,11 @@ def generate(
         a larger set); ``num_samples`` is then ``len(seeds)``.
     with_labels
         Also return the label images of a model trained with labels.
+    variation
+        How far samples stray from the training image's layout, from 1 (every
+        sample a new layout, the paper's random samples) to 0 (the training
+        image's layout); see :func:`check_variation`. Only with
+        ``start_scale`` 0, and below 1 only at the model's own size.
     max_batch_pixels
         Bound on ``batch x H x W`` processed at once, which bounds memory.
     force
@@ -307,6 +352,7 @@ def generate(
     if with_labels and model.labels is None:
         raise SinGANError("this model was trained without labels: train it with a label image to get pairs")
     shapes = runnable_shapes(model, start_scale, scale_h, scale_w, size)
+    check_variation(model, variation, start_scale, shapes)
     if injected is not None and not (isinstance(injected, torch.Tensor) and injected.ndim == 4):
         raise SinGANError(
             "injected must be a (1, C, H, W) tensor, e.g. from normalize_like(image, model.spec)"
@@ -328,7 +374,12 @@ def generate(
     for first in range(0, num_samples, per_batch):
         group = gens[first : first + per_batch]
         out = synthesize(
-            model, random_noise(model, group), batch=len(group), start=start_scale, prev=prev, shapes=shapes
+            model,
+            random_noise(model, group, variation),
+            batch=len(group),
+            start=start_scale,
+            prev=prev,
+            shapes=shapes,
         )
         images.append(denormalize(out, model.spec))
         if with_labels:
