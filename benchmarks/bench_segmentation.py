@@ -185,12 +185,17 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+#: Preset options that set how the pairs are generated, not how the model trains.
+SAMPLING_OPTIONS = ("start_scale", "variation")
+
+
 def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int, args: argparse.Namespace):
     """(label, images, masks, facts) of one preset: GPNN's pairs, or a SinGAN model's (trained at the
     crop's native pixel size, or read from ``args.models`` where an earlier run left it).
 
     A SinGAN preset may name ``start_scale=N``, where generation starts (0: from noise at the coarsest
-    scale); presets that differ only in it share one model.
+    scale), and ``variation=V`` (see :func:`napari_singan.core.sampling.check_variation`); presets that
+    differ only in these share one model.
     """
     gpnn = gpnn_of(variant)
     start = time.perf_counter()
@@ -210,8 +215,9 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
             },
         )
     label, name, options = split_variant(variant)
-    start_scale = int(dict(options).get("start_scale", 0))
-    trained = ",".join([name] + [f"{k}={v}" for k, v in options if k != "start_scale"])
+    sampling = {k: v for k, v in options if k in SAMPLING_OPTIONS}
+    start_scale, variation = int(sampling.get("start_scale", 0)), float(sampling.get("variation", 1.0))
+    trained = ",".join([name] + [f"{k}={v}" for k, v in options if k not in SAMPLING_OPTIONS])
     label, config = config_of(f"{label}={trained}", len(crop), None)  # native pixel size, nothing shrunk
     path = (
         Path(args.models) / f"{hashlib.sha256(trained.encode()).hexdigest()[:12]}-seed{seed}.singan"
@@ -230,12 +236,15 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
             save_model(model, path)
             path.with_suffix(".seconds").write_text(f"{train_s:.1f}")
     start = time.perf_counter()
-    images, masks = drain(generate(model, args.pairs, seed=seed, start_scale=start_scale, with_labels=True))
+    images, masks = drain(
+        generate(model, args.pairs, seed=seed, start_scale=start_scale, variation=variation, with_labels=True)
+    )
     facts = {
         "singan_train_s": round(train_s, 1),
         "pairs": args.pairs,
         "pairs_s": round(time.perf_counter() - start, 1),
         "start_scale": start_scale,
+        "variation": variation,
     }
     return label, images, masks, facts
 
