@@ -67,6 +67,18 @@ def test_sample_tiles_by_itself_when_the_whole_would_not_fit(calibrated, tmp_pat
     assert tifffile.imread(out).shape == (1, 1500, 1500)
 
 
+def test_samples_with_a_variation_too_large_for_memory_are_refused_not_tiled(
+    calibrated, tmp_path, capsys, monkeypatch
+):
+    model = load_model(calibrated)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: memory.sampling_bytes(model, 4) // 2)
+    out = tmp_path / "s.tif"
+    argv = ["sample", str(calibrated), "-n", "4", "--variation", "0.5", "-o", str(out), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "memory" in err and "--force" in err and "--tiled" not in err and not out.exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "output", "match"),
     [

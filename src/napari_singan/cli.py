@@ -700,7 +700,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     whole = sampling_bytes(model, args.num, args.scale_h, args.scale_w, size)
     room = available_bytes(model.device)
     too_large = room is not None and whole > room
-    if args.tiled or (too_large and Path(args.output).suffix.lower() in TIFF_SUFFIXES and not model.labels):
+    tiff = Path(args.output).suffix.lower() in TIFF_SUFFIXES
+    if args.tiled or (too_large and tiff and not model.labels and args.variation == 1):
         return _sample_tiled(args, model, shapes[-1])
     work = generate(
         model,

@@ -76,17 +76,18 @@ def test_image_only_models_write_images_only(tiny_model, tmp_path):
 
 def test_variation_is_recorded_regenerates_and_older_manifests_continue(label_model, tmp_path):
     folder = tmp_path / "ds"
-    drain(augment(label_model, 2, folder, seed=1, variation=0.3))
+    drain(augment(label_model, 2, folder, seed=1, variation=np.float32(0.3)))  # numpy numbers too
     meta = read_manifest(folder)
-    assert meta["variation"] == 0.3
+    assert meta["variation"] == float(np.float32(0.3))
     image, labels = load_pair(folder, 1)
-    again = drain(generate(label_model, seeds=[meta["samples"][1]["seed"]], variation=0.3, with_labels=True))
+    seed = meta["samples"][1]["seed"]
+    again = drain(generate(label_model, seeds=[seed], variation=meta["variation"], with_labels=True))
     assert np.array_equal(again[0][0], image) and np.array_equal(again[1][0], labels)
-    assert not np.array_equal(drain(generate(label_model, seeds=[meta["samples"][1]["seed"]]))[0], image)
+    assert not np.array_equal(drain(generate(label_model, seeds=[seed]))[0], image)
     with pytest.raises(OutputPathError, match="other settings"):
         drain(augment(label_model, 3, folder, seed=1))  # another variation is another dataset
     with pytest.raises(SinGANError, match="model's own size"):  # refused before the folder is made
-        drain(augment(label_model, 2, tmp_path / "other", size=(24, 40), variation=0.3))
+        drain(augment(label_model, 2, tmp_path / "other", size=(24, 40), variation=0.5))
     assert not (tmp_path / "other").exists()
 
     older = tmp_path / "older"  # written before manifests recorded the variation, which was 1 then

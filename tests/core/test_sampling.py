@@ -97,6 +97,10 @@ def test_variation_moves_samples_from_the_training_layout_to_new_ones(tiny_model
         ({"variation": 1.5}, "the variation must be a number at least 0 and at most 1, got 1.5"),
         ({"variation": 0.5, "start_scale": 1}, "give start scale 0 or variation 1"),
         ({"variation": 0.5, "scale_w": 2.0}, r"needs the model's own size, \d+x\d+ px"),
+        (
+            {"variation": 0.5, "size": (32, 33)},
+            "needs the model's own size, 32x32 px",
+        ),  # coarsest: 14x14 still
     ],
 )
 def test_variations_that_cannot_apply_are_refused(tiny_model, kwargs, match):

@@ -77,7 +77,7 @@ class GenerateWidget(ApplicationWidget):
             filter="*.tif",
             nullable=True,
             tooltip="Generate tile by tile into this BigTIFF and open it lazily: any size in bounded "
-            "memory. Left empty, samples too large for memory go to a temporary file.",
+            "memory (variation 1 only). Left empty, samples too large for memory go to a temporary file.",
         )
         super().__init__(
             viewer,
@@ -105,7 +105,7 @@ class GenerateWidget(ApplicationWidget):
         self.export_button = PushButton(
             text="Export dataset",
             tooltip="Write numbered image (and label) TIFFs and manifest.json to the folder, at the size, "
-            "start scale and seed above. Exporting again into the same folder with the same settings "
+            "start scale, variation and seed above. Exporting again into the same folder with the same settings "
             "continues an interrupted export or extends it.",
         )
         self.append(self.export_folder)
@@ -171,7 +171,10 @@ class GenerateWidget(ApplicationWidget):
                 "choose a size that fits"
             )
         if self.variation.value != 1:
-            raise SinGANError("samples too large for memory draw every layout afresh: set variation to 1")
+            raise SinGANError(
+                "samples written to a file, or too large for memory, draw every layout afresh: clear "
+                "'write to file' and ask for fewer samples, or set variation to 1"
+            )
         if target is not None:
             check_output_path(target, TIFF_SUFFIXES)
             check_not_shown(self._viewer, target)

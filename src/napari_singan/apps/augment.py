@@ -1,7 +1,8 @@
 """Synthetic training data on disk: numbered image (+ label) TIFF pairs and a manifest.
 
 The manifest records what regenerates every sample exactly: the model's
-fingerprint, the output size, the start scale and each sample's own seed.
+fingerprint, the output size, the start scale, the variation and each
+sample's own seed.
 Writing is resumable: samples whose files and manifest entries exist are
 skipped, so an interrupted export continues where it stopped, and a larger
 ``num_samples`` extends a dataset with the same first samples. The manifest is
@@ -124,7 +125,7 @@ def augment(
     seed = check_seed(seed)
     seeds = sample_seeds(seed, num_samples)
     shapes = runnable_shapes(model, start_scale, size=size)
-    check_variation(model, variation, start_scale, shapes)
+    variation = check_variation(model, variation, start_scale, shapes)  # a float the manifest can hold
     height, width = shapes[-1]
     check_generation(model, (height, width), force=force)  # one sample at a time
     folder = Path(folder)

@@ -167,7 +167,7 @@ def runnable_shapes(
     return shapes
 
 
-def check_variation(model: SinGANModel, variation: float, start_scale: int, shapes: Sequence[Shape]) -> None:
+def check_variation(model: SinGANModel, variation: float, start_scale: int, shapes: Sequence[Shape]) -> float:
     """Refuse a ``variation`` that cannot apply, before any work.
 
     ``variation`` v sets how far samples stray from the training image's layout:
@@ -177,6 +177,22 @@ def check_variation(model: SinGANModel, variation: float, start_scale: int, shap
     acts at the coarsest scale, so it needs ``start_scale`` 0 and, below 1, the
     trained coarsest size (z* has that size).
 
+    Parameters
+    ----------
+    model
+        Trained model.
+    variation
+        The value asked for.
+    start_scale
+        Where generation starts.
+    shapes
+        Output shape of every scale, from :func:`runnable_shapes`.
+
+    Returns
+    -------
+    float
+        ``variation`` as a Python float.
+
     Raises
     ------
     SinGANError
@@ -184,19 +200,21 @@ def check_variation(model: SinGANModel, variation: float, start_scale: int, shap
         output of another size than the model's.
     """
     check_number("the variation", variation, 0.0, 1.0)
+    variation = float(variation)
     if variation == 1:
-        return
+        return variation
     if start_scale > 0:
         raise SinGANError(
             "variation acts at the coarsest scale, which a start scale above 0 replaces by the image: "
             "give start scale 0 or variation 1"
         )
-    if tuple(shapes[0]) != tuple(model.z_star.shape[-2:]):
-        h, w = model.trained_shapes[-1]
+    h, w = model.trained_shapes[-1]
+    if tuple(shapes[0]) != tuple(model.z_star.shape[-2:]) or tuple(shapes[-1]) != (h, w):
         raise SinGANError(
             f"a variation below 1 keeps the training image's layout, so it needs the model's own size, "
             f"{h}x{w} px: ask for that size or give variation 1"
         )
+    return variation
 
 
 def check_stage_shapes(model: SinGANModel, shapes: Sequence[Shape], start: int = 0) -> None:
@@ -352,7 +370,7 @@ def generate(
     if with_labels and model.labels is None:
         raise SinGANError("this model was trained without labels: train it with a label image to get pairs")
     shapes = runnable_shapes(model, start_scale, scale_h, scale_w, size)
-    check_variation(model, variation, start_scale, shapes)
+    variation = check_variation(model, variation, start_scale, shapes)
     if injected is not None and not (isinstance(injected, torch.Tensor) and injected.ndim == 4):
         raise SinGANError(
             "injected must be a (1, C, H, W) tensor, e.g. from normalize_like(image, model.spec)"
