@@ -300,6 +300,35 @@ def save(records: list[dict], args: argparse.Namespace) -> None:
     plot(rows, out.with_suffix(".png"))
 
 
+def add_relabel_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``--rename OLD=NEW ...`` and ``--only PRESET ...`` options of a benchmark that tabulates
+    ``--include`` files (see :func:`included_runs`)."""
+    parser.add_argument(
+        "--rename",
+        nargs="+",
+        default=[],
+        metavar="OLD=NEW",
+        help="relabel the included runs of preset OLD as NEW (e.g. runs of a preset that has changed since)",
+    )
+    parser.add_argument(
+        "--only", nargs="+", help="keep only the included runs of these presets (after --rename)"
+    )
+
+
+def included_runs(paths: list[str], renames: list[str], only: list[str] | None = None) -> list[dict]:
+    """The runs of the JSON files at ``paths``, their presets relabelled by ``renames`` (OLD=NEW) and,
+    with ``only``, only those of these presets (after relabelling)."""
+    pairs = dict(pair.split("=", 1) for pair in renames if "=" in pair)
+    if len(pairs) < len(renames):
+        raise SystemExit("--rename takes OLD=NEW pairs")
+    runs = [
+        {**r, "preset": pairs.get(r["preset"], r["preset"])}
+        for path in paths
+        for r in json.loads(Path(path).read_text())["runs"]
+    ]
+    return [r for r in runs if only is None or r["preset"] in only]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -325,31 +354,14 @@ def main() -> None:
         default=[],
         help="JSON of other runs (e.g. a slow baseline run at the same time on another core) to tabulate with this one",
     )
-    parser.add_argument(
-        "--rename",
-        nargs="+",
-        default=[],
-        metavar="OLD=NEW",
-        help="relabel the included runs of preset OLD as NEW (e.g. runs of a preset that has changed since)",
-    )
-    parser.add_argument(
-        "--only", nargs="+", help="keep only the included runs of these presets (after --rename)"
-    )
+    add_relabel_arguments(parser)
     parser.add_argument("--job", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
         print(json.dumps(run_job(json.loads(args.job))))
         return
 
-    renames = dict(pair.split("=", 1) for pair in args.rename if "=" in pair)
-    if len(renames) < len(args.rename):
-        raise SystemExit("--rename takes OLD=NEW pairs")
-    records = [
-        {**r, "preset": renames.get(r["preset"], r["preset"])}
-        for path in args.include
-        for r in json.loads(Path(path).read_text())["runs"]
-    ]
-    records = [r for r in records if args.only is None or r["preset"] in args.only]
+    records = included_runs(args.include, args.rename, args.only)
     keys = [(r["image"], r["preset"], r["seed"]) for r in records]
     if len(set(keys)) < len(keys):
         raise SystemExit("the --include files repeat an (image, preset, seed) run; relabel one of them")

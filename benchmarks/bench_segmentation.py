@@ -3,8 +3,9 @@
 The task: nuclei in the bundled immunohistochemistry micrograph (512x512 RGB).
 Reference masks for the WHOLE micrograph come from colour deconvolution
 (haematoxylin channel, smoothed, Otsu threshold, small objects removed), so
-the score on held-out pixels is measurable. One crop (top-left, ``--crop`` px)
-plays the scientist's single annotated image:
+the score on held-out pixels is measurable. One crop (``--crop`` px, its top-left
+corner at ``--crop-at Y X``, the micrograph's own corner unless given) plays the
+scientist's single annotated image:
 
 - ``crop``: a small fully convolutional net trained on random patches of the
   crop itself (with flips and 90-degree rotations);
@@ -18,12 +19,15 @@ benchmarks/patch_nn.py) makes the pairs with the training-free peer instead:
 the crop's patches and their labels rearranged, ``--gpnn-pairs`` of them.
 Every row records the pairs' collage (fraction made of verbatim 15 px pieces
 of the crop, :func:`napari_singan.metrics.collage`), their diversity
-(:func:`napari_singan.metrics.diversity`) and their image/label agreement: the
+(:func:`napari_singan.metrics.diversity`), their images' patch-SWD to the crop
+(:func:`napari_singan.metrics.patch_swd`) and their image/label agreement: the
 Dice between the pairs' masks and the reference annotator below run on their
 images (with the whole micrograph's threshold), the crop's own for comparison.
 With ``--fits 0`` no segmenter is trained: only the pairs are made and measured.
 
-Each net is scored by Dice and IoU on the micrograph outside the crop, and each
+Each net is scored by Dice and IoU on the micrograph outside the crop, also
+apart in its two tissues (:func:`epithelium`: the brown-stained epithelium, and
+the pale stroma, which the corner crop does not show), and each
 training set by the mean over ``--fits`` nets that differ only in their seed:
 the net alone moves by 0.02 Dice between seeds after 1500 steps (by 0.05 after
 the 400 steps that earlier runs used, which had not converged). Seeds vary the
@@ -37,6 +41,7 @@ SinGAN model, the pairs and the nets together. Several ``--presets``
         --seeds 0 1 2 --out benchmarks/results/segmentation_encoding
     python benchmarks/bench_segmentation.py --seeds --include a.json b.json --out merged   # runs merged
     python benchmarks/bench_segmentation.py --presets fast gpnn --seeds 0 1 --out segmentation_gpnn
+    python benchmarks/bench_segmentation.py --crop-at 224 32 --seeds 0 1   # both tissues, as the whole
 """
 
 from __future__ import annotations
@@ -51,14 +56,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_quality import config_of, gpnn_of, split_variant
+from bench_quality import add_relabel_arguments, config_of, gpnn_of, included_runs, split_variant
 from patch_nn import gpnn_samples
 from skimage.filters import threshold_otsu
 from torch import nn
 
 from napari_singan.core import drain, generate, load_model, save_model, train
 from napari_singan.core.files import builtin_image
-from napari_singan.metrics import collage, diversity
+from napari_singan.metrics import collage, diversity, patch_swd
 
 
 def haematoxylin(rgb: np.ndarray) -> np.ndarray:
@@ -79,6 +84,16 @@ def reference_masks(rgb: np.ndarray, threshold: float | None = None) -> np.ndarr
     keep = np.bincount(objects.ravel()) >= 30
     keep[0] = False
     return keep[objects].astype(np.uint8)
+
+
+def epithelium(rgb: np.ndarray) -> np.ndarray:
+    """The epithelium of an IHC image: where the DAB (brown) stain, smoothed over ~8 px, is above its
+    Otsu threshold; the rest is stroma and background."""
+    from skimage.color import rgb2hed
+    from skimage.filters import gaussian
+
+    dab = gaussian(rgb2hed(rgb)[..., 2], 8)
+    return dab > threshold_otsu(dab)
 
 
 def segmenter() -> nn.Module:
@@ -128,12 +143,21 @@ def fit(sources: list[tuple[list[np.ndarray], list[np.ndarray]]], steps: int, se
     return net
 
 
-def scores(net: nn.Module, rgb: np.ndarray, truth: np.ndarray, held_out: np.ndarray) -> dict[str, float]:
-    """Dice and IoU of the net's prediction on the ``held_out`` pixels."""
+def scores(
+    net: nn.Module, rgb: np.ndarray, truth: np.ndarray, held_out: np.ndarray, tissue: np.ndarray
+) -> dict[str, float]:
+    """Dice and IoU of the net's prediction on the ``held_out`` pixels, and Dice on those of them in and
+    outside the ``tissue`` mask (epithelium, stroma)."""
     with torch.no_grad():
         logits = net(torch.from_numpy(rgb.transpose(2, 0, 1).copy()).float()[None] / 255.0)[0, 0]
-    pred, true = (logits > 0).numpy()[held_out], truth[held_out].astype(bool)
-    return {"dice": dice(pred, true), "iou": float((pred & true).sum() / (pred | true).sum())}
+    pred, true = (logits > 0).numpy(), truth.astype(bool)
+    inside, outside = held_out & tissue, held_out & ~tissue
+    return {
+        "dice": dice(pred[held_out], true[held_out]),
+        "iou": float((pred & true)[held_out].sum() / (pred | true)[held_out].sum()),
+        "dice_epithelium": dice(pred[inside], true[inside]),
+        "dice_stroma": dice(pred[outside], true[outside]),
+    }
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -147,21 +171,26 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
     rgb = builtin_image("immunohistochemistry")
     truth = reference_masks(rgb)
     threshold = threshold_otsu(haematoxylin(rgb))
-    c = args.crop
-    crop, crop_mask = rgb[:c, :c], truth[:c, :c]
+    window = np.s_[
+        args.crop_at[0] : args.crop_at[0] + args.crop, args.crop_at[1] : args.crop_at[1] + args.crop
+    ]
+    crop, crop_mask = rgb[window], truth[window]
     held_out = np.ones(truth.shape, bool)
-    held_out[:c, :c] = False
+    held_out[window] = False
+    tissue = epithelium(rgb)
     real = ([crop], [crop_mask])
     rows = []
 
     def record(preset: str, name: str, sources: list, **facts) -> None:
         # net k of seed s trains with seed s + 1000 k: the first net is the one earlier runs trained
         fits = [
-            scores(fit(sources, args.steps, seed + 1000 * k), rgb, truth, held_out) for k in range(args.fits)
+            scores(fit(sources, args.steps, seed + 1000 * k), rgb, truth, held_out, tissue)
+            for k in range(args.fits)
         ]
-        measures = {key: statistics.fmean(f[key] for f in fits) for key in ("dice", "iou")} if fits else {}
+        measures = {key: statistics.fmean(f[key] for f in fits) for key in fits[0]} if fits else {}
         rows.append({"seed": seed, "preset": preset, "training data": name, **measures})
         rows[-1].update(facts, dice_fits=[f["dice"] for f in fits], foreground_crop=float(crop_mask.mean()))
+        rows[-1].update(crop_at=list(args.crop_at), epithelium_crop=float(tissue[window].mean()))
         print(json.dumps(rows[-1]), flush=True)
 
     # the crop's agreement: the annotator run on the crop alone, against the crop's part of the reference
@@ -175,6 +204,7 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
             collage=float(collage(images, crop, seed=seed).mean()),
             agreement=dice(annotated, masks),
             diversity=diversity(images, crop),
+            patch_swd=float(patch_swd(images, crop, seed=seed).mean()),
         )
         synthetic = (list(images), list(masks))
         if not args.fits:
@@ -219,11 +249,10 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
     start_scale, variation = int(sampling.get("start_scale", 0)), float(sampling.get("variation", 1.0))
     trained = ",".join([name] + [f"{k}={v}" for k, v in options if k not in SAMPLING_OPTIONS])
     label, config = config_of(f"{label}={trained}", len(crop), None)  # native pixel size, nothing shrunk
-    path = (
-        Path(args.models) / f"{hashlib.sha256(trained.encode()).hexdigest()[:12]}-seed{seed}.singan"
-        if args.models
-        else None
-    )
+    # the model's name: what it trained on (the crop's first runs, 128 px at 0 0, kept their names) and how
+    where = "" if (args.crop, *args.crop_at) == (128, 0, 0) else f"@{args.crop}px{args.crop_at}"
+    key = hashlib.sha256(f"{trained}{where}".encode()).hexdigest()[:12]
+    path = Path(args.models) / f"{key}-seed{seed}.singan" if args.models else None
     if path and path.is_file():
         model, train_s = load_model(path, args.device), float(path.with_suffix(".seconds").read_text())
     else:
@@ -263,9 +292,10 @@ def table(rows: list[dict]) -> list[str]:
     nets' own spread (population std of the ``--fits`` nets of one seed, mean over seeds). Older runs
     lack some columns: their cells stay empty."""
     lines = [
-        "| preset | training data | Dice on the rest of the micrograph | spread between nets | IoU | pairs "
-        "| collage of the pairs | image/label agreement | diversity |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| preset | training data | Dice on the rest of the micrograph | spread between nets | IoU "
+        "| Dice in the epithelium | Dice in the stroma | pairs | collage of the pairs "
+        "| image/label agreement | diversity | patch-SWD of the images |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups = dict.fromkeys((r["preset"], r["training data"]) for r in rows)
     for preset, name in groups:
@@ -275,8 +305,9 @@ def table(rows: list[dict]) -> list[str]:
         nets = [statistics.pstdev(r["dice_fits"]) for r in picked if len(r.get("dice_fits", [])) > 1]
         lines.append(
             f"| {preset} | {name} | {cell('dice')} | {f'{statistics.fmean(nets):.3f}' if nets else ''} "
-            f"| {cell('iou')} | {'/'.join(map(str, sorted(pairs)))} | {cell('collage', 2)} "
-            f"| {cell('agreement')} | {cell('diversity', 2)} |"
+            f"| {cell('iou')} | {cell('dice_epithelium')} | {cell('dice_stroma')} "
+            f"| {'/'.join(map(str, sorted(pairs)))} | {cell('collage', 2)} "
+            f"| {cell('agreement')} | {cell('diversity', 2)} | {cell('patch_swd')} |"
         )
     return lines
 
@@ -286,6 +317,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--crop", type=int, default=128, help="side of the annotated crop in px")
+    parser.add_argument(
+        "--crop-at", type=int, nargs=2, default=[0, 0], metavar=("Y", "X"), help="the crop's top-left corner"
+    )
     parser.add_argument(
         "--presets",
         nargs="*",
@@ -308,13 +342,18 @@ def main() -> None:
     parser.add_argument(
         "--include", nargs="+", default=[], help="JSON of other runs (e.g. seeds run in another process)"
     )
+    add_relabel_arguments(parser)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--models", default="", help="folder that keeps each SinGAN model trained, and gives it to later runs"
     )
     parser.add_argument("--out", default="benchmarks/results/segmentation")
     args = parser.parse_args()
-    rows = [row for path in args.include for row in json.loads(Path(path).read_text())["runs"]]
+    side = len(builtin_image("immunohistochemistry"))
+    if not all(0 <= at <= side - args.crop for at in args.crop_at):
+        parser.error(f"--crop-at: a {args.crop} px crop must lie inside the {side} px micrograph")
+    # the crop's own rows (preset "-") are kept by --only too
+    rows = included_runs(args.include, args.rename, args.only and ["-", *args.only])
     rows += [row for seed in args.seeds for row in run(seed, args)]
     # runs of other presets on the same seed repeat its crop row: keep one
     rows = list({(r["seed"], r["preset"], r["training data"]): r for r in rows}.values())
