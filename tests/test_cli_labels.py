@@ -31,7 +31,7 @@ def test_train_with_labels_sample_pairs_and_augment_a_dataset(tmp_path, capsys):
     assert load_model(one_hot).config.train.label_encoding == "one-hot"
     assert load_model(one_hot).config.train.rec_weight == 3.0  # with labels, alpha is --label-rec-weight
     assert load_model(one_hot).config.train.coarsest_iters == 0  # and fast's coarsest scales as the others
-    assert load_model(one_hot).config.model.critic_norm == "instance"  # and the paper's critics
+    assert load_model(one_hot).config.model.critic_norm == "after-first"  # and fast's critics
     lone = ["--rec-weight", "2", "--coarsest-iters", "3", "--critic-norm", "none"]
     assert main([*argv[:-1], str(one_hot), *fast, *lone, *TINY_FLAGS, "--iters", "1"]) == 0
     assert load_model(one_hot).config.train.rec_weight == 2.0  # --rec-weight alone applies with labels too

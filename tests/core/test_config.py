@@ -51,7 +51,7 @@ def test_dict_round_trip_and_presets():
     assert preset("fast").train.rec_weight == preset("paper").train.rec_weight == 10.0  # measured
     fast, paper = preset("fast").model, preset("paper").model
     assert (fast.critic_norm, paper.critic_norm) == ("after-first", "instance")  # measured
-    assert fast.norm == "instance" and preset("fast").for_labels().model.critic_norm == "instance"
+    assert fast.norm == "instance" and preset("fast").for_labels().model.critic_norm == "after-first"
     fast_iterations = [preset("fast").train.iterations(n, (25, 25)) for n in range(5)]
     assert fast_iterations == [1000, 400, 160, 120, 120]  # the coarsest scales longer (measured)
     assert [preset("fast").train.batch(n) for n in range(5)] == [2, 2, 2, 1, 1]  # two samples there

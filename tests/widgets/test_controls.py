@@ -32,7 +32,7 @@ def test_preset_keeps_edited_fields_and_says_what_it_changed(make_napari_viewer)
     assert "preset 'paper' changed" in note
     assert "max_width 32 → 128" in note and "padding reflect → zero" in note  # settings without a field
     assert "kept your iterations / scale 300" in note and "coarsest-scale iterations 1000 → 0" in note
-    assert "critic_norm after-first → instance" in note and "label_critic_norm" not in note  # labels: both
+    assert "critic_norm after-first → instance" in note and "label_critic_norm after-first → instance" in note
     assert "rec_weight" not in note  # alpha = 10 in both
     config = train.config()
     assert config.train.iters_per_scale == 300 and config.model.max_width == 128
