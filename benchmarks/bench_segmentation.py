@@ -190,7 +190,9 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
         measures = {key: statistics.fmean(f[key] for f in fits) for key in fits[0]} if fits else {}
         rows.append({"seed": seed, "preset": preset, "training data": name, **measures})
         rows[-1].update(facts, dice_fits=[f["dice"] for f in fits], foreground_crop=float(crop_mask.mean()))
-        rows[-1].update(crop_at=list(args.crop_at), epithelium_crop=float(tissue[window].mean()))
+        rows[-1].update(
+            crop_at=list(args.crop_at), crop_px=args.crop, epithelium_crop=float(tissue[window].mean())
+        )
         print(json.dumps(rows[-1]), flush=True)
 
     # the crop's agreement: the annotator run on the crop alone, against the crop's part of the reference
@@ -249,9 +251,9 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
     start_scale, variation = int(sampling.get("start_scale", 0)), float(sampling.get("variation", 1.0))
     trained = ",".join([name] + [f"{k}={v}" for k, v in options if k not in SAMPLING_OPTIONS])
     label, config = config_of(f"{label}={trained}", len(crop), None)  # native pixel size, nothing shrunk
-    # the model's name: what it trained on (the crop's first runs, 128 px at 0 0, kept their names) and how
-    where = "" if (args.crop, *args.crop_at) == (128, 0, 0) else f"@{args.crop}px{args.crop_at}"
-    key = hashlib.sha256(f"{trained}{where}".encode()).hexdigest()[:12]
+    # the model's name: the settings it trains with (however the preset was spelled) and its crop
+    settings = json.dumps({"config": config.to_dict(), "crop": [*args.crop_at, args.crop]}, sort_keys=True)
+    key = hashlib.sha256(settings.encode()).hexdigest()[:12]
     path = Path(args.models) / f"{key}-seed{seed}.singan" if args.models else None
     if path and path.is_file():
         model, train_s = load_model(path, args.device), float(path.with_suffix(".seconds").read_text())
@@ -349,14 +351,22 @@ def main() -> None:
     )
     parser.add_argument("--out", default="benchmarks/results/segmentation")
     args = parser.parse_args()
-    side = len(builtin_image("immunohistochemistry"))
-    if not all(0 <= at <= side - args.crop for at in args.crop_at):
-        parser.error(f"--crop-at: a {args.crop} px crop must lie inside the {side} px micrograph")
+    shape = builtin_image("immunohistochemistry").shape[:2]
+    if not all(0 <= at <= side - args.crop for at, side in zip(args.crop_at, shape)):
+        parser.error(f"--crop-at: a {args.crop} px crop must lie inside the {shape[0]}x{shape[1]} micrograph")
     # the crop's own rows (preset "-") are kept by --only too
     rows = included_runs(args.include, args.rename, args.only and ["-", *args.only])
     rows += [row for seed in args.seeds for row in run(seed, args)]
-    # runs of other presets on the same seed repeat its crop row: keep one
-    rows = list({(r["seed"], r["preset"], r["training data"]): r for r in rows}.values())
+    crops = {(*r.get("crop_at", (0, 0)), r.get("crop_px", 128)) for r in rows}  # older runs: the corner's
+    if len(crops) > 1:
+        raise SystemExit(f"the runs are of different crops (y, x, px: {sorted(crops)}): tabulate them apart")
+    merged: dict[tuple, dict] = {}
+    for r in rows:  # runs of other presets on the same seed repeat its crop row: keep one
+        key = (r["seed"], r["preset"], r["training data"])
+        if key in merged and r["preset"] != "-":
+            raise SystemExit(f"two runs of {r['preset']!r}, seed {r['seed']}: relabel one with --rename")
+        merged[key] = r
+    rows = list(merged.values())
     lines = table(rows)
     print("\n".join(lines))
     out = Path(args.out)
