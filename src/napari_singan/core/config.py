@@ -315,7 +315,8 @@ PRESETS: dict[str, SinGANConfig] = {
     # iterations at the coarsest scale, tapering to 120 (1000, 400, 160), where samples get their
     # layout, with two random samples per step there. Label models have the same critics (their images
     # and masks agree better than with the paper's critics) but 120 iterations of one sample at every
-    # scale (unless a coarsest count is given): the longer coarsest scales did not give better pairs.
+    # scale (unless a coarsest count is given): the longer coarsest scales did not give better pairs
+    # (measured with the paper's critics).
     "fast": SinGANConfig(
         model=ModelConfig(max_width=32, padding="reflect", critic_norm="after-first"),
         train=TrainConfig(

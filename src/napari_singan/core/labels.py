@@ -28,11 +28,12 @@ the background and foreground channels, the boundary channel stays a step):
 - **one-hot**: +1 inside, -1 outside, a step at the class edge.
 
 Distance is the default by measurement (docs/performance.md, "Image + label
-pairs"): on the IHC benchmark a segmenter trained on the annotated crop plus
-synthetic pairs scored Dice 0.890 +/- 0.006 with distance-coded pairs against
-0.696 +/- 0.027 one-hot (3 seeds; synthetic pairs alone: 0.698 +/- 0.136
-against 0.737 +/- 0.073, within the spread), and the images were as good as
-images trained alone (patch-SWD 0.283 against 0.340 one-hot and 0.287 alone).
+pairs"): on the IHC benchmark a segmenter trained on synthetic pairs alone
+scored Dice 0.822 +/- 0.034 with distance-coded pairs against 0.733 +/- 0.113
+one-hot (4 seeds, each the mean of 3 segmenters; label models with the paper's
+critics, the corner crop; crop + pairs 0.859 against 0.871, within the
+spread), and the images were as good as images trained alone (cell:
+patch-SWD 0.283 against 0.340 one-hot and 0.287 alone).
 
 Both are scaled by ``TrainConfig.label_amplitude``. The encoding is computed at
 the model's working resolution from a nearest-neighbour reduced label image,
