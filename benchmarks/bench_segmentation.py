@@ -66,12 +66,17 @@ from napari_singan.core.files import builtin_image
 from napari_singan.metrics import collage, diversity, patch_swd
 
 
-def haematoxylin(rgb: np.ndarray) -> np.ndarray:
-    """The smoothed haematoxylin channel of an IHC image (colour deconvolution)."""
+def stain(rgb: np.ndarray, channel: int, sigma: float) -> np.ndarray:
+    """One stain of an IHC image (colour deconvolution; 0 haematoxylin, 2 DAB), Gaussian-smoothed."""
     from skimage.color import rgb2hed
     from skimage.filters import gaussian
 
-    return gaussian(rgb2hed(rgb)[..., 0], 1.5)
+    return gaussian(rgb2hed(rgb)[..., channel], sigma)
+
+
+def haematoxylin(rgb: np.ndarray) -> np.ndarray:
+    """The smoothed haematoxylin channel of an IHC image (the nuclei's stain)."""
+    return stain(rgb, 0, 1.5)
 
 
 def reference_masks(rgb: np.ndarray, threshold: float | None = None) -> np.ndarray:
@@ -79,8 +84,8 @@ def reference_masks(rgb: np.ndarray, threshold: float | None = None) -> np.ndarr
     threshold), objects of >= 30 px."""
     from skimage.measure import label
 
-    stain = haematoxylin(rgb)
-    objects = label(stain > (threshold_otsu(stain) if threshold is None else threshold))
+    nuclei = haematoxylin(rgb)
+    objects = label(nuclei > (threshold_otsu(nuclei) if threshold is None else threshold))
     keep = np.bincount(objects.ravel()) >= 30
     keep[0] = False
     return keep[objects].astype(np.uint8)
@@ -89,10 +94,7 @@ def reference_masks(rgb: np.ndarray, threshold: float | None = None) -> np.ndarr
 def epithelium(rgb: np.ndarray) -> np.ndarray:
     """The epithelium of an IHC image: where the DAB (brown) stain, smoothed over ~8 px, is above its
     Otsu threshold; the rest is stroma and background."""
-    from skimage.color import rgb2hed
-    from skimage.filters import gaussian
-
-    dab = gaussian(rgb2hed(rgb)[..., 2], 8)
+    dab = stain(rgb, 2, 8)
     return dab > threshold_otsu(dab)
 
 
@@ -189,9 +191,13 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
         ]
         measures = {key: statistics.fmean(f[key] for f in fits) for key in fits[0]} if fits else {}
         rows.append({"seed": seed, "preset": preset, "training data": name, **measures})
-        rows[-1].update(facts, dice_fits=[f["dice"] for f in fits], foreground_crop=float(crop_mask.mean()))
         rows[-1].update(
-            crop_at=list(args.crop_at), crop_px=args.crop, epithelium_crop=float(tissue[window].mean())
+            facts,
+            dice_fits=[f["dice"] for f in fits],
+            foreground_crop=float(crop_mask.mean()),
+            crop_at=list(args.crop_at),
+            crop_px=args.crop,
+            epithelium_crop=float(tissue[window].mean()),
         )
         print(json.dumps(rows[-1]), flush=True)
 
