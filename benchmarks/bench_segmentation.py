@@ -27,7 +27,8 @@ With ``--fits 0`` no segmenter is trained: only the pairs are made and measured.
 
 Each net is scored by Dice and IoU on the micrograph outside the crop, also
 apart in its two tissues (:func:`epithelium`: the brown-stained epithelium, and
-the pale stroma, which the corner crop does not show), and each
+the pale stroma, which the corner crop does not show) and off the nuclei's
+edges (the pixels on either side of a reference edge left out), and each
 training set by the mean over ``--fits`` nets that differ only in their seed:
 the net alone moves by 0.02 Dice between seeds after 1500 steps (by 0.05 after
 the 400 steps that earlier runs used, which had not converged). Seeds vary the
@@ -42,6 +43,7 @@ SinGAN model, the pairs and the nets together. Several ``--presets``
     python benchmarks/bench_segmentation.py --seeds --include a.json b.json --out merged   # runs merged
     python benchmarks/bench_segmentation.py --presets fast gpnn --seeds 0 1 --out segmentation_gpnn
     python benchmarks/bench_segmentation.py --crop-at 224 32 --seeds 0 1   # both tissues, as the whole
+    python benchmarks/bench_segmentation.py --presets fast fast-annotated=fast,masks=annotator --seeds 0
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ import torch
 from bench_quality import add_relabel_arguments, config_of, gpnn_of, included_runs, split_variant
 from patch_nn import gpnn_samples
 from skimage.filters import threshold_otsu
+from skimage.segmentation import find_boundaries
 from torch import nn
 
 from napari_singan.core import drain, generate, load_model, save_model, train
@@ -148,18 +151,27 @@ def fit(sources: list[tuple[list[np.ndarray], list[np.ndarray]]], steps: int, se
 def scores(
     net: nn.Module, rgb: np.ndarray, truth: np.ndarray, held_out: np.ndarray, tissue: np.ndarray
 ) -> dict[str, float]:
-    """Dice and IoU of the net's prediction on the ``held_out`` pixels, and Dice on those of them in and
-    outside the ``tissue`` mask (epithelium, stroma)."""
-    with torch.no_grad():
-        logits = net(torch.from_numpy(rgb.transpose(2, 0, 1).copy()).float()[None] / 255.0)[0, 0]
-    pred, true = (logits > 0).numpy(), truth.astype(bool)
+    """Dice and IoU of the net's prediction on the ``held_out`` pixels, Dice on those of them in and
+    outside the ``tissue`` mask (epithelium, stroma), and Dice on those off the nuclei's edges (not on
+    either side of a boundary of ``truth``, a band 2 px wide): where a net's errors are one-pixel shifts of
+    the edges, this is near 1."""
+    pred, true = predict(net, rgb), truth.astype(bool)
     inside, outside = held_out & tissue, held_out & ~tissue
+    off_edge = held_out & ~find_boundaries(true, connectivity=1, mode="thick")
     return {
         "dice": dice(pred[held_out], true[held_out]),
         "iou": float((pred & true)[held_out].sum() / (pred | true)[held_out].sum()),
         "dice_epithelium": dice(pred[inside], true[inside]),
         "dice_stroma": dice(pred[outside], true[outside]),
+        "dice_off_edge": dice(pred[off_edge], true[off_edge]),
     }
+
+
+def predict(net: nn.Module, rgb: np.ndarray) -> np.ndarray:
+    """The net's nuclei mask (bool, H x W) of an RGB uint8 image."""
+    with torch.no_grad():
+        logits = net(torch.from_numpy(rgb.transpose(2, 0, 1).copy()).float()[None] / 255.0)[0, 0]
+    return (logits > 0).numpy()
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -207,6 +219,11 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
         label, images, masks, facts = make_pairs(variant, crop, crop_mask, seed, args)
         # agreement: Dice between the pairs' masks and the reference annotator run on their images
         annotated = np.stack([reference_masks(image, threshold) for image in images])
+        if facts.get("masks") == "annotator":  # the images with the masks the annotator gives them
+            masks = annotated.astype(masks.dtype)
+        elif facts.get("masks") == "segmenter":  # ... with those of the crop's first net (pseudo-labels)
+            net = fit([real], args.steps, seed)
+            masks = np.stack([predict(net, image) for image in images]).astype(masks.dtype)
         facts.update(
             foreground_pairs=float(np.mean(masks)),
             collage=float(collage(images, crop, seed=seed).mean()),
@@ -224,7 +241,7 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
 
 
 #: Preset options that set how the pairs are generated, not how the model trains.
-SAMPLING_OPTIONS = ("start_scale", "variation")
+SAMPLING_OPTIONS = ("start_scale", "variation", "masks")
 
 
 def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int, args: argparse.Namespace):
@@ -232,8 +249,12 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
     crop's native pixel size, or read from ``args.models`` where an earlier run left it).
 
     A SinGAN preset may name ``start_scale=N``, where generation starts (0: from noise at the coarsest
-    scale), and ``variation=V`` (see :func:`napari_singan.core.sampling.check_variation`); presets that
-    differ only in these share one model.
+    scale), ``variation=V`` (see :func:`napari_singan.core.sampling.check_variation`) and
+    ``masks=annotator``, which keeps the images and replaces the model's masks by the reference
+    annotator's on them (how good the images are as training data, apart from their masks), or
+    ``masks=segmenter``, by those of a net trained on the crop (the ``crop`` row's first: pseudo-labels, as
+    a scientist without a perfect annotator could make them); presets that differ only in these share one
+    model.
     """
     gpnn = gpnn_of(variant)
     start = time.perf_counter()
@@ -255,6 +276,9 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
     label, name, options = split_variant(variant)
     sampling = {k: v for k, v in options if k in SAMPLING_OPTIONS}
     start_scale, variation = int(sampling.get("start_scale", 0)), float(sampling.get("variation", 1.0))
+    masks_from = sampling.get("masks", "model")
+    if masks_from not in ("model", "annotator", "segmenter"):
+        raise SystemExit(f"{variant}: masks must be model, annotator or segmenter, got {masks_from!r}")
     trained = ",".join([name] + [f"{k}={v}" for k, v in options if k not in SAMPLING_OPTIONS])
     label, config = config_of(f"{label}={trained}", len(crop), None)  # native pixel size, nothing shrunk
     # the model's name: the settings it trains with (however the preset was spelled) and its crop
@@ -282,6 +306,7 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
         "pairs_s": round(time.perf_counter() - start, 1),
         "start_scale": start_scale,
         "variation": variation,
+        "masks": masks_from,
     }
     return label, images, masks, facts
 
@@ -301,9 +326,9 @@ def table(rows: list[dict]) -> list[str]:
     lack some columns: their cells stay empty."""
     lines = [
         "| preset | training data | Dice on the rest of the micrograph | spread between nets | IoU "
-        "| Dice in the epithelium | Dice in the stroma | pairs | collage of the pairs "
+        "| Dice in the epithelium | Dice in the stroma | Dice off the edges | pairs | collage of the pairs "
         "| image/label agreement | diversity | patch-SWD of the images |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups = dict.fromkeys((r["preset"], r["training data"]) for r in rows)
     for preset, name in groups:
@@ -313,7 +338,7 @@ def table(rows: list[dict]) -> list[str]:
         nets = [statistics.pstdev(r["dice_fits"]) for r in picked if len(r.get("dice_fits", [])) > 1]
         lines.append(
             f"| {preset} | {name} | {cell('dice')} | {f'{statistics.fmean(nets):.3f}' if nets else ''} "
-            f"| {cell('iou')} | {cell('dice_epithelium')} | {cell('dice_stroma')} "
+            f"| {cell('iou')} | {cell('dice_epithelium')} | {cell('dice_stroma')} | {cell('dice_off_edge')} "
             f"| {'/'.join(map(str, sorted(pairs)))} | {cell('collage', 2)} "
             f"| {cell('agreement')} | {cell('diversity', 2)} | {cell('patch_swd')} |"
         )
