@@ -14,6 +14,10 @@ scientist's single annotated image:
   labels at native pixel size;
 - ``both``: crop patches and synthetic pairs mixed half and half.
 
+A preset's ``masks=annotator`` or ``masks=segmenter`` keeps the model's pair
+images but gives them the reference annotator's masks, or those a net trained
+on the crop draws (pseudo-labels), see :func:`singan_variant`.
+
 A ``gpnn`` preset (``gpnn`` or ``LABEL=gpnn,min_size=25``, see
 benchmarks/patch_nn.py) makes the pairs with the training-free peer instead:
 the crop's patches and their labels rearranged, ``--gpnn-pairs`` of them.
@@ -22,13 +26,16 @@ of the crop, :func:`napari_singan.metrics.collage`), their diversity
 (:func:`napari_singan.metrics.diversity`), their images' patch-SWD to the crop
 (:func:`napari_singan.metrics.patch_swd`) and their image/label agreement: the
 Dice between the pairs' masks and the reference annotator below run on their
-images (with the whole micrograph's threshold), the crop's own for comparison.
+images (with the whole micrograph's threshold), the crop's own for comparison
+(1 by construction with ``masks=annotator``; with ``masks=segmenter``, the
+pseudo-labels' agreement).
 With ``--fits 0`` no segmenter is trained: only the pairs are made and measured.
 
 Each net is scored by Dice and IoU on the micrograph outside the crop, also
 apart in its two tissues (:func:`epithelium`: the brown-stained epithelium, and
 the pale stroma, which the corner crop does not show) and off the nuclei's
-edges (the pixels on either side of a reference edge left out), and each
+edges (the pixel on each side of every edge of the reference mask, a 2 px
+band, left out), and each
 training set by the mean over ``--fits`` nets that differ only in their seed:
 the net alone moves by 0.02 Dice between seeds after 1500 steps (by 0.05 after
 the 400 steps that earlier runs used, which had not converged). Seeds vary the
@@ -43,7 +50,8 @@ SinGAN model, the pairs and the nets together. Several ``--presets``
     python benchmarks/bench_segmentation.py --seeds --include a.json b.json --out merged   # runs merged
     python benchmarks/bench_segmentation.py --presets fast gpnn --seeds 0 1 --out segmentation_gpnn
     python benchmarks/bench_segmentation.py --crop-at 224 32 --seeds 0 1   # both tissues, as the whole
-    python benchmarks/bench_segmentation.py --presets fast fast-annotated=fast,masks=annotator --seeds 0
+    python benchmarks/bench_segmentation.py --presets fast fast-annotated=fast,masks=annotator \
+        fast-pseudo=fast,masks=segmenter --crop-at 224 32 --seeds 0
 """
 
 from __future__ import annotations
@@ -64,7 +72,7 @@ from skimage.filters import threshold_otsu
 from skimage.segmentation import find_boundaries
 from torch import nn
 
-from napari_singan.core import drain, generate, load_model, save_model, train
+from napari_singan.core import SinGANConfig, drain, generate, load_model, save_model, train
 from napari_singan.core.files import builtin_image
 from napari_singan.metrics import collage, diversity, patch_swd
 
@@ -221,7 +229,7 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
         annotated = np.stack([reference_masks(image, threshold) for image in images])
         if facts.get("masks") == "annotator":  # the images with the masks the annotator gives them
             masks = annotated.astype(masks.dtype)
-        elif facts.get("masks") == "segmenter":  # ... with those of the crop's first net (pseudo-labels)
+        elif facts.get("masks") == "segmenter":  # ... with those of a net trained as the crop's first
             net = fit([real], args.steps, seed)
             masks = np.stack([predict(net, image) for image in images]).astype(masks.dtype)
         facts.update(
@@ -244,18 +252,33 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
 SAMPLING_OPTIONS = ("start_scale", "variation", "masks")
 
 
+def singan_variant(variant: str, size: int) -> tuple[str, SinGANConfig, int, float, str]:
+    """A SinGAN preset -> (label, config for a ``size`` px crop at native pixel size, start scale,
+    variation, where the masks come from); refuses a bad one (run before any work).
+
+    Besides config fields, a preset may name ``start_scale=N``, where generation starts (0: from noise at
+    the coarsest scale), ``variation=V`` (see :func:`napari_singan.core.sampling.check_variation`) and
+    ``masks=`` ``model`` (the model's own, the default), ``annotator`` (the reference annotator's on the
+    pair images: how good the images are as training data, apart from their masks) or ``segmenter`` (those
+    of a net trained on the crop as the ``crop`` row's first net is: pseudo-labels, as a scientist without a
+    perfect annotator could make them); presets that differ only in these share one model.
+    """
+    label, name, options = split_variant(variant)
+    sampling = {k: v for k, v in options if k in SAMPLING_OPTIONS}
+    start_scale, variation = int(sampling.get("start_scale", 0)), float(sampling.get("variation", 1.0))
+    masks_from = sampling.get("masks", "model")
+    if masks_from not in ("model", "annotator", "segmenter"):
+        raise SystemExit(f"{variant}: masks must be model, annotator or segmenter, got {masks_from!r}")
+    trained = ",".join([name] + [f"{k}={v}" for k, v in options if k not in SAMPLING_OPTIONS])
+    label, config = config_of(f"{label}={trained}", size, None)
+    return label, config, start_scale, variation, masks_from
+
+
 def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int, args: argparse.Namespace):
     """(label, images, masks, facts) of one preset: GPNN's pairs, or a SinGAN model's (trained at the
-    crop's native pixel size, or read from ``args.models`` where an earlier run left it).
-
-    A SinGAN preset may name ``start_scale=N``, where generation starts (0: from noise at the coarsest
-    scale), ``variation=V`` (see :func:`napari_singan.core.sampling.check_variation`) and
-    ``masks=annotator``, which keeps the images and replaces the model's masks by the reference
-    annotator's on them (how good the images are as training data, apart from their masks), or
-    ``masks=segmenter``, by those of a net trained on the crop (the ``crop`` row's first: pseudo-labels, as
-    a scientist without a perfect annotator could make them); presets that differ only in these share one
-    model.
-    """
+    crop's native pixel size, or read from ``args.models`` where an earlier run left it; its options:
+    :func:`singan_variant`). ``facts["masks"]`` says where the pairs' masks are to come from: :func:`run`
+    replaces the model's masks accordingly."""
     gpnn = gpnn_of(variant)
     start = time.perf_counter()
     if gpnn:  # the training-free peer: the crop's patches and labels rearranged
@@ -273,14 +296,7 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
                 "pairs_s": round(time.perf_counter() - start, 1),
             },
         )
-    label, name, options = split_variant(variant)
-    sampling = {k: v for k, v in options if k in SAMPLING_OPTIONS}
-    start_scale, variation = int(sampling.get("start_scale", 0)), float(sampling.get("variation", 1.0))
-    masks_from = sampling.get("masks", "model")
-    if masks_from not in ("model", "annotator", "segmenter"):
-        raise SystemExit(f"{variant}: masks must be model, annotator or segmenter, got {masks_from!r}")
-    trained = ",".join([name] + [f"{k}={v}" for k, v in options if k not in SAMPLING_OPTIONS])
-    label, config = config_of(f"{label}={trained}", len(crop), None)  # native pixel size, nothing shrunk
+    label, config, start_scale, variation, masks_from = singan_variant(variant, len(crop))
     # the model's name: the settings it trains with (however the preset was spelled) and its crop
     settings = json.dumps({"config": config.to_dict(), "crop": [*args.crop_at, args.crop]}, sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:12]
@@ -385,6 +401,8 @@ def main() -> None:
     shape = builtin_image("immunohistochemistry").shape[:2]
     if not all(0 <= at <= side - args.crop for at, side in zip(args.crop_at, shape)):
         parser.error(f"--crop-at: a {args.crop} px crop must lie inside the {shape[0]}x{shape[1]} micrograph")
+    for variant in args.presets:  # a bad preset is refused before anything trains
+        gpnn_of(variant) or singan_variant(variant, args.crop)
     # the crop's own rows (preset "-") are kept by --only too
     rows = included_runs(args.include, args.rename, args.only and ["-", *args.only])
     rows += [row for seed in args.seeds for row in run(seed, args)]
