@@ -297,9 +297,10 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
             },
         )
     label, config, start_scale, variation, masks_from = singan_variant(variant, len(crop))
-    # the model's name: the settings it trains with (however the preset was spelled) and its crop
-    settings = json.dumps({"config": config.to_dict(), "crop": [*args.crop_at, args.crop]}, sort_keys=True)
-    key = hashlib.sha256(settings.encode()).hexdigest()[:12]
+    # the model's name: the settings a label model trains with (for_labels, however the preset was
+    # spelled) and its crop
+    settings = {"config": config.for_labels().to_dict(), "crop": [*args.crop_at, args.crop]}
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     path = Path(args.models) / f"{key}-seed{seed}.singan" if args.models else None
     if path and path.is_file():
         model, train_s = load_model(path, args.device), float(path.with_suffix(".seconds").read_text())
