@@ -203,12 +203,11 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
     real = ([crop], [crop_mask])
     rows = []
 
-    def record(preset: str, name: str, sources: list, **facts) -> None:
+    def record(preset: str, name: str, sources: list, **facts) -> list[nn.Module]:
+        """Train and score the ``--fits`` nets of one training set, add its row; returns the nets."""
         # net k of seed s trains with seed s + 1000 k: the first net is the one earlier runs trained
-        fits = [
-            scores(fit(sources, args.steps, seed + 1000 * k), rgb, truth, held_out, tissue)
-            for k in range(args.fits)
-        ]
+        nets = [fit(sources, args.steps, seed + 1000 * k) for k in range(args.fits)]
+        fits = [scores(net, rgb, truth, held_out, tissue) for net in nets]
         measures = {key: statistics.fmean(f[key] for f in fits) for key in fits[0]} if fits else {}
         rows.append({"seed": seed, "preset": preset, "training data": name, **measures})
         rows[-1].update(
@@ -220,17 +219,18 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
             epithelium_crop=float(tissue[window].mean()),
         )
         print(json.dumps(rows[-1]), flush=True)
+        return nets
 
     # the crop's agreement: the annotator run on the crop alone, against the crop's part of the reference
-    record("-", "crop", [real], agreement=dice(reference_masks(crop, threshold), crop_mask))
+    crop_nets = record("-", "crop", [real], agreement=dice(reference_masks(crop, threshold), crop_mask))
     for variant in args.presets:
         label, images, masks, facts = make_pairs(variant, crop, crop_mask, seed, args)
         # agreement: Dice between the pairs' masks and the reference annotator run on their images
         annotated = np.stack([reference_masks(image, threshold) for image in images])
         if facts.get("masks") == "annotator":  # the images with the masks the annotator gives them
             masks = annotated.astype(masks.dtype)
-        elif facts.get("masks") == "segmenter":  # ... with those of a net trained as the crop's first
-            net = fit([real], args.steps, seed)
+        elif facts.get("masks") == "segmenter":  # ... with those of the crop's first net (--fits 0: one)
+            net = crop_nets[0] if crop_nets else fit([real], args.steps, seed)
             masks = np.stack([predict(net, image) for image in images]).astype(masks.dtype)
         facts.update(
             foreground_pairs=float(np.mean(masks)),
