@@ -14,9 +14,11 @@ scientist's single annotated image:
   labels at native pixel size;
 - ``both``: crop patches and synthetic pairs mixed half and half.
 
-A preset's ``masks=annotator`` or ``masks=segmenter`` keeps the model's pair
-images but gives them the reference annotator's masks, or those a net trained
-on the crop draws (pseudo-labels), see :func:`singan_variant`.
+A preset's ``masks=redrawn`` gives the pairs the masks the product redraws
+(``augment --masks redrawn``: a net fit to the model's training pair draws them
+from each image); ``masks=annotator`` or ``masks=segmenter`` keeps the model's
+pair images but gives them the reference annotator's masks, or those a net
+trained on the crop draws (pseudo-labels), see :func:`singan_variant`.
 
 A ``gpnn`` preset (``gpnn`` or ``LABEL=gpnn,min_size=25``, see
 benchmarks/patch_nn.py) makes the pairs with the training-free peer instead:
@@ -74,6 +76,7 @@ from torch import nn
 
 from napari_singan.core import SinGANConfig, drain, generate, load_model, save_model, train
 from napari_singan.core.files import builtin_image
+from napari_singan.core.masknet import fit_mask_net
 from napari_singan.metrics import collage, diversity, patch_swd
 
 
@@ -258,7 +261,8 @@ def singan_variant(variant: str, size: int) -> tuple[str, SinGANConfig, int, flo
 
     Besides config fields, a preset may name ``start_scale=N``, where generation starts (0: from noise at
     the coarsest scale), ``variation=V`` (see :func:`napari_singan.core.sampling.check_variation`) and
-    ``masks=`` ``model`` (the model's own, the default), ``annotator`` (the reference annotator's on the
+    ``masks=`` ``model`` (the model's own, the default), ``redrawn`` (drawn from each image by the net the
+    product fits to the model's training pair, :mod:`napari_singan.core.masknet`), ``annotator`` (the reference annotator's on the
     pair images: how good the images are as training data, apart from their masks) or ``segmenter`` (those
     of a net trained on the crop as the ``crop`` row's first net is: pseudo-labels, as a scientist without a
     perfect annotator could make them); presets that differ only in these share one model.
@@ -267,8 +271,10 @@ def singan_variant(variant: str, size: int) -> tuple[str, SinGANConfig, int, flo
     sampling = {k: v for k, v in options if k in SAMPLING_OPTIONS}
     start_scale, variation = int(sampling.get("start_scale", 0)), float(sampling.get("variation", 1.0))
     masks_from = sampling.get("masks", "model")
-    if masks_from not in ("model", "annotator", "segmenter"):
-        raise SystemExit(f"{variant}: masks must be model, annotator or segmenter, got {masks_from!r}")
+    if masks_from not in ("model", "redrawn", "annotator", "segmenter"):
+        raise SystemExit(
+            f"{variant}: masks must be model, redrawn, annotator or segmenter, got {masks_from!r}"
+        )
     trained = ",".join([name] + [f"{k}={v}" for k, v in options if k not in SAMPLING_OPTIONS])
     label, config = config_of(f"{label}={trained}", size, None)
     return label, config, start_scale, variation, masks_from
@@ -314,11 +320,23 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
             save_model(model, path)
             path.with_suffix(".seconds").write_text(f"{train_s:.1f}")
     start = time.perf_counter()
+    # masks=redrawn: the product's own redrawn masks (augment(..., masks="redrawn") fits this net too)
+    net = drain(fit_mask_net(model, seed=seed)) if masks_from == "redrawn" else None
+    mask_net_s = time.perf_counter() - start
     images, masks = drain(
-        generate(model, args.pairs, seed=seed, start_scale=start_scale, variation=variation, with_labels=True)
+        generate(
+            model,
+            args.pairs,
+            seed=seed,
+            start_scale=start_scale,
+            variation=variation,
+            with_labels=True,
+            mask_net=net,
+        )
     )
     facts = {
         "singan_train_s": round(train_s, 1),
+        "mask_net_s": round(mask_net_s, 1),
         "pairs": args.pairs,
         "pairs_s": round(time.perf_counter() - start, 1),
         "start_scale": start_scale,

@@ -4,10 +4,11 @@ import contextlib
 import json
 
 import numpy as np
+import pytest
 import tifffile
 
 from napari_singan.cli import main
-from napari_singan.core import load_model
+from napari_singan.core import load_model, masknet
 
 from .conftest import make_texture
 from .test_cli import TINY_FLAGS
@@ -120,3 +121,47 @@ def test_the_training_plan_counts_the_label_channels(tmp_path, monkeypatch):
         with contextlib.suppress(KeyboardInterrupt):
             main([*argv, *extra])
     assert planned == [1, 1 + 4]
+
+
+def test_augment_redraws_masks_with_a_progress_bar_of_its_own(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(masknet, "MASK_NET_STEPS", 60)  # a short fit: the default takes ~25 s
+    image = make_texture(32, 32, dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "img.tif", image)
+    tifffile.imwrite(tmp_path / "lab.tif", (image > np.median(image)).astype(np.uint8) * 5)
+    model_path = tmp_path / "m.singan"
+    argv = ["train", str(tmp_path / "img.tif"), "--labels", str(tmp_path / "lab.tif"), "-o", str(model_path)]
+    assert main([*argv, *TINY_FLAGS]) == 0
+    folder = tmp_path / "dataset"
+    capsys.readouterr()
+    assert main(["augment", str(model_path), "-n", "3", "-o", str(folder), "--masks", "redrawn"]) == 0
+    out = capsys.readouterr()
+    assert "fitting the mask net" in out.err and "60/60" in out.err and "3/3" in out.err  # then the samples
+    assert "3 image/label pairs" in out.out
+    assert json.loads((folder / "manifest.json").read_text())["masks"] == "redrawn"
+    masks = tifffile.imread(folder / "labels" / "00002.tif")
+    assert masks.shape == (32, 32) and set(np.unique(masks)) <= {0, 5}
+    for how in ("model", "redrawn"):  # sample: the same images, their masks drawn as asked
+        assert (
+            main(["sample", str(model_path), "-n", "2", "-o", str(tmp_path / f"{how}.tif"), "--masks", how])
+            == 0
+        )
+    assert "fitting the mask net" in capsys.readouterr().err
+    read = {
+        how: [tifffile.imread(tmp_path / f"{how}{end}.tif") for end in ("", "_labels")]
+        for how in ("model", "redrawn")
+    }
+    assert np.array_equal(read["model"][0], read["redrawn"][0])
+    assert not np.array_equal(read["model"][1], read["redrawn"][1])
+    assert set(np.unique(read["redrawn"][1])) <= {0, 5}
+
+    alone = tmp_path / "alone.singan"
+    assert main(["train", str(tmp_path / "img.tif"), "-o", str(alone), *TINY_FLAGS]) == 0
+    capsys.readouterr()
+    for command, output in (("augment", "x"), ("sample", "x.tif")):
+        assert main([command, str(alone), "-o", str(tmp_path / output), "--masks", "redrawn", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "no masks to redraw" in err and "\n" not in err and not (tmp_path / output).exists()
+    with pytest.raises(SystemExit) as stop:
+        main(["augment", str(model_path), "-o", str(tmp_path / "x"), "--masks", "annotator"])
+    assert stop.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

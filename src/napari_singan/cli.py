@@ -21,6 +21,7 @@ from .core.config import (
     CriticNorm,
     LabelEncoding,
     LabelMode,
+    MaskSource,
     Norm,
     Padding,
     Precision,
@@ -199,6 +200,17 @@ def _add_variation(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_masks(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--masks",
+        choices=get_args(MaskSource),
+        default="model",
+        help="label images of a model trained with labels: 'model' (drawn with each image) or 'redrawn' "
+        "(a small net, fit first to the model's training image and labels, about 25 s on a CPU, draws each "
+        "from its image; see docs/augmentation.md#redrawn-masks)",
+    )
+
+
 def _add_plane(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plane",
@@ -344,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="0: from pure noise; n>0: keep the training image's layout above n",
     )
     _add_variation(sa)
+    _add_masks(sa)
     _add_device_seed(sa, "random seed (same seed, same samples)")
     sa.add_argument(
         "--tiled",
@@ -376,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--start-scale", type=int, default=0, help="0: from pure noise; n>0: keep the layout above n"
     )
     _add_variation(au)
+    _add_masks(au)
     _add_device_seed(au, "dataset seed (sample i is always the same)")
     _add_force(au)
     au.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -548,20 +562,28 @@ def _drive(
     """Run a long-work generator under a tqdm bar; ``on_event`` maps an event to (done, total).
 
     The bar is drawn at the first step, so input the work refuses at once gives one error line and no bar.
+    The fit of a mask net (:class:`~napari_singan.core.events.MaskNetProgress`) counts on a bar of its own,
+    from 0 again, and so does the work after it.
     """
     from tqdm import tqdm
 
     from .core import drain
+    from .core.events import MaskNetProgress
 
     bar = None
+    fitting = False
 
     def show(event: Any) -> None:
-        nonlocal bar
+        nonlocal bar, fitting
         step = on_event(event)
         if step is None:
             return
         if bar is None:
             bar = tqdm(disable=quiet, unit="it", dynamic_ncols=True)
+        if isinstance(event, MaskNetProgress) != fitting:  # into or out of the fit: count afresh
+            fitting = not fitting
+            bar.reset(total=step[1])
+            bar.set_description("fitting the mask net" if fitting else None)
         bar.total = step[1]
         bar.update(step[0] - bar.n)
         if hasattr(event, "num_scales"):
@@ -572,6 +594,11 @@ def _drive(
     finally:
         if bar is not None:
             bar.close()
+
+
+def _fit_or_sample_progress(event: Any) -> tuple[float, float]:
+    """(done, total) of a mask net's fit (steps) or of samples."""
+    return (event.step, event.steps) if hasattr(event, "steps") else (event.done, event.total)
 
 
 def _training_progress(
@@ -687,9 +714,10 @@ def _say_plan(args: argparse.Namespace, plan) -> None:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .core import generate
     from .core.files import TIFF_SUFFIXES, write_stack
-    from .core.memory import available_bytes, sampling_bytes
+    from .core.masknet import check_mask_source, fit_mask_net
+    from .core.memory import available_bytes, check_generation, sampling_bytes
     from .core.microscopy import output_pixel_size
-    from .core.sampling import check_variation, runnable_shapes
+    from .core.sampling import check_variation, runnable_shapes, samples_per_batch
 
     if (args.height is None) != (args.width is None):
         raise SinGANError("give both --height and --width, or neither")
@@ -701,8 +729,17 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     room = available_bytes(model.device)
     too_large = room is not None and whole > room
     tiff = Path(args.output).suffix.lower() in TIFF_SUFFIXES
+    check_mask_source(model, args.masks)
     if args.tiled or (too_large and tiff and not model.labels and args.variation == 1):
         return _sample_tiled(args, model, shapes[-1])
+    if not args.force:
+        check_generation(model, shapes[-1], samples_per_batch(args.num, shapes[-1]), args.num)
+    # --masks redrawn: the net is fit under a bar of its own, then the samples are drawn under theirs
+    net = (
+        _drive(fit_mask_net(model, seed=args.seed), args.quiet, _fit_or_sample_progress)
+        if args.masks == "redrawn"
+        else None
+    )
     work = generate(
         model,
         args.num,
@@ -712,10 +749,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         size=size,
         seed=args.seed,
         with_labels=model.labels is not None,
+        mask_net=net,
         variation=args.variation,
-        force=args.force,
+        force=True,  # checked above
     )
-    out = _drive(work, args.quiet, lambda event: (event.done, event.total))
+    out = _drive(work, args.quiet, _fit_or_sample_progress)
     stack, labels = out if model.labels else (out, None)
     pixel_size = output_pixel_size(model)
     paths = write_stack(
@@ -808,9 +846,10 @@ def _cmd_augment(args: argparse.Namespace) -> int:
         start_scale=args.start_scale,
         variation=args.variation,
         seed=args.seed,
+        masks=args.masks,
         force=args.force,
     )
-    manifest = _drive(work, args.quiet, lambda event: (event.done, event.total))
+    manifest = _drive(work, args.quiet, _fit_or_sample_progress)
     pairs = "image/label pairs" if model.labels else "images"
     print(f"{args.num} {pairs} in {args.output} (manifest: {manifest})")
     return 0

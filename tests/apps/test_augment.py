@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from napari_singan.apps.augment import augment, load_pair, model_fingerprint, read_manifest
-from napari_singan.core import SinGANConfig, SinGANError, drain, generate, train
+from napari_singan.core import SinGANConfig, SinGANError, drain, generate, masknet, train
 from napari_singan.core.errors import OutputPathError
+from napari_singan.core.events import MaskNetProgress, SampleProgress
 from napari_singan.core.files import read_image
+from napari_singan.core.masknet import fit_mask_net
 
 from ..conftest import make_texture
 
@@ -98,3 +100,41 @@ def test_variation_is_recorded_regenerates_and_older_manifests_continue(label_mo
     progress = []
     drain(augment(label_model, 3, older, seed=1), progress.append)
     assert progress[0].done == 2 and read_manifest(older)["variation"] == 1.0
+
+
+def test_redrawn_masks_are_recorded_regenerate_and_resume_exactly(
+    label_model, tiny_model, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(masknet, "MASK_NET_STEPS", 60)  # a short fit: the default takes ~25 s
+    folder = tmp_path / "ds"
+    events = []
+    drain(augment(label_model, 3, folder, seed=1, masks="redrawn"), events.append)
+    fit = [e for e in events if isinstance(e, MaskNetProgress)]
+    assert isinstance(events[0], SampleProgress) and fit[-1].step == 60  # the fit, before the first sample
+    assert events.index(fit[-1]) < events.index(next(e for e in events[1:] if isinstance(e, SampleProgress)))
+    meta = read_manifest(folder)
+    assert meta["masks"] == "redrawn"
+    own = tmp_path / "own"
+    drain(augment(label_model, 3, own, seed=1))
+    assert read_manifest(own)["masks"] == "model"
+    pairs, own_pairs = [load_pair(folder, i) for i in range(3)], [load_pair(own, i) for i in range(3)]
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(pairs, own_pairs))  # the same images
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(pairs, own_pairs))  # other masks
+    assert all(a[1].dtype == np.uint8 and set(np.unique(a[1])) <= {0, 2} for a in pairs)
+    net = drain(fit_mask_net(label_model, seed=1))  # what the manifest records regenerates a pair
+    again = drain(generate(label_model, seeds=[meta["samples"][2]["seed"]], with_labels=True, mask_net=net))
+    assert np.array_equal(again[0][0], pairs[2][0]) and np.array_equal(again[1][0], pairs[2][1])
+
+    (folder / "labels" / "00001.tif").unlink()  # an interrupted export lost one file
+    drain(augment(label_model, 4, folder, seed=1, masks="redrawn"))
+    assert np.array_equal(load_pair(folder, 1)[1], pairs[1][1])  # refit, redrawn alike
+    events = []
+    drain(augment(label_model, 4, folder, seed=1, masks="redrawn"), events.append)
+    assert not any(isinstance(e, MaskNetProgress) for e in events)  # nothing to write, nothing fit
+    with pytest.raises(OutputPathError, match="other settings"):
+        drain(augment(label_model, 4, folder, seed=1))  # the model's masks are another dataset
+    with pytest.raises(SinGANError, match="no masks to redraw"):
+        drain(augment(tiny_model, 2, tmp_path / "images", masks="redrawn"))
+    with pytest.raises(SinGANError, match="model or redrawn"):
+        drain(augment(label_model, 2, tmp_path / "bad", masks="annotator"))
+    assert not (tmp_path / "images").exists() and not (tmp_path / "bad").exists()

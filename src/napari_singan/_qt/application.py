@@ -11,7 +11,7 @@ from napari.utils.notifications import show_info
 
 from .._napari.layers import layer_image, layer_metadata, look, model_channel_axis, placement, spatial_hw
 from ..core import Progress, SampleProgress, SinGANError, resolve_device
-from ..core.events import TileProgress
+from ..core.events import MaskNetProgress, TileProgress
 from ..core.memory import check_memory, generation_bytes
 from .controls import NO_MODEL, ModelPicker, StartScale, TaskRunner, device_picker
 
@@ -109,7 +109,7 @@ class Input(NamedTuple):
 
 def progress_fraction(event: Any) -> float | None:
     """Fraction done of an application's (or a quality measurement's) event, ``None`` if it has none."""
-    if isinstance(event, (SampleProgress, TileProgress)):
+    if isinstance(event, (SampleProgress, TileProgress, MaskNetProgress)):
         return event.fraction
     if isinstance(event, Progress):  # fine-tuning before harmonization
         return event.iteration / event.iters

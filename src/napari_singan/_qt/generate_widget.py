@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
-from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, SpinBox
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+)
 from napari.utils.notifications import show_info
 
 from .._napari.large import tiled_into_file
@@ -15,8 +25,11 @@ from .._napari.layers import FILE_KEY, check_not_shown, labels_layer_kwargs, out
 from .._napari.models import file_stem
 from ..apps.augment import augment
 from ..core import SampleProgress, SinGANError, generate, resolve_device
+from ..core.config import MaskSource
 from ..core.errors import MemoryEstimateError
+from ..core.events import MaskNetProgress
 from ..core.files import TIFF_SUFFIXES, check_output_path
+from ..core.masknet import fit_mask_net
 from ..core.memory import check_memory, sampling_bytes, tiled_bytes
 from ..core.sampling import check_variation, output_shapes, runnable_shapes
 from ..metrics import QualityReport, measure_model, summary
@@ -26,6 +39,7 @@ from .controls import NO_MODEL
 if TYPE_CHECKING:
     import napari
     from napari.layers import Labels
+    from torch import nn
 
     from ..core import SinGANModel
 
@@ -37,7 +51,10 @@ class GenerateWidget(ApplicationWidget):
     or in exact pixels. Start scale 0 draws everything from noise; a higher
     start scale keeps the training image's layout up to that scale. A model
     trained with labels also gives a Labels layer ``(N, H, W)`` that overlays
-    the samples.
+    the samples; its "masks" choice, "redrawn", has a small net fit to the
+    model's training pair draw them from the images instead
+    (:mod:`napari_singan.core.masknet`; fit once per model and seed), for the
+    layer and the exported dataset alike.
 
     Samples that do not fit in memory, or any samples when a file is chosen
     under "write to file", are generated tile by tile into that BigTIFF (a
@@ -79,6 +96,15 @@ class GenerateWidget(ApplicationWidget):
             tooltip="Generate tile by tile into this BigTIFF and open it lazily: any size in bounded "
             "memory (variation 1 only). Left empty, samples too large for memory go to a temporary file.",
         )
+        self.masks = ComboBox(
+            label="masks",
+            choices=get_args(MaskSource),
+            value="model",
+            visible=False,
+            tooltip="Labels of a model trained with labels. model: drawn with each image. redrawn: a small "
+            "net, fit first to the model's training image and labels (about 25 s on a CPU, once per model "
+            "and seed), draws them from each image, following its edges more closely.",
+        )
         super().__init__(
             viewer,
             [
@@ -90,8 +116,10 @@ class GenerateWidget(ApplicationWidget):
                 self.out_height,
                 self.out_width,
                 self.output_file,
+                self.masks,
             ],
         )
+        self._mask_net: tuple[SinGANModel, int, nn.Module] | None = None  # the latest fit: model, seed, net
         self.labels_layer: Labels | None = None  # the labels of the latest samples, if the model has labels
         self._labels_out: tuple[str, dict[str, Any]] | None = None  # name and placement of the next one
         self.quality_samples = SpinBox(label="quality samples", min=2, max=1000, value=25)
@@ -123,6 +151,7 @@ class GenerateWidget(ApplicationWidget):
 
     def _model_changed(self, _: Any = None) -> None:
         model = self.picker.model
+        self.masks.visible = model is not None and model.labels is not None
         if model is not None:
             self.out_height.value, self.out_width.value = model.trained_shapes[-1]
 
@@ -147,21 +176,33 @@ class GenerateWidget(ApplicationWidget):
                 return self._tiled(model, None, shapes[-1], name)
         else:
             return self._tiled(model, target, shapes[-1], name)
-        work = generate(
-            model,
-            self.num.value,
-            start_scale=self.start_scale.value,
-            scale_h=self.scale_h.value,
-            scale_w=self.scale_w.value,
-            size=size,
-            seed=self.seed.value,
-            with_labels=paired,
-            variation=self.variation.value,
-            force=True,  # checked above
-        )
+        settings = {
+            "num_samples": self.num.value,
+            "start_scale": self.start_scale.value,
+            "scale_h": self.scale_h.value,
+            "scale_w": self.scale_w.value,
+            "size": size,
+            "seed": self.seed.value,
+            "with_labels": paired,
+            "variation": self.variation.value,
+            "force": True,  # checked above
+        }
+        redraw = paired and self.masks.value == "redrawn"
+        work = self._redrawn(model, settings) if redraw else generate(model, **settings)
         # Only one task runs at a time, so the labels of this run are the next ones added.
         self._labels_out = (f"{name} labels", labels_layer_kwargs(model, leading=1)) if paired else None
         return work, f"{name} samples", output_layer_kwargs(model, leading=1)
+
+    def _redrawn(self, model: SinGANModel, settings: dict[str, Any]) -> Generator[Any, None, Any]:
+        """:func:`generate` with ``settings``, the labels drawn by the mask net of the model and seed (fit
+        first, unless it was the latest fit)."""
+        seed = settings["seed"]
+        if self._mask_net is not None and self._mask_net[0] is model and self._mask_net[1] == seed:
+            net = self._mask_net[2]
+        else:
+            net = yield from fit_mask_net(model, seed=seed)
+            self._mask_net = (model, seed, net)
+        return (yield from generate(model, mask_net=net, **settings))
 
     def _tiled(self, model: SinGANModel, target: Path | None, size: tuple[int, int], name: str):
         """Work, layer name and layer arguments of a tiled generation into ``target`` (None: a temporary file)."""
@@ -281,6 +322,7 @@ class GenerateWidget(ApplicationWidget):
                 start_scale=self.start_scale.value,
                 variation=self.variation.value,
                 seed=self.seed.value,
+                masks=self.masks.value if model.labels is not None else "model",
                 force=True,  # checked above
             )
         except (ValueError, SinGANError) as exc:  # an unusable device, a size too small
@@ -293,6 +335,8 @@ class GenerateWidget(ApplicationWidget):
             if isinstance(event, SampleProgress):
                 done[0] = event.done
                 self.runner.status.value = f"dataset: {event.done}/{event.total} {what} in {folder}"
+            elif isinstance(event, MaskNetProgress):
+                self.runner.status.value = f"dataset: fitting the mask net, step {event.step}/{event.steps}"
             return progress_fraction(event)
 
         def on_returned(manifest: Path | None) -> None:

@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.config import MaskSource
 from ..core.errors import OutputPathError, SinGANError, check_seed, check_whole
-from ..core.events import SampleProgress, drain
+from ..core.events import MaskNetProgress, SampleProgress, drain
 from ..core.files import atomic_write, write_image
+from ..core.masknet import check_mask_source, fit_mask_net
 from ..core.memory import check_generation
 from ..core.microscopy import output_pixel_size
 from ..core.pyramid import Shape
@@ -34,7 +36,7 @@ MANIFEST = "manifest.json"
 FORMAT = "napari-singan-dataset"
 VERSION = 1
 #: Settings added to the manifest since version 1, with the value an older manifest meant.
-ADDED_SETTINGS = {"variation": 1.0}
+ADDED_SETTINGS = {"variation": 1.0, "masks": "model"}
 #: Samples written between manifest updates (an interrupted export loses at most these).
 MANIFEST_EVERY = 16
 
@@ -79,8 +81,9 @@ def augment(
     start_scale: int = 0,
     variation: float = 1.0,
     seed: int = 0,
+    masks: MaskSource = "model",
     force: bool = False,
-) -> Generator[SampleProgress, None, Path]:
+) -> Generator[SampleProgress | MaskNetProgress, None, Path]:
     """Write ``num_samples`` generated images (and label images) to ``folder``.
 
     Parameters
@@ -106,14 +109,20 @@ def augment(
         labels follow the images more closely (measured in docs/augmentation.md).
     seed
         Sample ``i`` is the ``i``-th of :func:`~napari_singan.core.sampling.sample_seeds`.
+    masks
+        ``"model"``: the label images the model draws with each image. ``"redrawn"``: a small net fit
+        first (about 25 s on a CPU, seeded by ``seed``) to the model's training image and labels draws
+        each one from its image (:mod:`napari_singan.core.masknet`): masks that follow the images'
+        edges more closely (measured in docs/augmentation.md).
     force
         Skip the memory estimate that refuses, before any work, samples that
         would not fit in the device's available memory.
 
     Yields
     ------
-    SampleProgress
-        Samples present so far (written now or before) out of ``num_samples``.
+    SampleProgress or MaskNetProgress
+        Samples present so far (written now or before) out of ``num_samples``; with ``masks="redrawn"``
+        first the fit of the net, when there are samples to write.
 
     Returns
     -------
@@ -122,6 +131,7 @@ def augment(
     """
     # Every argument is checked before the folder is made or claimed.
     num_samples = check_whole("the number of samples", num_samples, 1)
+    check_mask_source(model, masks)
     seed = check_seed(seed)
     seeds = sample_seeds(seed, num_samples)
     shapes = runnable_shapes(model, start_scale, size=size)
@@ -138,6 +148,7 @@ def augment(
         "variation": variation,
         "seed": seed,
         "labels": model.labels is not None,
+        "masks": masks,
         "dtype": model.spec.dtype,
         "device": model.device.type,  # the same seed gives other numbers on another kind of device
     }
@@ -148,6 +159,7 @@ def augment(
     pixel_size = output_pixel_size(model)  # the model's resolution, whatever the output size
     todo = [i for i in range(num_samples) if i not in entries]
     yield SampleProgress(num_samples - len(todo), num_samples)
+    net = (yield from fit_mask_net(model, seed=seed)) if todo and masks == "redrawn" else None
     for count, index in enumerate(todo, start=1):
         # One sample per call: conv arithmetic depends on the batch size, and alone a sample
         # regenerates bit-exactly from its seed (generate(model, seeds=[seed], ...)).
@@ -159,6 +171,7 @@ def augment(
                 start_scale=start_scale,
                 variation=variation,
                 with_labels=model.labels is not None,
+                mask_net=net,
                 force=True,  # checked above
             )
         )

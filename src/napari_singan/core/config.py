@@ -24,6 +24,8 @@ Norm = Literal["instance", "none"]
 CriticNorm = Literal["instance", "none", "after-first"]
 LabelMode = Literal["auto", "classes", "instances"]  # how a label image is encoded (core.labels)
 LabelEncoding = Literal["distance", "one-hot"]  # the values of the label channels (core.labels)
+# Where exported label images come from: the model's label channels, or redrawn from each image (core.masknet)
+MaskSource = Literal["model", "redrawn"]
 Padding = Literal["zero", "reflect", "noise"]
 Precision = Literal["float32", "bfloat16"]  # arithmetic of the networks while they train (core.training)
 

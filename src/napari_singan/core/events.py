@@ -90,6 +90,20 @@ class SampleProgress:
 
 
 @dataclass(frozen=True)
+class MaskNetProgress:
+    """Emitted while the net that redraws masks is fit (:mod:`napari_singan.core.masknet`)."""
+
+    step: int  # Adam steps done
+    steps: int  # steps of the fit
+    loss: float  # training loss of the latest step
+
+    @property
+    def fraction(self) -> float:
+        """Share of the fit done, 0..1."""
+        return self.step / self.steps
+
+
+@dataclass(frozen=True)
 class TileProgress:
     """Emitted after each tile of a tiled generation (:mod:`napari_singan.core.tiled`)."""
 

@@ -18,6 +18,7 @@ from .errors import SinGANError, check_number, check_seed, check_whole
 from .events import SampleProgress, drain
 from .images import denormalize
 from .labels import decode_labels
+from .masknet import redraw_labels
 from .pyramid import Shape, resize, scaled_shapes
 from .singan import SinGANModel
 
@@ -305,6 +306,7 @@ def generate(
     seed: int | None = None,
     seeds: Sequence[int] | None = None,
     with_labels: bool = False,
+    mask_net: torch.nn.Module | None = None,
     variation: float = 1.0,
     max_batch_pixels: int = MAX_BATCH_PIXELS,
     force: bool = False,
@@ -335,6 +337,10 @@ def generate(
         a larger set); ``num_samples`` is then ``len(seeds)``.
     with_labels
         Also return the label images of a model trained with labels.
+    mask_net
+        With ``with_labels``: draw each sample's labels with this net, fit to the model's training pair by
+        :func:`napari_singan.core.masknet.fit_mask_net`, from the sample's image, instead of taking the
+        model's own label channels.
     variation
         How far samples stray from the training image's layout, from 1 (every
         sample a new layout, the paper's random samples) to 0 (the training
@@ -369,6 +375,8 @@ def generate(
     max_batch_pixels = check_whole("max batch pixels", max_batch_pixels, 1)
     if with_labels and model.labels is None:
         raise SinGANError("this model was trained without labels: train it with a label image to get pairs")
+    if mask_net is not None and not with_labels:
+        raise SinGANError("a mask net draws label images: ask for them too (with_labels=True)")
     shapes = runnable_shapes(model, start_scale, scale_h, scale_w, size)
     variation = check_variation(model, variation, start_scale, shapes)
     if injected is not None and not (isinstance(injected, torch.Tensor) and injected.ndim == 4):
@@ -400,7 +408,9 @@ def generate(
             shapes=shapes,
         )
         images.append(denormalize(out, model.spec))
-        if with_labels:
+        if mask_net is not None:
+            labels.append(redraw_labels(mask_net, out, model.labels))
+        elif with_labels:
             labels.append(decode_labels(out, model.labels))
         yield SampleProgress(first + len(group), num_samples)
     return (np.concatenate(images), np.concatenate(labels)) if with_labels else np.concatenate(images)

@@ -1,0 +1,179 @@
+"""Masks redrawn from the images: a small segmentation net fit to the model's own training pair.
+
+A model trained with labels draws every sample's mask together with its image
+(:mod:`napari_singan.core.labels`). Those masks are good but not pixel-exact:
+along object edges they stray from the image by a pixel or so
+(docs/performance.md, "What the pairs lack"). The net here is fit to the one
+annotated pair the model was trained on, its image and label channels at the
+model's working resolution, and then draws each generated image's mask from
+the image alone; that is what ``augment(..., masks="redrawn")`` writes.
+
+The net (receptive field 15 px): Conv3x3 (16) - ReLU - Conv3x3 dilation 2 (16)
+- ReLU - Conv3x3 dilation 4 (16) - ReLU - Conv1x1, from the model's normalised
+image channels to one logit per label channel. Class channels learn the
+training labels' class by cross-entropy; in instance mode the boundary channel
+learns the object boundaries by binary cross-entropy. The logits are decoded
+as the model's own label channels are (:func:`~napari_singan.core.labels.decode_labels`:
+argmax of the classes, boundary where its logit is positive).
+
+Training: :data:`MASK_NET_STEPS` Adam steps (learning rate 3e-3) on
+:data:`PATCHES_PER_STEP` random :data:`PATCH_SIDE` px patches of the training
+pair, each flipped and turned by a random quarter; weights and patches drawn
+from one seeded ``torch.Generator``, so a model and a seed give the same net on
+the same device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import get_args
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import MaskSource
+from .errors import SinGANError, check_seed, check_whole
+from .events import MaskNetProgress
+from .labels import LabelSpec, decode_labels
+from .singan import SinGANModel
+
+#: Adam steps of the fit (about 25 s on a 2-core CPU).
+MASK_NET_STEPS = 1500
+#: Side of the training patches in px (smaller training images give their short side).
+PATCH_SIDE = 48
+#: Patches per step.
+PATCHES_PER_STEP = 16
+#: Filters of each hidden layer.
+WIDTH = 16
+#: Steps between progress events.
+REPORT_EVERY = 50
+
+
+def check_mask_source(model: SinGANModel, masks: MaskSource) -> None:
+    """Refuse a ``masks`` source other than ``"model"`` or ``"redrawn"``, or ``"redrawn"`` for a model
+    without labels, before any work."""
+    if masks not in get_args(MaskSource):
+        raise SinGANError(f"masks must be model or redrawn, got {masks!r}")
+    if masks == "redrawn" and model.labels is None:
+        raise SinGANError(
+            "this model was trained without labels, so there are no masks to redraw: "
+            "train it with a label image, or leave masks at 'model'"
+        )
+
+
+def mask_net(in_channels: int, out_channels: int, generator: torch.Generator) -> nn.Sequential:
+    """The net, its weights drawn from ``generator`` (He-normal, zero biases).
+
+    Parameters
+    ----------
+    in_channels
+        Image channels.
+    out_channels
+        Label channels (:attr:`LabelSpec.channels`).
+    generator
+        A CPU generator: the net is made on the CPU.
+    """
+    layers: list[nn.Module] = []
+    width = in_channels
+    for dilation in (1, 2, 4):  # receptive field 3 + 4 + 8 = 15 px
+        layers += [nn.Conv2d(width, WIDTH, 3, padding=dilation, dilation=dilation), nn.ReLU()]
+        width = WIDTH
+    layers.append(nn.Conv2d(width, out_channels, 1))
+    net = nn.Sequential(*layers)
+    for layer in net:
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=generator)
+            nn.init.zeros_(layer.bias)
+    return net
+
+
+def fit_mask_net(
+    model: SinGANModel, *, seed: int = 0, steps: int | None = None
+) -> Generator[MaskNetProgress, None, nn.Sequential]:
+    """Fit the net to the model's training image and labels; yields progress, returns the net.
+
+    Parameters
+    ----------
+    model
+        A model trained with labels (``model.labels`` set).
+    seed
+        Seeds the weights and the patches.
+    steps
+        Adam steps (default :data:`MASK_NET_STEPS`).
+
+    Yields
+    ------
+    MaskNetProgress
+        Every :data:`REPORT_EVERY` steps, and after the last.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The net on the model's device, in eval mode, for :func:`redraw_labels`.
+    """
+    check_mask_source(model, "redrawn")
+    spec = model.labels
+    steps = MASK_NET_STEPS if steps is None else check_whole("the mask net's steps", steps, 1)
+    seed = check_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    pair = model.image.detach()  # (1, C + K, H, W): normalised image, then the encoded label channels
+    first, classes = spec.first_channel, len(spec.classes)
+    planes = pair[:, first : first + spec.channels]
+    # targets of the training pair: (1, 1, H, W) class index, then (instance mode) the boundary, 0 or 1
+    targets = [planes[:, :classes].argmax(dim=1, keepdim=True).float()]
+    if spec.instances:
+        targets.append((planes[:, classes : classes + 1] > 0).float())
+    pair = torch.cat([pair[:, :first], *targets], dim=1)  # (1, C + 1 [+ 1], H, W)
+    side = min(PATCH_SIDE, *pair.shape[-2:])
+    net = mask_net(first, spec.channels, gen).to(model.device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for step in range(1, steps + 1):
+        batch = _patches(pair, side, PATCHES_PER_STEP, gen)  # (P, C + 1 [+ 1], side, side)
+        logits = net(batch[:, :first])  # (P, K, side, side)
+        loss = F.cross_entropy(logits[:, :classes], batch[:, first].long())
+        if spec.instances:
+            loss = loss + F.binary_cross_entropy_with_logits(logits[:, classes], batch[:, first + 1])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % REPORT_EVERY == 0 or step == steps:
+            yield MaskNetProgress(step, steps, loss.item())
+    return net.eval()
+
+
+def _patches(pair: torch.Tensor, side: int, count: int, gen: torch.Generator) -> torch.Tensor:
+    """``count`` random ``side`` px patches of a ``(1, C, H, W)`` tensor, each flipped and turned at random."""
+    _, _, height, width = pair.shape
+    ys = torch.randint(0, height - side + 1, (count,), generator=gen).tolist()
+    xs = torch.randint(0, width - side + 1, (count,), generator=gen).tolist()
+    turns = torch.randint(0, 4, (count,), generator=gen).tolist()
+    flips = torch.randint(0, 2, (count,), generator=gen).tolist()
+    out = []
+    for y, x, turn, flip in zip(ys, xs, turns, flips):
+        patch = torch.rot90(pair[0, :, y : y + side, x : x + side], turn, dims=(1, 2))
+        out.append(patch.flip(2) if flip else patch)
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def redraw_labels(net: nn.Module, batch: torch.Tensor, spec: LabelSpec) -> np.ndarray:
+    """Label images of a generated ``(N, C + K, H, W)`` batch, drawn by ``net`` from its image channels.
+
+    Parameters
+    ----------
+    net
+        From :func:`fit_mask_net` for the model that generated ``batch``.
+    batch
+        Normalised generator output (image channels first, as the model's).
+    spec
+        The model's :class:`~napari_singan.core.labels.LabelSpec`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, H, W)`` label images, as :func:`~napari_singan.core.labels.decode_labels` gives them.
+    """
+    image = batch[:, : spec.first_channel]
+    return decode_labels(torch.cat([image, net(image)], dim=1), spec)

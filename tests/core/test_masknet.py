@@ -1,0 +1,95 @@
+"""Masks redrawn from the images by a net fit to the model's training pair (core.masknet)."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_singan.core import SinGANConfig, SinGANError, drain, generate, train
+from napari_singan.core.errors import ConfigError
+from napari_singan.core.events import MaskNetProgress
+from napari_singan.core.masknet import MASK_NET_STEPS, fit_mask_net
+
+from ..conftest import make_texture
+from .test_labels import nuclei
+
+#: A label model trained far too briefly to draw masks that match its images.
+ROUGH = SinGANConfig().with_overrides(max_size=32, min_size=14, iters_per_scale=4, preview_every=0)
+
+
+def bright(image: np.ndarray, threshold: float) -> np.ndarray:
+    """The labels' rule: class 3 where the image is above ``threshold``, else 0."""
+    return (image > threshold).astype(np.uint8) * 3
+
+
+def agreement(masks: np.ndarray, truth: np.ndarray) -> float:
+    """Dice of class 3 between two label stacks."""
+    a, b = masks == 3, truth == 3
+    return 2 * (a & b).sum() / (a.sum() + b.sum())
+
+
+@pytest.fixture(scope="module")
+def threshold_model():
+    image = make_texture(32, 32, dtype=np.uint16)  # the model's working size: labels and image as given
+    threshold = float(np.median(image))
+    model = drain(train(image, ROUGH, labels=bright(image, threshold), device="cpu", seed=0))
+    return model, threshold
+
+
+def test_redrawn_masks_follow_the_images_where_the_models_do_not(threshold_model):
+    model, threshold = threshold_model
+    events = []
+    net = drain(fit_mask_net(model, seed=0, steps=300), events.append)
+    assert all(isinstance(e, MaskNetProgress) for e in events) and events[-1].fraction == 1
+    assert events[-1].loss < events[0].loss  # the fit learns
+    images, own = drain(generate(model, 6, seed=1, with_labels=True))
+    again, redrawn = drain(generate(model, 6, seed=1, with_labels=True, mask_net=net))
+    assert np.array_equal(images, again)  # the same images, only the masks are redrawn
+    assert redrawn.shape == images.shape and redrawn.dtype == np.uint8
+    assert set(np.unique(redrawn)) <= {0, 3}  # the input's values only
+    truth = bright(images, threshold)
+    assert agreement(redrawn, truth) > 0.95 > agreement(own, truth) + 0.1
+
+
+def test_a_fit_is_seeded_and_counted_in_steps(threshold_model):
+    model, _ = threshold_model
+
+    def weights(seed: int, steps: int = 20) -> list[torch.Tensor]:
+        return list(drain(fit_mask_net(model, seed=seed, steps=steps)).state_dict().values())
+
+    same, other = weights(5), weights(6)
+    assert all(torch.equal(a, b) for a, b in zip(weights(5), same))
+    assert not all(torch.equal(a, b) for a, b in zip(same, other))
+    steps = [e.step for e in drain_events(fit_mask_net(model, steps=120))]
+    assert steps == [50, 100, 120] and MASK_NET_STEPS == 1500
+
+
+def drain_events(work) -> list:
+    events = []
+    drain(work, events.append)
+    return events
+
+
+def test_instance_models_get_numbered_objects_drawn_on_the_bright_spots():
+    image, labels = nuclei()
+    model = drain(train(image, ROUGH, labels=labels, device="cpu", seed=0))
+    net = drain(fit_mask_net(model, seed=0, steps=300))
+    assert net[-1].out_channels == 3  # background, foreground, boundary
+    images, objects = drain(generate(model, 4, seed=2, with_labels=True, mask_net=net))
+    assert objects.dtype == np.uint16
+    for obj in objects:
+        assert np.array_equal(np.unique(obj), np.arange(obj.max() + 1))  # numbered 1..n, no gaps
+    found = objects > 0
+    assert found.any() and images[found].mean() > images[~found].mean() + 1000
+
+
+def test_bad_requests_are_refused_in_one_line(threshold_model, tiny_model):
+    model, _ = threshold_model
+    with pytest.raises(SinGANError, match="no masks to redraw"):
+        drain(fit_mask_net(tiny_model))
+    with pytest.raises(ConfigError, match="steps"):
+        drain(fit_mask_net(model, steps=0))
+    with pytest.raises(ConfigError, match="seed"):
+        drain(fit_mask_net(model, seed=-1))
+    net = drain(fit_mask_net(model, steps=1))
+    with pytest.raises(SinGANError, match="with_labels=True"):
+        drain(generate(model, 1, mask_net=net))
