@@ -43,6 +43,14 @@ TINY_CLI = [
 TINY = SinGANConfig().with_overrides(max_size=32, min_size=14, iters_per_scale=12, preview_every=6)
 
 
+@pytest.fixture(autouse=True)
+def short_mask_net_fits(monkeypatch):
+    """Mask nets (core.masknet) fit in 60 steps, not the ~25 s of the default 1500."""
+    from napari_singan.core import masknet
+
+    monkeypatch.setattr(masknet, "MASK_NET_STEPS", 60)
+
+
 @pytest.fixture
 def texture():
     return make_texture()

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from napari_singan.cli import main
-from napari_singan.core import load_model, masknet
+from napari_singan.core import load_model
 
 from .conftest import make_texture
 from .test_cli import TINY_FLAGS
@@ -123,8 +123,7 @@ def test_the_training_plan_counts_the_label_channels(tmp_path, monkeypatch):
     assert planned == [1, 1 + 4]
 
 
-def test_augment_redraws_masks_with_a_progress_bar_of_its_own(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(masknet, "MASK_NET_STEPS", 60)  # a short fit: the default takes ~25 s
+def test_augment_redraws_masks_with_a_progress_bar_of_its_own(tmp_path, capsys):
     image = make_texture(32, 32, dtype=np.uint16)
     tifffile.imwrite(tmp_path / "img.tif", image)
     tifffile.imwrite(tmp_path / "lab.tif", (image > np.median(image)).astype(np.uint8) * 5)
@@ -133,10 +132,10 @@ def test_augment_redraws_masks_with_a_progress_bar_of_its_own(tmp_path, capsys, 
     assert main([*argv, *TINY_FLAGS]) == 0
     folder = tmp_path / "dataset"
     capsys.readouterr()
-    assert main(["augment", str(model_path), "-n", "3", "-o", str(folder), "--masks", "redrawn"]) == 0
+    assert main(["augment", str(model_path), "-n", "3", "-o", str(folder)]) == 0
     out = capsys.readouterr()
-    assert "fitting the mask net" in out.err and "60/60" in out.err and "3/3" in out.err  # then the samples
-    assert "3 image/label pairs" in out.out
+    assert "fitting the mask net" in out.err and out.err.index("0/60") < out.err.rindex("0/3")  # fit, then 0
+    assert "3 image/label pairs (masks redrawn)" in out.out  # the default for a model with labels
     assert json.loads((folder / "manifest.json").read_text())["masks"] == "redrawn"
     masks = tifffile.imread(folder / "labels" / "00002.tif")
     assert masks.shape == (32, 32) and set(np.unique(masks)) <= {0, 5}
@@ -153,6 +152,10 @@ def test_augment_redraws_masks_with_a_progress_bar_of_its_own(tmp_path, capsys, 
     assert np.array_equal(read["model"][0], read["redrawn"][0])
     assert not np.array_equal(read["model"][1], read["redrawn"][1])
     assert set(np.unique(read["redrawn"][1])) <= {0, 5}
+
+    assert main(["sample", str(model_path), "-n", "0", "-o", str(tmp_path / "none.tif")]) == 2
+    err = capsys.readouterr().err
+    assert "at least 1, got 0" in err and "fitting" not in err  # refused before the fit
 
     alone = tmp_path / "alone.singan"
     assert main(["train", str(tmp_path / "img.tif"), "-o", str(alone), *TINY_FLAGS]) == 0

@@ -204,10 +204,10 @@ def _add_masks(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--masks",
         choices=get_args(MaskSource),
-        default="model",
-        help="label images of a model trained with labels: 'model' (drawn with each image) or 'redrawn' "
-        "(a small net, fit first to the model's training image and labels, about 25 s on a CPU, draws each "
-        "from its image; see docs/augmentation.md#redrawn-masks)",
+        default=None,
+        help="label images of a model trained with labels: 'redrawn' (the default: a small net, fit first to "
+        "the model's training image and labels, about 25 s on a CPU, draws each from its image; the better "
+        "masks where measured, see docs/augmentation.md#redrawn-masks) or 'model' (drawn with each image)",
     )
 
 
@@ -598,7 +598,9 @@ def _drive(
 
 def _fit_or_sample_progress(event: Any) -> tuple[float, float]:
     """(done, total) of a mask net's fit (steps) or of samples."""
-    return (event.step, event.steps) if hasattr(event, "steps") else (event.done, event.total)
+    from .core.events import MaskNetProgress
+
+    return (event.step, event.steps) if isinstance(event, MaskNetProgress) else (event.done, event.total)
 
 
 def _training_progress(
@@ -713,6 +715,7 @@ def _say_plan(args: argparse.Namespace, plan) -> None:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .core import generate
+    from .core.errors import check_whole
     from .core.files import TIFF_SUFFIXES, write_stack
     from .core.masknet import check_mask_source, fit_mask_net
     from .core.memory import available_bytes, check_generation, sampling_bytes
@@ -721,6 +724,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if (args.height is None) != (args.width is None):
         raise SinGANError("give both --height and --width, or neither")
+    check_whole("the number of samples", args.num, 1)  # before a mask net's fit
     model = _load_for_output(args, with_labels=True)
     size = (args.height, args.width) if args.height is not None else None
     shapes = runnable_shapes(model, args.start_scale, args.scale_h, args.scale_w, size)  # before the estimate
@@ -729,7 +733,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     room = available_bytes(model.device)
     too_large = room is not None and whole > room
     tiff = Path(args.output).suffix.lower() in TIFF_SUFFIXES
-    check_mask_source(model, args.masks)
+    masks = check_mask_source(model, args.masks)
     if args.tiled or (too_large and tiff and not model.labels and args.variation == 1):
         return _sample_tiled(args, model, shapes[-1])
     if not args.force:
@@ -737,7 +741,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     # --masks redrawn: the net is fit under a bar of its own, then the samples are drawn under theirs
     net = (
         _drive(fit_mask_net(model, seed=args.seed), args.quiet, _fit_or_sample_progress)
-        if args.masks == "redrawn"
+        if masks == "redrawn"
         else None
     )
     work = generate(
@@ -834,7 +838,7 @@ def _cmd_train_many(args: argparse.Namespace) -> int:
 
 
 def _cmd_augment(args: argparse.Namespace) -> int:
-    from .apps.augment import augment
+    from .apps.augment import augment, read_manifest
 
     model = _load(args)
     size = None if args.size is None else tuple(args.size)
@@ -850,7 +854,9 @@ def _cmd_augment(args: argparse.Namespace) -> int:
         force=args.force,
     )
     manifest = _drive(work, args.quiet, _fit_or_sample_progress)
-    pairs = "image/label pairs" if model.labels else "images"
+    pairs = (
+        f"image/label pairs (masks {read_manifest(manifest.parent)['masks']})" if model.labels else "images"
+    )
     print(f"{args.num} {pairs} in {args.output} (manifest: {manifest})")
     return 0
 

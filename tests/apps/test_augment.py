@@ -4,13 +4,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
-from napari_singan.apps.augment import augment, load_pair, model_fingerprint, read_manifest
-from napari_singan.core import SinGANConfig, SinGANError, drain, generate, masknet, train
+from napari_singan.apps.augment import MASK_NET, augment, load_pair, model_fingerprint, read_manifest
+from napari_singan.core import SinGANConfig, SinGANError, drain, generate, train
 from napari_singan.core.errors import OutputPathError
 from napari_singan.core.events import MaskNetProgress, SampleProgress
 from napari_singan.core.files import read_image
-from napari_singan.core.masknet import fit_mask_net
+from napari_singan.core.masknet import fit_mask_net, load_mask_net
 
 from ..conftest import make_texture
 
@@ -31,12 +32,15 @@ def test_dataset_pairs_regenerate_exactly_from_the_manifest(label_model, tmp_pat
     meta = read_manifest(tmp_path / "ds")
     assert manifest == tmp_path / "ds" / "manifest.json"
     assert meta["model_sha256"] == model_fingerprint(label_model) and meta["size"] == [24, 40]
+    assert meta["masks"] == "redrawn"  # the default for a model trained with labels
     assert [e["index"] for e in meta["samples"]] == list(range(5))
     image, labels = load_pair(tmp_path / "ds", 3)
     assert image.shape == labels.shape == (24, 40)
     assert image.dtype == np.uint16 and labels.dtype == np.uint8 and set(np.unique(labels)) <= {0, 2}
-    seed3 = meta["samples"][3]["seed"]
-    again, again_labels = drain(generate(label_model, seeds=[seed3], size=(24, 40), with_labels=True))
+    seed3, net = meta["samples"][3]["seed"], load_mask_net(tmp_path / "ds" / MASK_NET)
+    again, again_labels = drain(
+        generate(label_model, seeds=[seed3], size=(24, 40), with_labels=True, mask_net=net)
+    )
     assert np.array_equal(again[0], image) and np.array_equal(again_labels[0], labels)
 
 
@@ -78,7 +82,7 @@ def test_image_only_models_write_images_only(tiny_model, tmp_path):
 
 def test_variation_is_recorded_regenerates_and_older_manifests_continue(label_model, tmp_path):
     folder = tmp_path / "ds"
-    drain(augment(label_model, 2, folder, seed=1, variation=np.float32(0.3)))  # numpy numbers too
+    drain(augment(label_model, 2, folder, seed=1, variation=np.float32(0.3), masks="model"))  # numpy too
     meta = read_manifest(folder)
     assert meta["variation"] == float(np.float32(0.3))
     image, labels = load_pair(folder, 1)
@@ -86,8 +90,8 @@ def test_variation_is_recorded_regenerates_and_older_manifests_continue(label_mo
     again = drain(generate(label_model, seeds=[seed], variation=meta["variation"], with_labels=True))
     assert np.array_equal(again[0][0], image) and np.array_equal(again[1][0], labels)
     assert not np.array_equal(drain(generate(label_model, seeds=[seed]))[0], image)
-    with pytest.raises(OutputPathError, match="other settings"):
-        drain(augment(label_model, 3, folder, seed=1))  # another variation is another dataset
+    with pytest.raises(OutputPathError, match="variation 0.30000001192092896, not 1.0"):
+        drain(augment(label_model, 3, folder, seed=1, masks="model"))  # another variation: another dataset
     with pytest.raises(SinGANError, match="model's own size"):  # refused before the folder is made
         drain(augment(label_model, 2, tmp_path / "other", size=(24, 40), variation=0.5))
     assert not (tmp_path / "other").exists()
@@ -102,37 +106,50 @@ def test_variation_is_recorded_regenerates_and_older_manifests_continue(label_mo
     assert progress[0].done == 2 and read_manifest(older)["variation"] == 1.0
 
 
-def test_redrawn_masks_are_recorded_regenerate_and_resume_exactly(
-    label_model, tiny_model, tmp_path, monkeypatch
-):
-    monkeypatch.setattr(masknet, "MASK_NET_STEPS", 60)  # a short fit: the default takes ~25 s
+def test_redrawn_masks_are_kept_regenerate_and_resume_exactly(label_model, tiny_model, tmp_path):
     folder = tmp_path / "ds"
     events = []
-    drain(augment(label_model, 3, folder, seed=1, masks="redrawn"), events.append)
+    drain(augment(label_model, 3, folder, seed=1), events.append)  # redrawn: the default with labels
     fit = [e for e in events if isinstance(e, MaskNetProgress)]
     assert isinstance(events[0], SampleProgress) and fit[-1].step == 60  # the fit, before the first sample
     assert events.index(fit[-1]) < events.index(next(e for e in events[1:] if isinstance(e, SampleProgress)))
     meta = read_manifest(folder)
-    assert meta["masks"] == "redrawn"
+    assert meta["masks"] == "redrawn" and (folder / MASK_NET).is_file()
     own = tmp_path / "own"
-    drain(augment(label_model, 3, own, seed=1))
-    assert read_manifest(own)["masks"] == "model"
+    drain(augment(label_model, 3, own, seed=1, masks="model"))
+    assert read_manifest(own)["masks"] == "model" and not (own / MASK_NET).exists()
     pairs, own_pairs = [load_pair(folder, i) for i in range(3)], [load_pair(own, i) for i in range(3)]
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(pairs, own_pairs))  # the same images
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(pairs, own_pairs))  # other masks
     assert all(a[1].dtype == np.uint8 and set(np.unique(a[1])) <= {0, 2} for a in pairs)
-    net = drain(fit_mask_net(label_model, seed=1))  # what the manifest records regenerates a pair
+    net = load_mask_net(folder / MASK_NET)  # the kept net and the manifest regenerate a pair
     again = drain(generate(label_model, seeds=[meta["samples"][2]["seed"]], with_labels=True, mask_net=net))
     assert np.array_equal(again[0][0], pairs[2][0]) and np.array_equal(again[1][0], pairs[2][1])
+    refit = drain(fit_mask_net(label_model, seed=meta["seed"]))  # and so, on this device, does a new fit
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), refit.state_dict().values()))
 
     (folder / "labels" / "00001.tif").unlink()  # an interrupted export lost one file
-    drain(augment(label_model, 4, folder, seed=1, masks="redrawn"))
-    assert np.array_equal(load_pair(folder, 1)[1], pairs[1][1])  # refit, redrawn alike
     events = []
-    drain(augment(label_model, 4, folder, seed=1, masks="redrawn"), events.append)
-    assert not any(isinstance(e, MaskNetProgress) for e in events)  # nothing to write, nothing fit
-    with pytest.raises(OutputPathError, match="other settings"):
-        drain(augment(label_model, 4, folder, seed=1))  # the model's masks are another dataset
+    drain(augment(label_model, 4, folder, seed=1), events.append)
+    assert not any(isinstance(e, MaskNetProgress) for e in events)  # the kept net, not fit again
+    assert np.array_equal(load_pair(folder, 1)[1], pairs[1][1])
+    (folder / MASK_NET).unlink()
+    drain(augment(label_model, 5, folder, seed=1), events.append)  # without it, fit again and kept
+    assert any(isinstance(e, MaskNetProgress) for e in events) and (folder / MASK_NET).is_file()
+    with pytest.raises(OutputPathError, match="masks 'redrawn', not 'model'"):
+        drain(augment(label_model, 5, folder, seed=1, masks="model"))  # the model's masks: another dataset
+    (folder / MASK_NET).write_bytes(b"damaged")
+    (folder / "labels" / "00004.tif").unlink()
+    with pytest.raises(SinGANError, match="delete it to fit a new one"):
+        drain(augment(label_model, 5, folder, seed=1))
+
+    manifest = read_manifest(own)
+    del manifest["masks"]  # written before datasets could have redrawn masks: the model's
+    (own / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(OutputPathError, match="masks 'model', not 'redrawn'"):
+        drain(augment(label_model, 4, own, seed=1, masks="redrawn"))
+    drain(augment(label_model, 4, own, seed=1))  # masks left unset: the dataset continues as it was
+    assert len(read_manifest(own)["samples"]) == 4 and read_manifest(own)["masks"] == "model"
     with pytest.raises(SinGANError, match="no masks to redraw"):
         drain(augment(tiny_model, 2, tmp_path / "images", masks="redrawn"))
     with pytest.raises(SinGANError, match="model or redrawn"):

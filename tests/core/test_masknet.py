@@ -1,5 +1,7 @@
 """Masks redrawn from the images by a net fit to the model's training pair (core.masknet)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,8 @@ import torch
 from napari_singan.core import SinGANConfig, SinGANError, drain, generate, train
 from napari_singan.core.errors import ConfigError
 from napari_singan.core.events import MaskNetProgress
-from napari_singan.core.masknet import MASK_NET_STEPS, fit_mask_net
+from napari_singan.core.masknet import fit_mask_net, load_mask_net, save_mask_net
+from napari_singan.core.pyramid import resize
 
 from ..conftest import make_texture
 from .test_labels import nuclei
@@ -37,8 +40,7 @@ def threshold_model():
 
 def test_redrawn_masks_follow_the_images_where_the_models_do_not(threshold_model):
     model, threshold = threshold_model
-    events = []
-    net = drain(fit_mask_net(model, seed=0, steps=300), events.append)
+    net, events = drain_events(fit_mask_net(model, seed=0, steps=300))
     assert all(isinstance(e, MaskNetProgress) for e in events) and events[-1].fraction == 1
     assert events[-1].loss < events[0].loss  # the fit learns
     images, own = drain(generate(model, 6, seed=1, with_labels=True))
@@ -59,14 +61,14 @@ def test_a_fit_is_seeded_and_counted_in_steps(threshold_model):
     same, other = weights(5), weights(6)
     assert all(torch.equal(a, b) for a, b in zip(weights(5), same))
     assert not all(torch.equal(a, b) for a, b in zip(same, other))
-    steps = [e.step for e in drain_events(fit_mask_net(model, steps=120))]
-    assert steps == [50, 100, 120] and MASK_NET_STEPS == 1500
+    steps = [e.step for e in drain_events(fit_mask_net(model, steps=120))[1]]
+    assert steps == [50, 100, 120]
 
 
-def drain_events(work) -> list:
+def drain_events(work) -> tuple:
+    """The result of a long-work generator and its events."""
     events = []
-    drain(work, events.append)
-    return events
+    return drain(work, events.append), events
 
 
 def test_instance_models_get_numbered_objects_drawn_on_the_bright_spots():
@@ -93,3 +95,39 @@ def test_bad_requests_are_refused_in_one_line(threshold_model, tiny_model):
     net = drain(fit_mask_net(model, steps=1))
     with pytest.raises(SinGANError, match="with_labels=True"):
         drain(generate(model, 1, mask_net=net))
+
+
+def test_a_saved_net_loads_bit_exact_and_foreign_nets_are_refused(threshold_model, tmp_path):
+    model, _ = threshold_model
+    net = drain(fit_mask_net(model, seed=4, steps=30))
+    loaded = load_mask_net(save_mask_net(net, tmp_path / "net.pt"))
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), loaded.state_dict().values()))
+    pairs = [drain(generate(model, 2, seed=5, with_labels=True, mask_net=n))[1] for n in (net, loaded)]
+    assert np.array_equal(*pairs)
+    (tmp_path / "junk.pt").write_bytes(b"not a net")
+    with pytest.raises(SinGANError, match="not a mask net written by napari-singan: delete it"):
+        load_mask_net(tmp_path / "junk.pt")
+    image, labels = nuclei()
+    other = drain(train(image, ROUGH.with_overrides(iters_per_scale=1), labels=labels, device="cpu", seed=0))
+    with pytest.raises(SinGANError, match="not fit to this model"):  # 3 label channels, not 2
+        drain(generate(other, 1, with_labels=True, mask_net=net))
+
+
+def test_a_model_stopped_early_gets_masks_at_the_size_it_generates(threshold_model):
+    model, threshold = threshold_model
+    early = replace(  # as if training had stopped after two of its three scales
+        model,
+        generators=model.generators[:2],
+        noise_amps=model.noise_amps[:2],
+        label_noise_amps=model.label_noise_amps[:2],
+    )
+    assert early.trained_shapes[-1] != tuple(early.image.shape[-2:])
+    net = drain(fit_mask_net(early, seed=0, steps=300))
+    at_its_size = replace(early, image=resize(early.image, early.trained_shapes[-1]))
+    same = drain(fit_mask_net(at_its_size, seed=0, steps=300))  # fit to the pair at the size it generates
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), same.state_dict().values()))
+    images, redrawn = drain(generate(early, 4, seed=1, with_labels=True, mask_net=net))
+    own = drain(generate(early, 4, seed=1, with_labels=True))[1]
+    assert redrawn.shape == images.shape == (4, *early.trained_shapes[-1])
+    truth = bright(images, threshold)
+    assert agreement(redrawn, truth) > agreement(own, truth) + 0.05

@@ -8,7 +8,7 @@ import pytest
 from napari_singan._napari.models import MODELS
 from napari_singan._qt.controls import STEPS
 from napari_singan.apps.augment import augment, load_pair, read_manifest
-from napari_singan.core import SinGANConfig, SinGANError, drain, generate, masknet, train
+from napari_singan.core import SinGANConfig, SinGANError, drain, generate, train
 from napari_singan.core.masknet import fit_mask_net
 
 from ..conftest import make_texture
@@ -132,6 +132,7 @@ def test_variation_reaches_samples_and_datasets(make_napari_viewer, qtbot, tmp_p
     MODELS.add(label_model, "pairs")
     gen = _widget(viewer, "Generate")
     gen.num.value, gen.seed.value, gen.device.value, gen.variation.value = 3, 2, "cpu", 0.25
+    gen.masks.value = "model"  # the labels the model draws with its images
     gen.runner.run_button.clicked.emit()
     wait_idle(qtbot, gen)
     images, labels = drain(generate(label_model, 3, seed=2, variation=0.25, with_labels=True))
@@ -141,7 +142,10 @@ def test_variation_reaches_samples_and_datasets(make_napari_viewer, qtbot, tmp_p
     gen.export_folder.value, gen.export_num.value = tmp_path / "ds", 2
     gen.export_button.clicked.emit()
     wait_idle(qtbot, gen)
-    assert read_manifest(tmp_path / "ds")["variation"] == 0.25
+    assert (
+        read_manifest(tmp_path / "ds")["variation"] == 0.25
+        and read_manifest(tmp_path / "ds")["masks"] == "model"
+    )
     gen.exact.value = True
     gen.out_height.value, gen.out_width.value = 24, 40  # not the model's size: refused, nothing written
     gen.export_folder.value = tmp_path / "other"
@@ -281,17 +285,16 @@ def test_the_training_plan_counts_the_labels_channels(make_napari_viewer, qtbot,
 
 
 def test_redrawn_masks_reach_layers_and_datasets(
-    make_napari_viewer, qtbot, tmp_path, notes, label_model, tiny_model, monkeypatch
+    make_napari_viewer, qtbot, tmp_path, notes, label_model, tiny_model
 ):
-    monkeypatch.setattr(masknet, "MASK_NET_STEPS", 60)  # a short fit: the default takes ~25 s
     viewer = make_napari_viewer()
     MODELS.add(tiny_model, "tiny")
     gen = _widget(viewer, "Generate")
     assert gen.masks.native.isHidden()  # no labels, nothing to redraw
     MODELS.add(label_model, "pairs")
     gen.picker.select("pairs")
-    assert not gen.masks.native.isHidden() and gen.masks.value == "model"
-    gen.num.value, gen.seed.value, gen.device.value, gen.masks.value = 3, 2, "cpu", "redrawn"
+    assert not gen.masks.native.isHidden() and gen.masks.value == "redrawn"  # the default
+    gen.num.value, gen.seed.value, gen.device.value = 3, 2, "cpu"
     gen.runner.run_button.clicked.emit()
     wait_idle(qtbot, gen)
     net = drain(fit_mask_net(label_model, seed=2))
@@ -299,16 +302,20 @@ def test_redrawn_masks_reach_layers_and_datasets(
     assert np.array_equal(viewer.layers["pairs samples"].data, images)
     assert np.array_equal(gen.labels_layer.data, labels)
     assert not np.array_equal(labels, drain(generate(label_model, 3, seed=2, with_labels=True))[1])
-    fitted = gen._mask_net[2]
-    gen.runner.run_button.clicked.emit()  # same model and seed: the net is not fit again
+    fitted = gen._mask_net[1]
+    gen.runner.run_button.clicked.emit()  # same model, device and seed: the net is not fit again
     wait_idle(qtbot, gen)
-    assert gen._mask_net[2] is fitted and np.array_equal(gen.labels_layer.data, labels)
+    assert gen._mask_net[1] is fitted and np.array_equal(gen.labels_layer.data, labels)
+    gen.seed.value = 3  # another seed: another fit
+    gen.runner.run_button.clicked.emit()
+    wait_idle(qtbot, gen)
+    assert gen._mask_net[1] is not fitted
 
     gen.export_folder.value, gen.export_num.value = tmp_path / "ds", 2
     gen.export_button.clicked.emit()
     wait_idle(qtbot, gen)
     assert read_manifest(tmp_path / "ds")["masks"] == "redrawn"
-    drain(augment(label_model, 2, tmp_path / "api", seed=2, masks="redrawn"))  # as the API writes it
+    drain(augment(label_model, 2, tmp_path / "api", seed=3))  # as the API writes it
     assert np.array_equal(load_pair(tmp_path / "ds", 1)[1], load_pair(tmp_path / "api", 1)[1])
     gen.picker.select("tiny")  # hidden again, and image-only datasets have the model's "masks"
     assert gen.masks.native.isHidden()

@@ -38,6 +38,7 @@ from .controls import NO_MODEL
 
 if TYPE_CHECKING:
     import napari
+    import torch
     from napari.layers import Labels
     from torch import nn
 
@@ -51,10 +52,10 @@ class GenerateWidget(ApplicationWidget):
     or in exact pixels. Start scale 0 draws everything from noise; a higher
     start scale keeps the training image's layout up to that scale. A model
     trained with labels also gives a Labels layer ``(N, H, W)`` that overlays
-    the samples; its "masks" choice, "redrawn", has a small net fit to the
-    model's training pair draw them from the images instead
-    (:mod:`napari_singan.core.masknet`; fit once per model and seed), for the
-    layer and the exported dataset alike.
+    the samples, drawn from the images by a small net fit to the model's
+    training pair (:mod:`napari_singan.core.masknet`; for the layer, fit once
+    per model, device and seed; an export fits its own and keeps it in the
+    dataset) or, with "masks" set to "model", by the model itself.
 
     Samples that do not fit in memory, or any samples when a file is chosen
     under "write to file", are generated tile by tile into that BigTIFF (a
@@ -99,11 +100,12 @@ class GenerateWidget(ApplicationWidget):
         self.masks = ComboBox(
             label="masks",
             choices=get_args(MaskSource),
-            value="model",
+            value="redrawn",
             visible=False,
-            tooltip="Labels of a model trained with labels. model: drawn with each image. redrawn: a small "
-            "net, fit first to the model's training image and labels (about 25 s on a CPU, once per model "
-            "and seed), draws them from each image, following its edges more closely.",
+            tooltip="Labels of a model trained with labels. redrawn (the better masks where measured): a "
+            "small net, fit first to the model's training image and labels (about 25 s on a CPU; for the "
+            "samples once per model, device and seed), draws them from each image. model: drawn by the model "
+            "with each image.",
         )
         super().__init__(
             viewer,
@@ -119,7 +121,8 @@ class GenerateWidget(ApplicationWidget):
                 self.masks,
             ],
         )
-        self._mask_net: tuple[SinGANModel, int, nn.Module] | None = None  # the latest fit: model, seed, net
+        # the latest mask net fit for the Labels layer, and what it was fit for: (model chosen, device, seed)
+        self._mask_net: tuple[tuple[SinGANModel, torch.device, int], nn.Module] | None = None
         self.labels_layer: Labels | None = None  # the labels of the latest samples, if the model has labels
         self._labels_out: tuple[str, dict[str, Any]] | None = None  # name and placement of the next one
         self.quality_samples = SpinBox(label="quality samples", min=2, max=1000, value=25)
@@ -194,14 +197,15 @@ class GenerateWidget(ApplicationWidget):
         return work, f"{name} samples", output_layer_kwargs(model, leading=1)
 
     def _redrawn(self, model: SinGANModel, settings: dict[str, Any]) -> Generator[Any, None, Any]:
-        """:func:`generate` with ``settings``, the labels drawn by the mask net of the model and seed (fit
-        first, unless it was the latest fit)."""
-        seed = settings["seed"]
-        if self._mask_net is not None and self._mask_net[0] is model and self._mask_net[1] == seed:
-            net = self._mask_net[2]
+        """:func:`generate` with ``settings``, the labels drawn by the mask net of the chosen model, device
+        and seed: fit first, unless it is the latest one fit (``model`` is the chosen one on the device)."""
+        key = (self.picker.model, model.device, settings["seed"])
+        cached = self._mask_net
+        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
+            net = cached[1]
         else:
-            net = yield from fit_mask_net(model, seed=seed)
-            self._mask_net = (model, seed, net)
+            net = yield from fit_mask_net(model, seed=settings["seed"])
+            self._mask_net = (key, net)
         return (yield from generate(model, mask_net=net, **settings))
 
     def _tiled(self, model: SinGANModel, target: Path | None, size: tuple[int, int], name: str):
@@ -322,7 +326,7 @@ class GenerateWidget(ApplicationWidget):
                 start_scale=self.start_scale.value,
                 variation=self.variation.value,
                 seed=self.seed.value,
-                masks=self.masks.value if model.labels is not None else "model",
+                masks=self.masks.value if model.labels is not None else None,
                 force=True,  # checked above
             )
         except (ValueError, SinGANError) as exc:  # an unusable device, a size too small

@@ -6,7 +6,8 @@ along object edges they stray from the image by a pixel or so
 (docs/performance.md, "What the pairs lack"). The net here is fit to the one
 annotated pair the model was trained on, its image and label channels at the
 model's working resolution, and then draws each generated image's mask from
-the image alone; that is what ``augment(..., masks="redrawn")`` writes.
+the image alone; that is what datasets of such models hold by default
+(:func:`napari_singan.apps.augment.augment`, ``masks="redrawn"``).
 
 The net (receptive field 15 px): Conv3x3 (16) - ReLU - Conv3x3 dilation 2 (16)
 - ReLU - Conv3x3 dilation 4 (16) - ReLU - Conv1x1, from the model's normalised
@@ -25,7 +26,9 @@ the same device.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
+from pathlib import Path
 from typing import get_args
 
 import numpy as np
@@ -36,11 +39,15 @@ from torch import nn
 from .config import MaskSource
 from .errors import SinGANError, check_seed, check_whole
 from .events import MaskNetProgress
+from .files import atomic_write
 from .labels import LabelSpec, decode_labels
+from .pyramid import resize
 from .singan import SinGANModel
 
 #: Adam steps of the fit (about 25 s on a 2-core CPU).
 MASK_NET_STEPS = 1500
+#: Adam's learning rate.
+LEARNING_RATE = 3e-3
 #: Side of the training patches in px (smaller training images give their short side).
 PATCH_SIDE = 48
 #: Patches per step.
@@ -51,9 +58,29 @@ WIDTH = 16
 REPORT_EVERY = 50
 
 
-def check_mask_source(model: SinGANModel, masks: MaskSource) -> None:
-    """Refuse a ``masks`` source other than ``"model"`` or ``"redrawn"``, or ``"redrawn"`` for a model
-    without labels, before any work."""
+def check_mask_source(model: SinGANModel, masks: MaskSource | None = None) -> MaskSource:
+    """Where a model's label images are to come from, checked before any work.
+
+    Parameters
+    ----------
+    model
+        The model.
+    masks
+        ``"model"``, ``"redrawn"`` or ``None``: ``"redrawn"`` for a model trained with labels (the better
+        masks where measured, docs/augmentation.md#redrawn-masks), ``"model"`` for one without.
+
+    Returns
+    -------
+    str
+        ``"model"`` or ``"redrawn"``.
+
+    Raises
+    ------
+    SinGANError
+        Another value, or ``"redrawn"`` for a model without labels.
+    """
+    if masks is None:
+        return "redrawn" if model.labels is not None else "model"
     if masks not in get_args(MaskSource):
         raise SinGANError(f"masks must be model or redrawn, got {masks!r}")
     if masks == "redrawn" and model.labels is None:
@@ -61,10 +88,11 @@ def check_mask_source(model: SinGANModel, masks: MaskSource) -> None:
             "this model was trained without labels, so there are no masks to redraw: "
             "train it with a label image, or leave masks at 'model'"
         )
+    return masks
 
 
 def mask_net(in_channels: int, out_channels: int, generator: torch.Generator) -> nn.Sequential:
-    """The net, its weights drawn from ``generator`` (He-normal, zero biases).
+    """A new net, its weights drawn from ``generator`` (He-normal, zero biases).
 
     Parameters
     ----------
@@ -74,6 +102,11 @@ def mask_net(in_channels: int, out_channels: int, generator: torch.Generator) ->
         Label channels (:attr:`LabelSpec.channels`).
     generator
         A CPU generator: the net is made on the CPU.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Conv3x3 (16) - ReLU - Conv3x3 dilation 2 (16) - ReLU - Conv3x3 dilation 4 (16) - ReLU - Conv1x1.
     """
     layers: list[nn.Module] = []
     width = in_channels
@@ -118,7 +151,9 @@ def fit_mask_net(
     steps = MASK_NET_STEPS if steps is None else check_whole("the mask net's steps", steps, 1)
     seed = check_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    pair = model.image.detach()  # (1, C + K, H, W): normalised image, then the encoded label channels
+    # (1, C + K, H, W): normalised image, then the encoded label channels, at the size the model generates
+    # (a model stopped early generates below the size of model.image)
+    pair = resize(model.image.detach(), model.trained_shapes[-1])
     first, classes = spec.first_channel, len(spec.classes)
     planes = pair[:, first : first + spec.channels]
     # targets of the training pair: (1, 1, H, W) class index, then (instance mode) the boundary, 0 or 1
@@ -128,7 +163,7 @@ def fit_mask_net(
     pair = torch.cat([pair[:, :first], *targets], dim=1)  # (1, C + 1 [+ 1], H, W)
     side = min(PATCH_SIDE, *pair.shape[-2:])
     net = mask_net(first, spec.channels, gen).to(model.device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
     for step in range(1, steps + 1):
         batch = _patches(pair, side, PATCHES_PER_STEP, gen)  # (P, C + 1 [+ 1], side, side)
         logits = net(batch[:, :first])  # (P, K, side, side)
@@ -144,7 +179,8 @@ def fit_mask_net(
 
 
 def _patches(pair: torch.Tensor, side: int, count: int, gen: torch.Generator) -> torch.Tensor:
-    """``count`` random ``side`` px patches of a ``(1, C, H, W)`` tensor, each flipped and turned at random."""
+    """``count`` random ``side`` px patches of a ``(1, C, H, W)`` tensor, each flipped and turned at
+    random."""
     _, _, height, width = pair.shape
     ys = torch.randint(0, height - side + 1, (count,), generator=gen).tolist()
     xs = torch.randint(0, width - side + 1, (count,), generator=gen).tolist()
@@ -177,3 +213,75 @@ def redraw_labels(net: nn.Module, batch: torch.Tensor, spec: LabelSpec) -> np.nd
     """
     image = batch[:, : spec.first_channel]
     return decode_labels(torch.cat([image, net(image)], dim=1), spec)
+
+
+def check_mask_net(net: nn.Module, model: SinGANModel) -> None:
+    """Refuse, in one line, a net that cannot redraw ``model``'s labels: not one of :func:`mask_net`'s
+    shape for its image and label channels, or not on its device."""
+    spec = model.labels
+    if spec is None:
+        raise SinGANError("this model was trained without labels, so there are no masks to redraw")
+    convs = (
+        [layer for layer in net.modules() if isinstance(layer, nn.Conv2d)]
+        if isinstance(net, nn.Module)
+        else []
+    )
+    if not convs or (convs[0].in_channels, convs[-1].out_channels) != (spec.first_channel, spec.channels):
+        raise SinGANError(
+            "this mask net was not fit to this model: fit one with fit_mask_net(model), or load the dataset's"
+        )
+    if convs[0].weight.device != model.device:
+        raise SinGANError(
+            f"the mask net is on {convs[0].weight.device} and the model on {model.device}: move it with .to()"
+        )
+
+
+def save_mask_net(net: nn.Module, path: str | os.PathLike) -> Path:
+    """Write a net's weights to ``path`` atomically (a state_dict, loadable with ``weights_only=True``).
+
+    Parameters
+    ----------
+    net
+        From :func:`fit_mask_net`.
+    path
+        The file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    state = {name: value.detach().cpu() for name, value in net.state_dict().items()}
+    return atomic_write(path, lambda fh: torch.save(state, fh))
+
+
+def load_mask_net(path: str | os.PathLike, device: torch.device | str = "cpu") -> nn.Sequential:
+    """A net written by :func:`save_mask_net`, in eval mode on ``device``.
+
+    Parameters
+    ----------
+    path
+        The file.
+    device
+        Where the net runs (the model's device).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The net.
+
+    Raises
+    ------
+    SinGANError
+        When the file is not such a net.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        first, last = state["0.weight"], state[f"{2 * 3}.weight"]  # the first and the 1x1 convolution
+        net = mask_net(first.shape[1], last.shape[0], torch.Generator())
+        net.load_state_dict(state)
+    except Exception:  # a missing, damaged or foreign file raises many types
+        raise SinGANError(
+            f"{path} is not a mask net written by napari-singan: delete it to fit a new one"
+        ) from None
+    return net.to(device).eval()

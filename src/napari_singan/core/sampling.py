@@ -18,7 +18,7 @@ from .errors import SinGANError, check_number, check_seed, check_whole
 from .events import SampleProgress, drain
 from .images import denormalize
 from .labels import decode_labels
-from .masknet import redraw_labels
+from .masknet import check_mask_net, redraw_labels
 from .pyramid import Shape, resize, scaled_shapes
 from .singan import SinGANModel
 
@@ -377,6 +377,8 @@ def generate(
         raise SinGANError("this model was trained without labels: train it with a label image to get pairs")
     if mask_net is not None and not with_labels:
         raise SinGANError("a mask net draws label images: ask for them too (with_labels=True)")
+    if mask_net is not None:
+        check_mask_net(mask_net, model)
     shapes = runnable_shapes(model, start_scale, scale_h, scale_w, size)
     variation = check_variation(model, variation, start_scale, shapes)
     if injected is not None and not (isinstance(injected, torch.Tensor) and injected.ndim == 4):
