@@ -112,17 +112,22 @@ def epithelium(rgb: np.ndarray) -> np.ndarray:
     return dab > threshold_otsu(dab)
 
 
-def segmenter() -> nn.Module:
-    """A small fully convolutional net (receptive field 15 px): RGB in [0, 1] -> nuclei logit."""
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(16, 16, 3, padding=2, dilation=2),
-        nn.ReLU(),
-        nn.Conv2d(16, 16, 3, padding=4, dilation=4),
-        nn.ReLU(),
-        nn.Conv2d(16, 1, 1),
-    )
+#: Segmenters to train: (filters, dilations). ``small`` has the shape of the product's mask net
+#: (napari_singan.core.masknet): a receptive field of 15 px; ``wide`` twice the filters, one layer more and a
+#: receptive field of 31 px, a segmenter unlike the net that redraws masks.
+SEGMENTERS = {"small": (16, (1, 2, 4)), "wide": (32, (1, 2, 4, 8))}
+
+
+def segmenter(kind: str = "small") -> nn.Module:
+    """A fully convolutional net of :data:`SEGMENTERS`: RGB in [0, 1] -> nuclei logit."""
+    width, dilations = SEGMENTERS[kind]
+    layers: list[nn.Module] = []
+    channels = 3
+    for dilation in dilations:
+        layers += [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation), nn.ReLU()]
+        channels = width
+    layers.append(nn.Conv2d(channels, 1, 1))
+    return nn.Sequential(*layers)
 
 
 def patches(images: list[np.ndarray], masks: list[np.ndarray], count: int, size: int, rng) -> tuple:
@@ -142,11 +147,13 @@ def patches(images: list[np.ndarray], masks: list[np.ndarray], count: int, size:
     return torch.from_numpy(np.stack(xs)).float() / 255.0, torch.from_numpy(np.stack(ys)).float()
 
 
-def fit(sources: list[tuple[list[np.ndarray], list[np.ndarray]]], steps: int, seed: int) -> nn.Module:
-    """Train the segmenter on patches drawn evenly from each (images, masks) source."""
+def fit(
+    sources: list[tuple[list[np.ndarray], list[np.ndarray]]], steps: int, seed: int, kind: str = "small"
+) -> nn.Module:
+    """Train a ``kind`` segmenter on patches drawn evenly from each (images, masks) source."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = segmenter()
+    net = segmenter(kind)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     loss_fn = nn.BCEWithLogitsLoss()
     per_source = 16 // len(sources)
@@ -209,13 +216,14 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
     def record(preset: str, name: str, sources: list, **facts) -> list[nn.Module]:
         """Train and score the ``--fits`` nets of one training set, add its row; returns the nets."""
         # net k of seed s trains with seed s + 1000 k: the first net is the one earlier runs trained
-        nets = [fit(sources, args.steps, seed + 1000 * k) for k in range(args.fits)]
+        nets = [fit(sources, args.steps, seed + 1000 * k, args.segmenter) for k in range(args.fits)]
         fits = [scores(net, rgb, truth, held_out, tissue) for net in nets]
         measures = {key: statistics.fmean(f[key] for f in fits) for key in fits[0]} if fits else {}
         rows.append({"seed": seed, "preset": preset, "training data": name, **measures})
         rows[-1].update(
             facts,
             dice_fits=[f["dice"] for f in fits],
+            segmenter=args.segmenter,
             foreground_crop=float(crop_mask.mean()),
             crop_at=list(args.crop_at),
             crop_px=args.crop,
@@ -233,7 +241,7 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
         if facts.get("masks") == "annotator":  # the images with the masks the annotator gives them
             masks = annotated.astype(masks.dtype)
         elif facts.get("masks") == "segmenter":  # ... with those of the crop's first net (--fits 0: one)
-            net = crop_nets[0] if crop_nets else fit([real], args.steps, seed)
+            net = crop_nets[0] if crop_nets else fit([real], args.steps, seed, args.segmenter)
             masks = np.stack([predict(net, image) for image in images]).astype(masks.dtype)
         facts.update(
             foreground_pairs=float(np.mean(masks)),
@@ -261,9 +269,10 @@ def singan_variant(variant: str, size: int) -> tuple[str, SinGANConfig, int, flo
 
     Besides config fields, a preset may name ``start_scale=N``, where generation starts (0: from noise at
     the coarsest scale), ``variation=V`` (see :func:`napari_singan.core.sampling.check_variation`) and
-    ``masks=`` ``model`` (the model's own, the default), ``redrawn`` (drawn from each image by the net the
-    product fits to the model's training pair, :mod:`napari_singan.core.masknet`), ``annotator`` (the reference annotator's on the
-    pair images: how good the images are as training data, apart from their masks) or ``segmenter`` (those
+    ``masks=`` ``model`` (the model's own, the default here), ``redrawn`` (drawn from each image by the net
+    the product fits to the model's training pair, :mod:`napari_singan.core.masknet`: the product's
+    default), ``annotator`` (the reference annotator's on the pair images: how good the images are as
+    training data, apart from their masks) or ``segmenter`` (those
     of a net trained on the crop as the ``crop`` row's first net is: pseudo-labels, as a scientist without a
     perfect annotator could make them); presets that differ only in these share one model.
     """
@@ -400,6 +409,12 @@ def main() -> None:
         "--gpnn-pairs", type=int, default=20, help="pairs of the gpnn presets (each costs seconds on a CPU)"
     )
     parser.add_argument("--steps", type=int, default=1500, help="segmenter training steps (batch 16)")
+    parser.add_argument(
+        "--segmenter",
+        choices=list(SEGMENTERS),
+        default="small",
+        help="the segmenter trained (see SEGMENTERS)",
+    )
     parser.add_argument(
         "--fits",
         type=int,
