@@ -14,6 +14,7 @@ from napari_singan.core.files import read_image
 from napari_singan.core.masknet import fit_mask_net, load_mask_net
 
 from ..conftest import make_texture
+from ..core.test_labels import nuclei
 
 PAIRS = SinGANConfig().with_overrides(max_size=32, min_size=14, iters_per_scale=8, preview_every=0)
 
@@ -142,6 +143,20 @@ def test_redrawn_masks_are_kept_regenerate_and_resume_exactly(label_model, tiny_
     (folder / "labels" / "00004.tif").unlink()
     with pytest.raises(SinGANError, match="delete it to fit a new one"):
         drain(augment(label_model, 5, folder, seed=1))
+
+    given = drain(fit_mask_net(label_model, seed=7))  # a net fit before, e.g. for samples in napari
+    events = []
+    drain(augment(label_model, 2, tmp_path / "given", seed=1, mask_net=given), events.append)
+    assert not any(isinstance(e, MaskNetProgress) for e in events)  # kept and used, not fit again
+    kept = load_mask_net(tmp_path / "given" / MASK_NET).state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in given.state_dict().items())
+    with pytest.raises(SinGANError, match="leave it out, or give masks 'redrawn'"):
+        drain(augment(label_model, 2, tmp_path / "no", masks="model", mask_net=given))
+    image, labels = nuclei()
+    other = drain(train(image, PAIRS.with_overrides(iters_per_scale=1), labels=labels, device="cpu"))
+    with pytest.raises(SinGANError, match="not fit to this model"):
+        drain(augment(other, 2, tmp_path / "no", mask_net=given))
+    assert not (tmp_path / "no").exists()
 
     manifest = read_manifest(own)
     del manifest["masks"]  # written before datasets could have redrawn masks: the model's

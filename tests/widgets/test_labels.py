@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from napari_singan._napari.models import MODELS
 from napari_singan._qt.controls import STEPS
-from napari_singan.apps.augment import augment, load_pair, read_manifest
+from napari_singan.apps import augment as augment_module
+from napari_singan.apps.augment import MASK_NET, augment, load_pair, read_manifest
 from napari_singan.core import SinGANConfig, SinGANError, drain, generate, train
-from napari_singan.core.masknet import fit_mask_net
+from napari_singan.core.masknet import fit_mask_net, load_mask_net
 
 from ..conftest import make_texture
 from .conftest import tiny_settings, wait_idle
@@ -285,7 +287,7 @@ def test_the_training_plan_counts_the_labels_channels(make_napari_viewer, qtbot,
 
 
 def test_redrawn_masks_reach_layers_and_datasets(
-    make_napari_viewer, qtbot, tmp_path, notes, label_model, tiny_model
+    make_napari_viewer, qtbot, tmp_path, notes, label_model, tiny_model, monkeypatch
 ):
     viewer = make_napari_viewer()
     MODELS.add(tiny_model, "tiny")
@@ -311,10 +313,16 @@ def test_redrawn_masks_reach_layers_and_datasets(
     wait_idle(qtbot, gen)
     assert gen._mask_net[1] is not fitted
 
+    fits = []  # the export keeps the samples' net (same model, device and seed) instead of fitting one
+    monkeypatch.setattr(
+        augment_module, "fit_mask_net", lambda *a, **k: fits.append(a) or fit_mask_net(*a, **k)
+    )
     gen.export_folder.value, gen.export_num.value = tmp_path / "ds", 2
     gen.export_button.clicked.emit()
     wait_idle(qtbot, gen)
-    assert read_manifest(tmp_path / "ds")["masks"] == "redrawn"
+    assert read_manifest(tmp_path / "ds")["masks"] == "redrawn" and not fits
+    kept = load_mask_net(tmp_path / "ds" / MASK_NET).state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in gen._mask_net[1].state_dict().items())
     drain(augment(label_model, 2, tmp_path / "api", seed=3))  # as the API writes it
     assert np.array_equal(load_pair(tmp_path / "ds", 1)[1], load_pair(tmp_path / "api", 1)[1])
     gen.picker.select("tiny")  # hidden again, and image-only datasets have the model's "masks"

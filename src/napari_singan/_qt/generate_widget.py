@@ -53,9 +53,9 @@ class GenerateWidget(ApplicationWidget):
     start scale keeps the training image's layout up to that scale. A model
     trained with labels also gives a Labels layer ``(N, H, W)`` that overlays
     the samples, drawn from the images by a small net fit to the model's
-    training pair (:mod:`napari_singan.core.masknet`; for the layer, fit once
-    per model, device and seed; an export fits its own and keeps it in the
-    dataset) or, with "masks" set to "model", by the model itself.
+    training pair (:mod:`napari_singan.core.masknet`; fit once per model,
+    device and seed, and kept in an exported dataset) or, with "masks" set
+    to "model", by the model itself.
 
     Samples that do not fit in memory, or any samples when a file is chosen
     under "write to file", are generated tile by tile into that BigTIFF (a
@@ -103,9 +103,8 @@ class GenerateWidget(ApplicationWidget):
             value="redrawn",
             visible=False,
             tooltip="Labels of a model trained with labels. redrawn (the better masks where measured): a "
-            "small net, fit first to the model's training image and labels (about 25 s on a CPU; for the "
-            "samples once per model, device and seed), draws them from each image. model: drawn by the model "
-            "with each image.",
+            "small net, fit first to the model's training image and labels (about 25 s on a CPU, once per "
+            "model, device and seed), draws them from each image. model: drawn by the model with each image.",
         )
         super().__init__(
             viewer,
@@ -196,16 +195,21 @@ class GenerateWidget(ApplicationWidget):
         self._labels_out = (f"{name} labels", labels_layer_kwargs(model, leading=1)) if paired else None
         return work, f"{name} samples", output_layer_kwargs(model, leading=1)
 
+    def _fitted(self, model: SinGANModel, seed: int) -> nn.Module | None:
+        """The latest mask net fit, if it was fit for the chosen model, ``model``'s device and ``seed``."""
+        cached = self._mask_net
+        if cached is None:
+            return None
+        (chosen, device, fit_seed), net = cached
+        return net if chosen is self.picker.model and (device, fit_seed) == (model.device, seed) else None
+
     def _redrawn(self, model: SinGANModel, settings: dict[str, Any]) -> Generator[Any, None, Any]:
         """:func:`generate` with ``settings``, the labels drawn by the mask net of the chosen model, device
         and seed: fit first, unless it is the latest one fit (``model`` is the chosen one on the device)."""
-        key = (self.picker.model, model.device, settings["seed"])
-        cached = self._mask_net
-        if cached is not None and cached[0][0] is key[0] and cached[0][1:] == key[1:]:
-            net = cached[1]
-        else:
+        net = self._fitted(model, settings["seed"])
+        if net is None:
             net = yield from fit_mask_net(model, seed=settings["seed"])
-            self._mask_net = (key, net)
+            self._mask_net = ((self.picker.model, model.device, settings["seed"]), net)
         return (yield from generate(model, mask_net=net, **settings))
 
     def _tiled(self, model: SinGANModel, target: Path | None, size: tuple[int, int], name: str):
@@ -318,8 +322,10 @@ class GenerateWidget(ApplicationWidget):
             check_variation(model, self.variation.value, self.start_scale.value, shapes)
             device = resolve_device(self.device.value)
             check_memory(sampling_bytes(model, 1, size=size), device)  # one pair at a time
+            redraw = model.labels is not None and self.masks.value == "redrawn"
+            on_device = model.to(device)
             work = augment(
-                model.to(device),
+                on_device,
                 total,
                 folder,
                 size=size,
@@ -327,6 +333,7 @@ class GenerateWidget(ApplicationWidget):
                 variation=self.variation.value,
                 seed=self.seed.value,
                 masks=self.masks.value if model.labels is not None else None,
+                mask_net=self._fitted(on_device, self.seed.value) if redraw else None,  # the samples' net
                 force=True,  # checked above
             )
         except (ValueError, SinGANError) as exc:  # an unusable device, a size too small

@@ -27,7 +27,7 @@ from ..core.config import MaskSource
 from ..core.errors import OutputPathError, SinGANError, check_seed, check_whole
 from ..core.events import MaskNetProgress, SampleProgress, drain
 from ..core.files import atomic_write, write_image
-from ..core.masknet import check_mask_source, fit_mask_net, load_mask_net, save_mask_net
+from ..core.masknet import check_mask_net, check_mask_source, fit_mask_net, load_mask_net, save_mask_net
 from ..core.memory import check_generation
 from ..core.microscopy import output_pixel_size
 from ..core.pyramid import Shape
@@ -87,6 +87,7 @@ def augment(
     variation: float = 1.0,
     seed: int = 0,
     masks: MaskSource | None = None,
+    mask_net: torch.nn.Module | None = None,
     force: bool = False,
 ) -> Generator[SampleProgress | MaskNetProgress, None, Path]:
     """Write ``num_samples`` generated images (and label images) to ``folder``.
@@ -121,6 +122,9 @@ def augment(
         the annotated crop, 0.03 Dice above ``"model"``, the label images the model draws with each image
         (docs/augmentation.md#redrawn-masks). ``None``: the masks of the dataset already in ``folder``,
         else ``"redrawn"`` for a model trained with labels.
+    mask_net
+        With redrawn masks, a net already fit to this model (:func:`~napari_singan.core.masknet.fit_mask_net`)
+        to keep and use instead of fitting one; a dataset that keeps its own goes on with that one.
     force
         Skip the memory estimate that refuses, before any work, samples that
         would not fit in the device's available memory.
@@ -140,6 +144,10 @@ def augment(
     num_samples = check_whole("the number of samples", num_samples, 1)
     folder = Path(folder)
     masks = check_mask_source(model, _manifest_masks(folder, model) if masks is None else masks)
+    if mask_net is not None:
+        if masks != "redrawn":
+            raise SinGANError("a mask net redraws masks: leave it out, or give masks 'redrawn'")
+        check_mask_net(mask_net, model)
     seed = check_seed(seed)
     seeds = sample_seeds(seed, num_samples)
     shapes = runnable_shapes(model, start_scale, size=size)
@@ -167,7 +175,11 @@ def augment(
     pixel_size = output_pixel_size(model)  # the model's resolution, whatever the output size
     todo = [i for i in range(num_samples) if i not in entries]
     yield SampleProgress(num_samples - len(todo), num_samples)
-    net = (yield from _mask_net(model, folder, seed, resuming)) if todo and masks == "redrawn" else None
+    net = (
+        (yield from _mask_net(model, folder, seed, resuming, mask_net))
+        if todo and masks == "redrawn"
+        else None
+    )
     for count, index in enumerate(todo, start=1):
         # One sample per call: conv arithmetic depends on the batch size, and alone a sample
         # regenerates bit-exactly from its seed (generate(model, seeds=[seed], ...)).
@@ -209,13 +221,14 @@ def _manifest_masks(folder: Path, model: SinGANModel) -> str | None:
 
 
 def _mask_net(
-    model: SinGANModel, folder: Path, seed: int, resuming: bool
+    model: SinGANModel, folder: Path, seed: int, resuming: bool, given: torch.nn.Module | None
 ) -> Generator[MaskNetProgress, None, torch.nn.Module]:
-    """The dataset's mask net: the one kept in ``folder`` when an export resumes, else fit and kept."""
+    """The dataset's mask net: the one kept in ``folder`` when an export resumes, else ``given`` or one fit
+    now, and kept."""
     path = folder / MASK_NET
     if resuming and path.is_file():
         return load_mask_net(path, model.device)
-    net = yield from fit_mask_net(model, seed=seed)
+    net = given if given is not None else (yield from fit_mask_net(model, seed=seed))
     save_mask_net(net, path)
     return net
 
