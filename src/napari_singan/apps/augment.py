@@ -142,18 +142,21 @@ def augment(
     """
     # Every argument is checked before the folder is made or claimed.
     num_samples = check_whole("the number of samples", num_samples, 1)
-    folder = Path(folder)
-    masks = check_mask_source(model, _manifest_masks(folder, model) if masks is None else masks)
-    if mask_net is not None:
-        if masks != "redrawn":
-            raise SinGANError("a mask net redraws masks: leave it out, or give masks 'redrawn'")
-        check_mask_net(mask_net, model)
     seed = check_seed(seed)
     seeds = sample_seeds(seed, num_samples)
     shapes = runnable_shapes(model, start_scale, size=size)
     variation = check_variation(model, variation, start_scale, shapes)  # a float the manifest can hold
     height, width = shapes[-1]
     check_generation(model, (height, width), force=force)  # one sample at a time
+    folder = Path(folder)
+    old = _old_manifest(folder)  # None: no dataset there yet
+    if masks is None and old is not None and model.labels is not None and old.get("labels"):
+        masks = old.get("masks", ADDED_SETTINGS["masks"])  # unset: the dataset continues as it was written
+    masks = check_mask_source(model, masks)
+    if mask_net is not None:
+        if masks != "redrawn":
+            raise SinGANError("a mask net redraws masks: leave it out, or give masks 'redrawn'")
+        check_mask_net(mask_net, model)
     settings = {
         "format": FORMAT,
         "version": VERSION,
@@ -167,8 +170,7 @@ def augment(
         "dtype": model.spec.dtype,
         "device": model.device.type,  # the same seed gives other numbers on another kind of device
     }
-    entries = _existing_entries(folder, settings)
-    resuming = (folder / MANIFEST).is_file()  # and of these settings: a mask net there is this dataset's
+    entries = _existing_entries(folder, old, settings)
     for sub in ("images", "labels") if model.labels else ("images",):
         _make_folder(folder / sub)
     _write_manifest(folder, settings, entries)  # marks the folder as this dataset's before any sample
@@ -176,7 +178,7 @@ def augment(
     todo = [i for i in range(num_samples) if i not in entries]
     yield SampleProgress(num_samples - len(todo), num_samples)
     net = (
-        (yield from _mask_net(model, folder, seed, resuming, mask_net))
+        (yield from _mask_net(model, folder, seed, old is not None, mask_net))
         if todo and masks == "redrawn"
         else None
     )
@@ -208,23 +210,11 @@ def augment(
     return _write_manifest(folder, settings, entries)
 
 
-def _manifest_masks(folder: Path, model: SinGANModel) -> str | None:
-    """The masks of the dataset of a label model already in ``folder`` (``None``: none there), so that
-    leaving masks unset continues it as it was written."""
-    try:
-        old = json.loads((folder / MANIFEST).read_text())
-        return (
-            old.get("masks", ADDED_SETTINGS["masks"]) if model.labels is not None and old["labels"] else None
-        )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # no dataset there, or not one: _existing_entries says so
-
-
 def _mask_net(
     model: SinGANModel, folder: Path, seed: int, resuming: bool, given: torch.nn.Module | None
 ) -> Generator[MaskNetProgress, None, torch.nn.Module]:
-    """The dataset's mask net: the one kept in ``folder`` when an export resumes, else ``given`` or one fit
-    now, and kept."""
+    """The dataset's mask net: the one kept in ``folder`` when an export of the same settings resumes (its
+    manifest matched), else ``given`` or one fit now, and kept."""
     path = folder / MASK_NET
     if resuming and path.is_file():
         return load_mask_net(path, model.device)
@@ -233,8 +223,9 @@ def _mask_net(
     return net
 
 
-def _existing_entries(folder: Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    """Entries of an earlier export with the same settings whose files still exist."""
+def _old_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest of the dataset already in ``folder`` (``None``: none there yet); a folder with files in
+    ``images/`` or ``labels/`` but no manifest, or a manifest that is not a dataset's, is refused."""
     path = folder / MANIFEST
     if not path.is_file():
         taken = [
@@ -245,15 +236,24 @@ def _existing_entries(folder: Path, settings: dict[str, Any]) -> dict[int, dict[
                 f"{folder / taken[0]} holds files that are not a napari-singan dataset: "
                 "choose an empty or new folder"
             )
-        return {}
+        return None
     try:
         old = json.loads(path.read_text())
-        held = {key: old.get(key, ADDED_SETTINGS.get(key)) for key in settings}
-        samples = old["samples"]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise OutputPathError(
-            f"{path} is not a napari-singan dataset manifest: choose another folder"
-        ) from None
+    except ValueError:
+        old = None
+    if not isinstance(old, dict) or not isinstance(old.get("samples"), list):
+        raise OutputPathError(f"{path} is not a napari-singan dataset manifest: choose another folder")
+    return old
+
+
+def _existing_entries(
+    folder: Path, old: dict[str, Any] | None, settings: dict[str, Any]
+) -> dict[int, dict[str, Any]]:
+    """Entries of the earlier export ``old`` (its manifest) with the same settings whose files still exist;
+    an export of other settings is refused."""
+    if old is None:
+        return {}
+    held = {key: old.get(key, ADDED_SETTINGS.get(key)) for key in settings}
     differ = [
         "another model" if key == "model_sha256" else f"{key} {held[key]!r}, not {value!r}"
         for key, value in settings.items()
@@ -265,7 +265,7 @@ def _existing_entries(folder: Path, settings: dict[str, Any]) -> dict[int, dict[
             "choose an empty folder, or continue it with its own settings"
         )
     files = ("image", "labels") if settings["labels"] else ("image",)
-    return {e["index"]: e for e in samples if all((folder / e.get(f, "")).is_file() for f in files)}
+    return {e["index"]: e for e in old["samples"] if all((folder / e.get(f, "")).is_file() for f in files)}
 
 
 def _make_folder(path: Path) -> None:

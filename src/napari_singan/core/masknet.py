@@ -54,6 +54,8 @@ PATCH_SIDE = 48
 PATCHES_PER_STEP = 16
 #: Filters of each hidden layer.
 WIDTH = 16
+#: Dilation of each 3x3 convolution: a receptive field of 1 + 2 (1 + 2 + 4) = 15 px.
+DILATIONS = (1, 2, 4)
 #: Steps between progress events.
 REPORT_EVERY = 50
 
@@ -110,7 +112,7 @@ def mask_net(in_channels: int, out_channels: int, generator: torch.Generator) ->
     """
     layers: list[nn.Module] = []
     width = in_channels
-    for dilation in (1, 2, 4):  # receptive field 3 + 4 + 8 = 15 px
+    for dilation in DILATIONS:
         layers += [nn.Conv2d(width, WIDTH, 3, padding=dilation, dilation=dilation), nn.ReLU()]
         width = WIDTH
     layers.append(nn.Conv2d(width, out_channels, 1))
@@ -218,9 +220,8 @@ def redraw_labels(net: nn.Module, batch: torch.Tensor, spec: LabelSpec) -> np.nd
 def check_mask_net(net: nn.Module, model: SinGANModel) -> None:
     """Refuse, in one line, a net that cannot redraw ``model``'s labels: not one of :func:`mask_net`'s
     shape for its image and label channels, or not on its device."""
+    check_mask_source(model, "redrawn")
     spec = model.labels
-    if spec is None:
-        raise SinGANError("this model was trained without labels, so there are no masks to redraw")
     convs = (
         [layer for layer in net.modules() if isinstance(layer, nn.Conv2d)]
         if isinstance(net, nn.Module)
@@ -277,7 +278,8 @@ def load_mask_net(path: str | os.PathLike, device: torch.device | str = "cpu") -
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        first, last = state["0.weight"], state[f"{2 * 3}.weight"]  # the first and the 1x1 convolution
+        # the first convolution and the 1x1 one after the (conv, ReLU) pairs
+        first, last = state["0.weight"], state[f"{2 * len(DILATIONS)}.weight"]
         net = mask_net(first.shape[1], last.shape[0], torch.Generator())
         net.load_state_dict(state)
     except Exception:  # a missing, damaged or foreign file raises many types

@@ -375,9 +375,9 @@ def generate(
     max_batch_pixels = check_whole("max batch pixels", max_batch_pixels, 1)
     if with_labels and model.labels is None:
         raise SinGANError("this model was trained without labels: train it with a label image to get pairs")
-    if mask_net is not None and not with_labels:
-        raise SinGANError("a mask net draws label images: ask for them too (with_labels=True)")
     if mask_net is not None:
+        if not with_labels:
+            raise SinGANError("a mask net draws label images: ask for them too (with_labels=True)")
         check_mask_net(mask_net, model)
     shapes = runnable_shapes(model, start_scale, scale_h, scale_w, size)
     variation = check_variation(model, variation, start_scale, shapes)
