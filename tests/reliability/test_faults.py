@@ -114,6 +114,9 @@ def test_sigkill_while_overwriting_a_model_leaves_a_loadable_file(tiny_model, tm
         stdout=subprocess.PIPE,
         text=True,
     )
+    start = time.perf_counter()  # how long a write takes on this machine now (a loaded machine is slower)
+    save_model(replace(tiny_model, metadata={"version": "old"}), path)
+    write_s = time.perf_counter() - start
     rng = random.Random(9)
     seen = []
     killed_mid_write = 0
@@ -123,7 +126,7 @@ def test_sigkill_while_overwriting_a_model_leaves_a_loadable_file(tiny_model, tm
             child.stdin.write("go\n")
             child.stdin.flush()
             worker = int(child.stdout.readline())
-            time.sleep(rng.uniform(0.0, 0.06))
+            time.sleep(rng.uniform(0.0, max(0.06, 3 * write_s)))  # kills before, during and after writes
             os.kill(worker, signal.SIGKILL)
             assert child.stdout.readline().strip() == "reaped"
             # a kill mid-write leaves its temporary until the next writer clears it
