@@ -14,6 +14,15 @@ scientist's single annotated image:
   labels at native pixel size;
 - ``both``: crop patches and synthetic pairs mixed half and half.
 
+``--task`` sets what the labels mark (:data:`TASKS`): ``nuclei``, every
+nucleus (the default); ``epithelial-nuclei``, only the nuclei of the
+brown-stained epithelium, a label decided by the tissue around each nucleus
+(the nets' scores then add the share of the stroma's unlabelled nuclei they
+mark); ``single-nuclei``, every nucleus an object of its own, touching ones
+split by their shape, for models trained in instance mode (the pairs' objects
+are then also scored against those the annotator finds in their images,
+:func:`napari_singan.core.labels.object_f1`; the segmenters still learn the foreground).
+
 A preset's ``masks=redrawn`` gives the pairs the masks the product redraws
 (``augment --masks redrawn``: a net fit to the model's training pair draws them
 from each image); ``masks=annotator`` or ``masks=segmenter`` keeps the model's
@@ -54,6 +63,10 @@ SinGAN model, the pairs and the nets together. Several ``--presets``
     python benchmarks/bench_segmentation.py --crop-at 224 32 --seeds 0 1   # both tissues, as the whole
     python benchmarks/bench_segmentation.py --presets fast fast-annotated=fast,masks=annotator \
         fast-pseudo=fast,masks=segmenter --crop-at 224 32 --seeds 0
+    python benchmarks/bench_segmentation.py --task epithelial-nuclei --crop-at 384 224 \
+        --presets fast fast-redrawn=fast,masks=redrawn --seeds 0 1
+    python benchmarks/bench_segmentation.py --task single-nuclei --crop-at 224 32 --fits 0 \
+        --presets fast fast-redrawn=fast,masks=redrawn --seeds 0 1
 """
 
 from __future__ import annotations
@@ -63,6 +76,7 @@ import hashlib
 import json
 import statistics
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -71,11 +85,13 @@ import torch
 from bench_quality import add_relabel_arguments, config_of, gpnn_of, included_runs, split_variant
 from patch_nn import gpnn_samples
 from skimage.filters import threshold_otsu
+from skimage.measure import label as connected
 from skimage.segmentation import find_boundaries
 from torch import nn
 
 from napari_singan.core import SinGANConfig, drain, generate, load_model, save_model, train
 from napari_singan.core.files import builtin_image
+from napari_singan.core.labels import object_f1
 from napari_singan.core.masknet import fit_mask_net
 from napari_singan.metrics import collage, diversity, patch_swd
 
@@ -96,20 +112,75 @@ def haematoxylin(rgb: np.ndarray) -> np.ndarray:
 def reference_masks(rgb: np.ndarray, threshold: float | None = None) -> np.ndarray:
     """Nuclei of an IHC image: smoothed haematoxylin above ``threshold`` (default: its Otsu
     threshold), objects of >= 30 px."""
-    from skimage.measure import label
-
     nuclei = haematoxylin(rgb)
-    objects = label(nuclei > (threshold_otsu(nuclei) if threshold is None else threshold))
+    objects = connected(nuclei > (threshold_otsu(nuclei) if threshold is None else threshold))
     keep = np.bincount(objects.ravel()) >= 30
     keep[0] = False
     return keep[objects].astype(np.uint8)
 
 
-def epithelium(rgb: np.ndarray) -> np.ndarray:
-    """The epithelium of an IHC image: where the DAB (brown) stain, smoothed over ~8 px, is above its
-    Otsu threshold; the rest is stroma and background."""
-    dab = stain(rgb, 2, 8)
-    return dab > threshold_otsu(dab)
+def dab(rgb: np.ndarray) -> np.ndarray:
+    """The DAB (brown) stain of an IHC image, smoothed over ~8 px."""
+    return stain(rgb, 2, 8)
+
+
+def epithelium(rgb: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """The epithelium of an IHC image: where its :func:`dab` is above ``threshold`` (default: its Otsu
+    threshold); the rest is stroma and background."""
+    brown = dab(rgb)
+    return brown > (threshold_otsu(brown) if threshold is None else threshold)
+
+
+def epithelial_nuclei(
+    rgb: np.ndarray, threshold: float | None = None, dab_threshold: float | None = None
+) -> np.ndarray:
+    """The nuclei of :func:`reference_masks` that lie mostly (over half their pixels) in the
+    :func:`epithelium`: a label decided by context, since a nucleus in the stroma looks like one in the
+    epithelium and only the tissue around it tells them apart."""
+    objects = connected(reference_masks(rgb, threshold))
+    inside = np.bincount(objects.ravel(), weights=epithelium(rgb, dab_threshold).ravel())
+    keep = inside > np.bincount(objects.ravel()) / 2
+    keep[0] = False
+    return keep[objects].astype(np.uint8)
+
+
+def single_nuclei(rgb: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """:func:`reference_masks` as objects 1..n, touching nuclei split apart: the watershed of the distance
+    to the background from its maxima at least :data:`NUCLEUS_RADIUS` px apart (where an object is split is
+    decided by its shape)."""
+    from scipy.ndimage import distance_transform_edt
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
+    mask = reference_masks(rgb, threshold).astype(bool)
+    distance = distance_transform_edt(mask)
+    peaks = peak_local_max(
+        distance, min_distance=NUCLEUS_RADIUS, labels=connected(mask), exclude_border=False
+    )
+    markers = np.zeros(mask.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    return watershed(-distance, markers, mask=mask).astype(np.int32)
+
+
+#: Least distance between the centres of two nuclei that :func:`single_nuclei` splits, in px.
+NUCLEUS_RADIUS = 5
+
+#: What the annotated crop's labels mark, and the label mode its models train with: ``nuclei``, all of them;
+#: ``epithelial-nuclei``, only those of the epithelium (:func:`epithelial_nuclei`); ``single-nuclei``, each
+#: nucleus an object of its own (:func:`single_nuclei`). The segmenters learn and are scored on the
+#: foreground alone; the pairs of an instance task are also scored by :func:`napari_singan.core.labels.object_f1`.
+TASKS = {"nuclei": "classes", "epithelial-nuclei": "classes", "single-nuclei": "instances"}
+
+
+def annotator(task: str, rgb: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The reference annotator of ``task`` for any IHC image, with the thresholds of the whole micrograph
+    ``rgb`` (on ``rgb`` itself: its reference masks)."""
+    nuclei = threshold_otsu(haematoxylin(rgb))
+    if task == "nuclei":
+        return partial(reference_masks, threshold=nuclei)
+    if task == "single-nuclei":
+        return partial(single_nuclei, threshold=nuclei)
+    return partial(epithelial_nuclei, threshold=nuclei, dab_threshold=threshold_otsu(dab(rgb)))
 
 
 #: Segmenters to train: (filters, dilations). ``small`` has the shape of the product's mask net
@@ -167,22 +238,33 @@ def fit(
 
 
 def scores(
-    net: nn.Module, rgb: np.ndarray, truth: np.ndarray, held_out: np.ndarray, tissue: np.ndarray
+    net: nn.Module,
+    rgb: np.ndarray,
+    truth: np.ndarray,
+    held_out: np.ndarray,
+    tissue: np.ndarray,
+    unlabelled: np.ndarray,
 ) -> dict[str, float]:
     """Dice and IoU of the net's prediction on the ``held_out`` pixels, Dice on those of them in and
-    outside the ``tissue`` mask (epithelium, stroma), and Dice on those off the nuclei's edges (not on
-    either side of a boundary of ``truth``, a band 2 px wide): where a net's errors are one-pixel shifts of
-    the edges, this is near 1."""
+    outside the ``tissue`` mask (epithelium, stroma; in the stroma only where it has labels), and Dice on
+    those off the nuclei's edges (not on either side of a boundary of ``truth``, a band 2 px wide): where a
+    net's errors are one-pixel shifts of the edges, this is near 1. Where the task leaves nuclei
+    ``unlabelled`` (those of the stroma in ``epithelial-nuclei``), also the fraction of their held-out
+    pixels the net marks: the errors of a net blind to the context."""
     pred, true = predict(net, rgb), truth.astype(bool)
     inside, outside = held_out & tissue, held_out & ~tissue
     off_edge = held_out & ~find_boundaries(true, connectivity=1, mode="thick")
-    return {
+    measures = {
         "dice": dice(pred[held_out], true[held_out]),
         "iou": float((pred & true)[held_out].sum() / (pred | true)[held_out].sum()),
         "dice_epithelium": dice(pred[inside], true[inside]),
-        "dice_stroma": dice(pred[outside], true[outside]),
         "dice_off_edge": dice(pred[off_edge], true[off_edge]),
     }
+    if unlabelled.any():
+        measures["unlabelled_marked"] = float(pred[held_out & unlabelled].mean())
+    else:
+        measures["dice_stroma"] = dice(pred[outside], true[outside])
+    return measures
 
 
 def predict(net: nn.Module, rgb: np.ndarray) -> np.ndarray:
@@ -201,12 +283,16 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 def run(seed: int, args: argparse.Namespace) -> list[dict]:
     """Train the crop net, then per preset a SinGAN model, its pairs and the nets on them; one row each."""
     rgb = builtin_image("immunohistochemistry")
-    truth = reference_masks(rgb)
-    threshold = threshold_otsu(haematoxylin(rgb))
+    annotate = annotator(args.task, rgb)
+    truth = annotate(rgb)
+    unlabelled = reference_masks(rgb).astype(bool) & ~truth.astype(bool)
     window = np.s_[
         args.crop_at[0] : args.crop_at[0] + args.crop, args.crop_at[1] : args.crop_at[1] + args.crop
     ]
-    crop, crop_mask = rgb[window], truth[window]
+    crop, crop_labels = rgb[window], truth[window]
+    instances = TASKS[args.task] == "instances"
+    crop_mask = (crop_labels > 0).astype(np.uint8)  # what the segmenters learn: the foreground
+    truth = truth > 0
     held_out = np.ones(truth.shape, bool)
     held_out[window] = False
     tissue = epithelium(rgb)
@@ -217,7 +303,7 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
         """Train and score the ``--fits`` nets of one training set, add its row; returns the nets."""
         # net k of seed s trains with seed s + 1000 k: the first net is the one earlier runs trained
         nets = [fit(sources, args.steps, seed + 1000 * k, args.segmenter) for k in range(args.fits)]
-        fits = [scores(net, rgb, truth, held_out, tissue) for net in nets]
+        fits = [scores(net, rgb, truth, held_out, tissue, unlabelled) for net in nets]
         measures = {key: statistics.fmean(f[key] for f in fits) for key in fits[0]} if fits else {}
         rows.append({"seed": seed, "preset": preset, "training data": name, **measures})
         rows[-1].update(
@@ -227,30 +313,38 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
             foreground_crop=float(crop_mask.mean()),
             crop_at=list(args.crop_at),
             crop_px=args.crop,
+            task=args.task,
             epithelium_crop=float(tissue[window].mean()),
         )
         print(json.dumps(rows[-1]), flush=True)
         return nets
 
     # the crop's agreement: the annotator run on the crop alone, against the crop's part of the reference
-    crop_nets = record("-", "crop", [real], agreement=dice(reference_masks(crop, threshold), crop_mask))
+    crop_facts = {"agreement": dice(annotate(crop) > 0, crop_mask)}
+    if instances:
+        crop_facts["object_f1"] = object_f1(annotate(crop), crop_labels)
+    crop_nets = record("-", "crop", [real], **crop_facts)
     for variant in args.presets:
-        label, images, masks, facts = make_pairs(variant, crop, crop_mask, seed, args)
+        label, images, masks, facts = make_pairs(variant, crop, crop_labels, seed, args)
         # agreement: Dice between the pairs' masks and the reference annotator run on their images
-        annotated = np.stack([reference_masks(image, threshold) for image in images])
+        annotated = np.stack([annotate(image) for image in images])
         if facts.get("masks") == "annotator":  # the images with the masks the annotator gives them
             masks = annotated.astype(masks.dtype)
         elif facts.get("masks") == "segmenter":  # ... with those of the crop's first net (--fits 0: one)
             net = crop_nets[0] if crop_nets else fit([real], args.steps, seed, args.segmenter)
-            masks = np.stack([predict(net, image) for image in images]).astype(masks.dtype)
+            # (an instance task's pseudo-labels: the connected parts of the net's mask)
+            pseudo = [predict(net, image) for image in images]
+            masks = np.stack([connected(p) if instances else p for p in pseudo]).astype(masks.dtype)
+        if instances:  # how well the pairs' objects agree with those the annotator finds in their images
+            facts["object_f1"] = statistics.fmean(map(object_f1, masks, annotated))
         facts.update(
-            foreground_pairs=float(np.mean(masks)),
+            foreground_pairs=float(np.mean(masks > 0)),
             collage=float(collage(images, crop, seed=seed).mean()),
-            agreement=dice(annotated, masks),
+            agreement=dice(annotated > 0, masks > 0),
             diversity=diversity(images, crop),
             patch_swd=float(patch_swd(images, crop, seed=seed).mean()),
         )
-        synthetic = (list(images), list(masks))
+        synthetic = (list(images), list((masks > 0).astype(np.uint8)))
         if not args.fits:
             record(label, "pairs", [], **facts)
             continue
@@ -289,7 +383,7 @@ def singan_variant(variant: str, size: int) -> tuple[str, SinGANConfig, int, flo
     return label, config, start_scale, variation, masks_from
 
 
-def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int, args: argparse.Namespace):
+def make_pairs(variant: str, crop: np.ndarray, crop_labels: np.ndarray, seed: int, args: argparse.Namespace):
     """(label, images, masks, facts) of one preset: GPNN's pairs, or a SinGAN model's (trained at the
     crop's native pixel size, or read from ``args.models`` where an earlier run left it; its options:
     :func:`singan_variant`). ``facts["masks"]`` says where the pairs' masks are to come from: :func:`run`
@@ -299,7 +393,7 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
     if gpnn:  # the training-free peer: the crop's patches and labels rearranged
         label, options = gpnn
         images, masks, _, _ = gpnn_samples(
-            crop, args.gpnn_pairs, max_size=len(crop), labels=crop_mask, seed=seed, **options
+            crop, args.gpnn_pairs, max_size=len(crop), labels=crop_labels, seed=seed, **options
         )
         return (
             label,
@@ -315,13 +409,17 @@ def make_pairs(variant: str, crop: np.ndarray, crop_mask: np.ndarray, seed: int,
     # the model's name: the settings a label model trains with (for_labels, however the preset was
     # spelled) and its crop
     settings = {"config": config.for_labels().to_dict(), "crop": [*args.crop_at, args.crop]}
+    if args.task != "nuclei":  # (models of the nuclei task keep the names they had before tasks)
+        settings["task"] = args.task
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     path = Path(args.models) / f"{key}-seed{seed}.singan" if args.models else None
     if path and path.is_file():
         model, train_s = load_model(path, args.device), float(path.with_suffix(".seconds").read_text())
     else:
         model = drain(
-            train(crop, config, labels=crop_mask, label_mode="classes", device=args.device, seed=seed)
+            train(
+                crop, config, labels=crop_labels, label_mode=TASKS[args.task], device=args.device, seed=seed
+            )
         )
         train_s = time.perf_counter() - start
         if path:
@@ -370,9 +468,10 @@ def table(rows: list[dict]) -> list[str]:
     lack some columns: their cells stay empty."""
     lines = [
         "| preset | training data | Dice on the rest of the micrograph | spread between nets | IoU "
-        "| Dice in the epithelium | Dice in the stroma | Dice off the edges | pairs | collage of the pairs "
-        "| image/label agreement | diversity | patch-SWD of the images |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Dice in the epithelium | Dice in the stroma | unlabelled nuclei marked | Dice off the edges | pairs "
+        "| collage of the pairs | image/label agreement | objects agreeing (F1) | diversity "
+        "| patch-SWD of the images |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups = dict.fromkeys((r["preset"], r["training data"]) for r in rows)
     for preset, name in groups:
@@ -382,9 +481,10 @@ def table(rows: list[dict]) -> list[str]:
         nets = [statistics.pstdev(r["dice_fits"]) for r in picked if len(r.get("dice_fits", [])) > 1]
         lines.append(
             f"| {preset} | {name} | {cell('dice')} | {f'{statistics.fmean(nets):.3f}' if nets else ''} "
-            f"| {cell('iou')} | {cell('dice_epithelium')} | {cell('dice_stroma')} | {cell('dice_off_edge')} "
+            f"| {cell('iou')} | {cell('dice_epithelium')} | {cell('dice_stroma')} | {cell('unlabelled_marked')} "
+            f"| {cell('dice_off_edge')} "
             f"| {'/'.join(map(str, sorted(pairs)))} | {cell('collage', 2)} "
-            f"| {cell('agreement')} | {cell('diversity', 2)} | {cell('patch_swd')} |"
+            f"| {cell('agreement')} | {cell('object_f1')} | {cell('diversity', 2)} | {cell('patch_swd')} |"
         )
     return lines
 
@@ -403,6 +503,9 @@ def main() -> None:
         default=["fast"],
         help="presets or LABEL=PRESET,field=value,... (bench_quality syntax), compared side by side; "
         "none: only the crop's nets (with --fits, the segmenter's own seed-to-seed spread)",
+    )
+    parser.add_argument(
+        "--task", choices=list(TASKS), default="nuclei", help="what the labels mark (see TASKS)"
     )
     parser.add_argument("--pairs", type=int, default=100, help="synthetic pairs generated")
     parser.add_argument(
@@ -440,9 +543,10 @@ def main() -> None:
     # the crop's own rows (preset "-") are kept by --only too
     rows = included_runs(args.include, args.rename, args.only and ["-", *args.only])
     rows += [row for seed in args.seeds for row in run(seed, args)]
-    crops = {(*r.get("crop_at", (0, 0)), r.get("crop_px", 128)) for r in rows}  # older runs: the corner's
+    # older runs: the corner's crop, the nuclei task
+    crops = {(*r.get("crop_at", (0, 0)), r.get("crop_px", 128), r.get("task", "nuclei")) for r in rows}
     if len(crops) > 1:
-        raise SystemExit(f"the runs are of different crops (y, x, px: {sorted(crops)}): tabulate them apart")
+        raise SystemExit(f"the runs are of different crops or tasks ({sorted(crops)}): tabulate them apart")
     merged: dict[tuple, dict] = {}
     for r in rows:  # runs of other presets on the same seed repeat its crop row: keep one
         key = (r["seed"], r["preset"], r["training data"])

@@ -19,12 +19,16 @@ from napari_singan.core import (
 from napari_singan.core.events import Preview
 from napari_singan.core.labels import (
     DISTANCE_RADIUS,
+    EDGE_DISTANCE_CAP,
     check_labels,
     decode_labels,
+    edge_distance,
     encode_labels,
     is_instance_image,
+    object_f1,
     reduce_labels,
     signed_distance,
+    split_objects,
 )
 
 from ..conftest import TINY, make_texture
@@ -121,6 +125,45 @@ def test_instance_encoding_keeps_touching_objects_apart(encoding):
     assert decoded.max() == 5  # five objects, the touching pair included
     assert np.array_equal(decoded > 0, labels > 0)  # boundary pixels are given back to their objects
     assert decoded.dtype == np.uint16
+
+
+def test_object_f1_counts_objects_matched_at_half_overlap():
+    _, labels = nuclei()
+    assert object_f1(labels, labels) == 1.0 and object_f1(np.zeros_like(labels), np.zeros_like(labels)) == 1
+    assert object_f1(labels * 3, labels) == 1.0  # ids need not agree, only the objects
+    assert object_f1(np.roll(labels, 1, axis=1), labels) == 1.0  # a 1 px shift keeps IoU > 0.5
+    merged = np.where(labels == 2, 1, labels)  # the touching pair as one object: 3 of 4 against 3 of 5
+    assert object_f1(merged, labels) == pytest.approx(2 * 3 / (4 + 5))
+    assert object_f1(np.roll(labels, 6, axis=1), labels) == 0.0  # shifted past half their width
+    assert object_f1(np.zeros_like(labels), labels) == 0.0
+
+
+def test_edge_distance_dips_to_zero_where_touching_objects_meet():
+    _, labels = nuclei()
+    depth = edge_distance(labels)
+    assert depth.dtype == np.float32 and depth.min() == 0 and depth.max() <= 1
+    assert np.all(depth[labels == 0] == 0)
+    touching = (labels[:, 1:] == 1) & (labels[:, :-1] == 2) | (labels[:, 1:] == 2) & (labels[:, :-1] == 1)
+    assert touching.any() and np.all(depth[:, 1:][touching] == 0)  # the seam between objects 1 and 2
+    assert depth[8, 8] * EDGE_DISTANCE_CAP == pytest.approx(4)  # a disk of radius 4.5: 4 px to its ring
+    assert edge_distance(np.pad(np.ones((20, 20), np.uint8), 1)).max() == 1  # capped
+
+
+def test_split_objects_separates_touching_objects_along_the_valley():
+    _, labels = nuclei()
+    depth = edge_distance(labels) * EDGE_DISTANCE_CAP
+    objects = split_objects(labels > 0, depth, 1.0)
+    assert object_f1(objects, labels) == 1.0  # the touching pair split, every object found
+    assert np.array_equal(np.unique(objects), np.arange(6))  # numbered 1..5
+    assert np.array_equal(objects > 0, labels > 0)  # the whole foreground, nothing added or lost
+    speck = np.zeros_like(labels)
+    speck[2, 2] = 1  # a part of the foreground lower than the peak height: an object all the same
+    assert split_objects(speck > 0, np.zeros(speck.shape), 2.0).max() == 1
+    share = np.clip(edge_distance(labels), 1e-4, 1 - 1e-4)  # decoded from logits of the depth, as nets give
+    logits = np.stack([labels == 0, labels > 0, np.log(share / (1 - share))]).astype(np.float32)
+    spec = check_labels(labels, labels.shape, "instances")
+    decoded = decode_labels(torch.from_numpy(logits)[None], spec, peak_height=1.0)
+    assert decoded.dtype == np.uint16 and object_f1(decoded[0], labels) == 1.0
 
 
 def test_training_with_class_labels_gives_aligned_pairs(tmp_path):

@@ -12,10 +12,17 @@ the image alone; that is what datasets of such models hold by default
 The net (receptive field 15 px): Conv3x3 (16) - ReLU - Conv3x3 dilation 2 (16)
 - ReLU - Conv3x3 dilation 4 (16) - ReLU - Conv1x1, from the model's normalised
 image channels to one logit per label channel. Class channels learn the
-training labels' class by cross-entropy; in instance mode the boundary channel
-learns the object boundaries by binary cross-entropy. The logits are decoded
-as the model's own label channels are (:func:`~napari_singan.core.labels.decode_labels`:
-argmax of the classes, boundary where its logit is positive).
+training labels' class by cross-entropy, decoded as the model's own label
+channels are (:func:`~napari_singan.core.labels.decode_labels`: argmax of the
+classes). In instance mode the third channel learns how deep each pixel lies
+inside its object (:func:`~napari_singan.core.labels.edge_distance`, binary
+cross-entropy against it), and objects are split along its valleys
+(:func:`~napari_singan.core.labels.split_objects`) from the peaks that rise
+:data:`PEAK_HEIGHT` px or more above the pass to a higher one; the net keeps
+that height as a buffer, ``peak_height``, and decodes with it.
+Nets of earlier versions learnt the boundary channel of the model's encoding
+instead and merged touching objects (docs/augmentation.md#instance-masks); one
+kept in a dataset (no ``peak_height``) still decodes so, and its pairs regenerate.
 
 Training: :data:`MASK_NET_STEPS` Adam steps (learning rate 3e-3) on
 :data:`PATCHES_PER_STEP` random :data:`PATCH_SIDE` px patches of the training
@@ -40,7 +47,7 @@ from .config import MaskSource
 from .errors import SinGANError, check_seed, check_whole
 from .events import MaskNetProgress
 from .files import atomic_write
-from .labels import LabelSpec, decode_labels
+from .labels import LabelSpec, decode_labels, edge_distance
 from .pyramid import resize
 from .singan import SinGANModel
 
@@ -58,6 +65,10 @@ WIDTH = 16
 DILATIONS = (1, 2, 4)
 #: Steps between progress events.
 REPORT_EVERY = 50
+#: Instance mode: the least rise of a peak of the depth inside objects that seeds an object, in px. Chosen
+#: by measurement: the height whose objects best reproduced the training pair's own did worse on generated
+#: images (docs/performance.md, "Instance masks").
+PEAK_HEIGHT = 1.0
 
 
 def check_mask_source(model: SinGANModel, masks: MaskSource | None = None) -> MaskSource:
@@ -158,10 +169,11 @@ def fit_mask_net(
     pair = resize(model.image.detach(), model.trained_shapes[-1])
     first, classes = spec.first_channel, len(spec.classes)
     planes = pair[:, first : first + spec.channels]
-    # targets of the training pair: (1, 1, H, W) class index, then (instance mode) the boundary, 0 or 1
+    # targets of the training pair: (1, 1, H, W) class index, then (instance mode) the depth inside objects
     targets = [planes[:, :classes].argmax(dim=1, keepdim=True).float()]
     if spec.instances:
-        targets.append((planes[:, classes : classes + 1] > 0).float())
+        objects = decode_labels(pair, spec)[0]  # (H, W) the training pair's objects 1..n
+        targets.append(torch.from_numpy(edge_distance(objects))[None, None].to(pair))
     pair = torch.cat([pair[:, :first], *targets], dim=1)  # (1, C + 1 [+ 1], H, W)
     side = min(PATCH_SIDE, *pair.shape[-2:])
     net = mask_net(first, spec.channels, gen).to(model.device)
@@ -177,6 +189,8 @@ def fit_mask_net(
         optimizer.step()
         if step % REPORT_EVERY == 0 or step == steps:
             yield MaskNetProgress(step, steps, loss.item())
+    if spec.instances:  # kept with the net: it decodes as it was fit, whatever later versions choose
+        net.register_buffer("peak_height", torch.tensor(PEAK_HEIGHT, device=model.device))
     return net.eval()
 
 
@@ -214,7 +228,10 @@ def redraw_labels(net: nn.Module, batch: torch.Tensor, spec: LabelSpec) -> np.nd
         ``(N, H, W)`` label images, as :func:`~napari_singan.core.labels.decode_labels` gives them.
     """
     image = batch[:, : spec.first_channel]
-    return decode_labels(torch.cat([image, net(image)], dim=1), spec)
+    height = getattr(net, "peak_height", None)  # None: an earlier version's net, fit to the boundaries
+    return decode_labels(
+        torch.cat([image, net(image)], dim=1), spec, None if height is None else height.item()
+    )
 
 
 def check_mask_net(net: nn.Module, model: SinGANModel) -> None:
@@ -281,6 +298,8 @@ def load_mask_net(path: str | os.PathLike, device: torch.device | str = "cpu") -
         # the first convolution and the 1x1 one after the (conv, ReLU) pairs
         first, last = state["0.weight"], state[f"{2 * len(DILATIONS)}.weight"]
         net = mask_net(first.shape[1], last.shape[0], torch.Generator())
+        if "peak_height" in state:  # a net for instances
+            net.register_buffer("peak_height", torch.zeros(()))
         net.load_state_dict(state)
     except Exception:  # a missing, damaged or foreign file raises many types
         raise SinGANError(
