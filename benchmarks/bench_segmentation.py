@@ -146,7 +146,7 @@ def epithelial_nuclei(
 
 def single_nuclei(rgb: np.ndarray, threshold: float | None = None) -> np.ndarray:
     """:func:`reference_masks` as objects 1..n, touching nuclei split apart: the watershed of the distance
-    to the background from its maxima at least :data:`NUCLEUS_RADIUS` px apart (where an object is split is
+    to the background from its maxima at least :data:`PEAK_SPACING` px apart (where an object is split is
     decided by its shape)."""
     from scipy.ndimage import distance_transform_edt
     from skimage.feature import peak_local_max
@@ -154,16 +154,14 @@ def single_nuclei(rgb: np.ndarray, threshold: float | None = None) -> np.ndarray
 
     mask = reference_masks(rgb, threshold).astype(bool)
     distance = distance_transform_edt(mask)
-    peaks = peak_local_max(
-        distance, min_distance=NUCLEUS_RADIUS, labels=connected(mask), exclude_border=False
-    )
+    peaks = peak_local_max(distance, min_distance=PEAK_SPACING, labels=connected(mask), exclude_border=False)
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     return watershed(-distance, markers, mask=mask).astype(np.int32)
 
 
-#: Least distance between the centres of two nuclei that :func:`single_nuclei` splits, in px.
-NUCLEUS_RADIUS = 5
+#: Least distance between the peaks from which :func:`single_nuclei` grows two nuclei, in px.
+PEAK_SPACING = 5
 
 #: What the annotated crop's labels mark, and the label mode its models train with: ``nuclei``, all of them;
 #: ``epithelial-nuclei``, only those of the epithelium (:func:`epithelial_nuclei`); ``single-nuclei``, each
@@ -334,7 +332,9 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
             net = crop_nets[0] if crop_nets else fit([real], args.steps, seed, args.segmenter)
             # (an instance task's pseudo-labels: the connected parts of the net's mask)
             pseudo = [predict(net, image) for image in images]
-            masks = np.stack([connected(p) if instances else p for p in pseudo]).astype(masks.dtype)
+            masks = np.stack([connected(p, connectivity=1) if instances else p for p in pseudo]).astype(
+                masks.dtype
+            )
         if instances:  # how well the pairs' objects agree with those the annotator finds in their images
             facts["object_f1"] = statistics.fmean(map(object_f1, masks, annotated))
         facts.update(

@@ -207,7 +207,8 @@ def _add_masks(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="label images of a model trained with labels: 'redrawn' (the default: a small net, fit first to "
         "the model's training image and labels, about 25 s on a CPU, draws each from its image; the better "
-        "masks where measured, see docs/augmentation.md#redrawn-masks) or 'model' (drawn with each image)",
+        "masks where measured, see docs/augmentation.md#redrawn-masks) or 'model' (drawn with each image; "
+        "keeps labels that only the surrounding tissue decides, which redrawn masks lose)",
     )
 
 

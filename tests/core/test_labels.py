@@ -147,6 +147,7 @@ def test_edge_distance_dips_to_zero_where_touching_objects_meet():
     assert touching.any() and np.all(depth[:, 1:][touching] == 0)  # the seam between objects 1 and 2
     assert depth[8, 8] * EDGE_DISTANCE_CAP == pytest.approx(4)  # a disk of radius 4.5: 4 px to its ring
     assert edge_distance(np.pad(np.ones((20, 20), np.uint8), 1)).max() == 1  # capped
+    assert np.all(edge_distance(np.ones((5, 5), np.uint8)) == 1)  # one object past every edge: deep
 
 
 def test_split_objects_separates_touching_objects_along_the_valley():
@@ -159,6 +160,13 @@ def test_split_objects_separates_touching_objects_along_the_valley():
     speck = np.zeros_like(labels)
     speck[2, 2] = 1  # a part of the foreground lower than the peak height: an object all the same
     assert split_objects(speck > 0, np.zeros(speck.shape), 2.0).max() == 1
+    # a peak of 4 px beside a higher one of 4.2: its own object where the pass between them lies 1 px or
+    # more below it, not where less
+    for saddle, objects in ((3.5, 1), (3.0, 2), (2.0, 2)):
+        depth = np.tile([1, 2, 3, 4, saddle, 4.2, 3, 2, 1], (3, 1)).astype(float)
+        assert split_objects(depth > 0, depth, 1.0).max() == objects
+    with pytest.raises(ValueError, match="above 0"):
+        split_objects(depth > 0, depth, 0.0)
     share = np.clip(edge_distance(labels), 1e-4, 1 - 1e-4)  # decoded from logits of the depth, as nets give
     logits = np.stack([labels == 0, labels > 0, np.log(share / (1 - share))]).astype(np.float32)
     spec = check_labels(labels, labels.shape, "instances")

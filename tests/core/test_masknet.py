@@ -116,7 +116,8 @@ def test_an_instance_net_loads_bit_exact_and_an_earlier_versions_net_decodes_as_
     torch.save(state, tmp_path / "earlier.pt")
     earlier = load_mask_net(tmp_path / "earlier.pt")
     assert not hasattr(earlier, "peak_height")
-    batch = torch.cat([model.image[:, :1], earlier(model.image[:, :1])], dim=1)
+    image = model.image[:, : model.labels.first_channel]
+    batch = torch.cat([image, earlier(image)], dim=1)
     expected = decode_labels(batch, model.labels)  # the boundary decoding, as before
     assert np.array_equal(redraw_labels(earlier, model.image, model.labels), expected)
 
@@ -172,8 +173,8 @@ def test_a_model_stopped_early_gets_masks_at_the_size_it_generates(threshold_mod
 
 def test_instance_masks_split_touching_nuclei_as_the_training_labels_do():
     """On a crop of the bundled micrograph whose nuclei touch (split by their shape, as many annotators
-    split them), the net redraws its training objects (F1 0.95; 0.19 for the boundary channel the net
-    learnt before, which merged and cut objects)."""
+    split them), the net redraws its training objects: F1 0.947 when written, where the boundary channel
+    the net learnt before scored 0.19 (it merged and cut objects)."""
     crop = builtin_image("immunohistochemistry")[224:288, 32:96]
     stain = gaussian(rgb2hed(crop)[..., 0], 1.5)
     mask = stain > threshold_otsu(stain)
@@ -186,5 +187,5 @@ def test_instance_masks_split_touching_nuclei_as_the_training_labels_do():
     model = drain(train(crop, config, labels=labels, label_mode="instances", device="cpu", seed=0))
     objects = decode_labels(model.image, model.labels)[0]  # the training pair's own objects
     net = drain(fit_mask_net(model, seed=0, steps=300))
-    assert objects.max() == 10
+    assert objects.max() == 10 > connected_components(objects > 0).max()  # some of them touch
     assert object_f1(redraw_labels(net, model.image, model.labels)[0], objects) > 0.8

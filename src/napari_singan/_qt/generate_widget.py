@@ -104,7 +104,8 @@ class GenerateWidget(ApplicationWidget):
             visible=False,
             tooltip="Labels of a model trained with labels. redrawn (the better masks where measured): a "
             "small net, fit first to the model's training image and labels (about 25 s on a CPU, once per "
-            "model, device and seed), draws them from each image. model: drawn by the model with each image.",
+            "model, device and seed), draws them from each image. model: drawn by the model with each image; "
+            "keeps labels that only the surrounding tissue decides, which redrawn masks lose.",
         )
         super().__init__(
             viewer,

@@ -15,7 +15,10 @@ Encodings (chosen by what a segmentation dataset needs):
   objects have new shapes and a new count, so ids cannot be carried over;
   decoding takes the foreground minus the boundaries, numbers its connected
   parts 1..n and grows them back over the boundary pixels, so touching objects
-  stay separate. One-hot ids would not work: the networks cannot invent new ids.
+  are meant to stay separate; in generated samples the boundaries often merge
+  or cut them, which the masks redrawn by :mod:`napari_singan.core.masknet`
+  avoid (:func:`edge_distance`, :func:`split_objects`). One-hot ids would not
+  work: the networks cannot invent new ids.
 
 Values of the class channels (``TrainConfig.label_encoding``; in instance mode
 the background and foreground channels, the boundary channel stays a step):
@@ -227,7 +230,7 @@ def decode_labels(batch: torch.Tensor, spec: LabelSpec, peak_height: float | Non
         return np.asarray(spec.classes, dtype=dtype)[winner]  # uint64 ids above 2**63 too
     out = np.zeros(winner.shape, dtype=np.int64)
     if peak_height is not None:
-        distance = (torch.sigmoid(planes[:, 2]) * EDGE_DISTANCE_CAP).cpu().numpy()  # (N, H, W) px
+        distance = (torch.sigmoid(planes[:, 2].float()) * EDGE_DISTANCE_CAP).cpu().numpy()  # (N, H, W) px
         for k, (foreground, depth) in enumerate(zip(winner == 1, distance)):
             out[k] = split_objects(foreground, depth, peak_height)
     else:
@@ -252,6 +255,8 @@ def edge_distance(objects: np.ndarray) -> np.ndarray:
     learns better than the one-pixel boundaries (docs/augmentation.md#instance-masks).
     """
     cores = (objects != 0) & ~find_boundaries(objects, connectivity=1, mode="inner")
+    if cores.all():  # one object past every edge of the image: deep everywhere
+        return np.ones(cores.shape, np.float32)
     return (np.minimum(distance_transform_edt(cores), EDGE_DISTANCE_CAP) / EDGE_DISTANCE_CAP).astype(
         np.float32
     )
@@ -260,10 +265,13 @@ def edge_distance(objects: np.ndarray) -> np.ndarray:
 def split_objects(foreground: np.ndarray, distance: np.ndarray, peak_height: float) -> np.ndarray:
     """Objects 1..n of a ``(H, W)`` foreground, split along the valleys of ``distance`` (px).
 
-    Each peak of ``distance`` over the foreground that rises ``peak_height`` px or more above the pass to
-    any higher one seeds an object (an h-maximum), and the watershed of ``-distance`` grows the seeds over
-    the foreground; a part of the foreground without such a peak is one object of its own.
+    Each peak of ``distance`` over the foreground that rises ``peak_height`` (> 0) px or more above the
+    pass to any higher one seeds an object (the top of an h-maximum, ``skimage.morphology.h_maxima``), and
+    the watershed of ``-distance`` grows the seeds over the foreground; a part of the foreground without
+    such a peak is one object of its own.
     """
+    if not peak_height > 0:
+        raise ValueError(f"peak_height must be above 0 px, got {peak_height}")
     depth = np.where(foreground, distance, 0.0)
     parts = connected_components(foreground, connectivity=1)  # (H, W) the foreground's connected parts
     seeds = connected_components(h_maxima(depth, peak_height).astype(bool) & foreground, connectivity=1)
@@ -278,15 +286,27 @@ def object_f1(found: np.ndarray, truth: np.ndarray) -> float:
     Parameters
     ----------
     found, truth
-        ``(H, W)`` instance ids of one shape, 0 the background.
+        Instance ids of one shape (any integer values), 0 the background.
 
     Returns
     -------
     float
         ``2 * matched / (objects in found + objects in truth)``, where an object matches one of the other
         image that overlaps it at IoU > 0.5 (such a match is unique); 1 when neither has objects.
+
+    Raises
+    ------
+    ValueError
+        When the shapes differ.
     """
-    found, truth = np.asarray(found, np.int64).ravel(), np.asarray(truth, np.int64).ravel()
+    found, truth = np.asarray(found), np.asarray(truth)
+    if found.shape != truth.shape:
+        raise ValueError(f"object_f1 compares images of one shape, got {found.shape} and {truth.shape}")
+    # ids of any dtype, sparse, huge or negative, renumbered 1..n in their order; the background stays 0
+    found, truth = (
+        np.where(ids.ravel() == 0, 0, np.unique(ids, return_inverse=True)[1].ravel() + 1)
+        for ids in (found, truth)
+    )
     base = int(truth.max()) + 1
     pairs, overlap = np.unique(found * base + truth, return_counts=True)  # each (found, truth) id pair
     a, b = pairs // base, pairs % base

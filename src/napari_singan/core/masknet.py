@@ -65,9 +65,9 @@ WIDTH = 16
 DILATIONS = (1, 2, 4)
 #: Steps between progress events.
 REPORT_EVERY = 50
-#: Instance mode: the least rise of a peak of the depth inside objects that seeds an object, in px. Chosen
-#: by measurement: the height whose objects best reproduced the training pair's own did worse on generated
-#: images (docs/performance.md, "Instance masks").
+#: Instance mode: the least rise of a peak of the depth inside objects that seeds an object, in px. Fixed
+#: rather than chosen per net on its training pair, which picked the same on three seeds of four and 0.5 px,
+#: 0.05 worse, on the fourth (docs/performance.md, "Instance masks and a label decided by context").
 PEAK_HEIGHT = 1.0
 
 
