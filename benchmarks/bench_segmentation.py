@@ -318,9 +318,10 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
         return nets
 
     # the crop's agreement: the annotator run on the crop alone, against the crop's part of the reference
-    crop_facts = {"agreement": dice(annotate(crop) > 0, crop_mask)}
+    crop_annotated = annotate(crop)
+    crop_facts = {"agreement": dice(crop_annotated > 0, crop_mask)}
     if instances:
-        crop_facts["object_f1"] = object_f1(annotate(crop), crop_labels)
+        crop_facts["object_f1"] = object_f1(crop_annotated, crop_labels)
     crop_nets = record("-", "crop", [real], **crop_facts)
     for variant in args.presets:
         label, images, masks, facts = make_pairs(variant, crop, crop_labels, seed, args)
