@@ -170,3 +170,23 @@ def test_redrawn_masks_are_kept_regenerate_and_resume_exactly(label_model, tiny_
     with pytest.raises(SinGANError, match="model or redrawn"):
         drain(augment(label_model, 2, tmp_path / "bad", masks="annotator"))
     assert not (tmp_path / "images").exists() and not (tmp_path / "bad").exists()
+
+
+def test_an_instance_dataset_of_an_earlier_versions_cut_objects_is_not_continued(label_model, tmp_path):
+    image, labels = nuclei()
+    model = drain(train(image, PAIRS, labels=labels, device="cpu", seed=0))
+    folder = tmp_path / "ds"
+    drain(augment(model, 2, folder, seed=1, masks="model"))
+    assert read_manifest(folder)["objects"] == "split"  # grown from their depth (decode_labels)
+    drain(augment(model, 3, folder, seed=1))  # this version's dataset continues
+    assert len(read_manifest(folder)["samples"]) == 3
+    manifest = read_manifest(folder)
+    del manifest["objects"]  # written when the model's objects were cut along its boundary channel
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    with pytest.raises(OutputPathError, match="earlier version of napari-singan cut along .* empty folder$"):
+        drain(augment(model, 4, folder, seed=1))
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before  # left as it was
+    drain(augment(model, 2, tmp_path / "redrawn", seed=1))  # redrawn: the kept net decodes them
+    drain(augment(label_model, 2, tmp_path / "classes", seed=1, masks="model"))
+    assert all("objects" not in read_manifest(tmp_path / f) for f in ("redrawn", "classes"))

@@ -20,6 +20,7 @@ from napari_singan.core.events import Preview
 from napari_singan.core.labels import (
     DISTANCE_RADIUS,
     EDGE_DISTANCE_CAP,
+    LabelSpec,
     check_labels,
     decode_labels,
     edge_distance,
@@ -27,6 +28,7 @@ from napari_singan.core.labels import (
     is_instance_image,
     object_f1,
     reduce_labels,
+    sample_depth,
     signed_distance,
     split_objects,
 )
@@ -102,6 +104,8 @@ def test_signed_distance_is_a_clipped_ramp_across_the_edge():
     np.testing.assert_allclose(ramp[8:12], np.array([1.5, 0.5, -0.5, -1.5]) / DISTANCE_RADIUS)
     assert ramp[0] == 1.0 and ramp[-1] == -1.0  # flat beyond the radius
     np.testing.assert_allclose(signed_distance(mask, radius=1.0)[0, 8:12], [1.0, 0.5, -0.5, -1.0])
+    everywhere = np.ones((6, 6), bool)  # a class over the whole image (confluent objects' foreground)
+    assert np.all(signed_distance(everywhere) == 1) and np.all(signed_distance(~everywhere) == -1)
 
 
 def test_distance_encoding_round_trips_and_is_validated():
@@ -121,10 +125,35 @@ def test_distance_encoding_round_trips_and_is_validated():
 def test_instance_encoding_keeps_touching_objects_apart(encoding):
     _, labels = nuclei()
     spec = check_labels(labels, labels.shape)
-    decoded = decode_labels(encode_labels(labels, spec, encoding=encoding), spec)[0]
-    assert decoded.max() == 5  # five objects, the touching pair included
+    coded = encode_labels(labels, spec, encoding=encoding)
+    decoded = decode_labels(coded, spec, exact=True)[0]
+    assert decoded.max() == 5 and object_f1(decoded, labels) == 1  # the touching pair apart too
     assert np.array_equal(decoded > 0, labels > 0)  # boundary pixels are given back to their objects
     assert decoded.dtype == np.uint16
+    grown = decode_labels(coded, spec)[0]  # read as a generated sample: grown from the depth's peaks
+    assert object_f1(grown, labels) == 1 and np.array_equal(grown > 0, labels > 0)
+
+
+def test_stray_boundary_pixels_of_a_generated_sample_do_not_cut_its_objects():
+    _, labels = nuclei()
+    spec = check_labels(labels, labels.shape)
+    noisy = encode_labels(labels, spec)
+    salt = torch.from_numpy(np.random.default_rng(0).random(labels.shape) < 0.3)
+    noisy[0, 2][salt] = 1.0  # a third of the pixels marked boundary at random, as in noisy samples
+    assert decode_labels(noisy, spec, exact=True)[0].max() > 5  # cut along them: fragments
+    grown = decode_labels(noisy, spec)[0]
+    assert object_f1(grown, labels) == 1 and np.array_equal(grown > 0, labels > 0)
+    with pytest.raises(ValueError, match="not both"):
+        decode_labels(noisy, spec, exact=True, peak_height=1.0)
+
+
+def test_generated_objects_that_fill_the_image_part_along_their_boundaries():
+    labels = np.ones((24, 24), np.uint16)  # confluent cells: four quadrants, no background
+    labels[:12, 12:], labels[12:, :12], labels[12:, 12:] = 2, 3, 4
+    spec = LabelSpec("uint16", (0, 1), True, 0)
+    grown = decode_labels(encode_labels(labels, spec), spec)[0]
+    assert object_f1(grown, labels) == 1 and grown.min() == 1
+    assert np.all(sample_depth(np.ones((5, 5), bool), np.zeros((5, 5), bool)) == EDGE_DISTANCE_CAP)
 
 
 def test_object_f1_counts_objects_matched_at_half_overlap():

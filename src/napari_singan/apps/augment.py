@@ -41,7 +41,7 @@ MASK_NET = "mask_net.pt"
 FORMAT = "napari-singan-dataset"
 VERSION = 1
 #: Settings added to the manifest since version 1, with the value an older manifest meant.
-ADDED_SETTINGS = {"variation": 1.0, "masks": "model"}
+ADDED_SETTINGS = {"variation": 1.0, "masks": "model", "objects": "cut"}
 #: Samples written between manifest updates (an interrupted export loses at most these).
 MANIFEST_EVERY = 16
 
@@ -170,6 +170,10 @@ def augment(
         "dtype": model.spec.dtype,
         "device": model.device.type,  # the same seed gives other numbers on another kind of device
     }
+    if model.labels is not None and model.labels.instances and masks == "model":
+        # the model's own objects grow from their depth; earlier versions cut them along the boundary
+        # channel ("cut"), so such a dataset cannot go on with the same masks
+        settings["objects"] = "split"
     entries = _existing_entries(folder, old, settings)
     for sub in ("images", "labels") if model.labels else ("images",):
         _make_folder(folder / sub)
@@ -254,10 +258,15 @@ def _existing_entries(
     if old is None:
         return {}
     held = {key: old.get(key, ADDED_SETTINGS.get(key)) for key in settings}
+    changed = [key for key, value in settings.items() if held[key] != value]
+    if changed == ["objects"]:
+        raise OutputPathError(
+            f"{folder} holds instance masks that an earlier version of napari-singan cut along the "
+            "model's boundary channel, and new samples would not match them: choose an empty folder"
+        )
     differ = [
-        "another model" if key == "model_sha256" else f"{key} {held[key]!r}, not {value!r}"
-        for key, value in settings.items()
-        if held[key] != value
+        "another model" if key == "model_sha256" else f"{key} {held[key]!r}, not {settings[key]!r}"
+        for key in changed
     ]
     if differ:
         raise OutputPathError(

@@ -12,13 +12,15 @@ Encodings (chosen by what a segmentation dataset needs):
   pixel gets exactly one of the input's values.
 - **instances**: objects that each carry their own id (nuclei 1..n) become
   three channels: background, foreground and object boundary. Generated
-  objects have new shapes and a new count, so ids cannot be carried over;
-  decoding takes the foreground minus the boundaries, numbers its connected
-  parts 1..n and grows them back over the boundary pixels, so touching objects
-  are meant to stay separate; in generated samples the boundaries often merge
-  or cut them, which the masks redrawn by :mod:`napari_singan.core.masknet`
-  avoid (:func:`edge_distance`, :func:`split_objects`). One-hot ids would not
-  work: the networks cannot invent new ids.
+  objects have new shapes and a new count, so ids cannot be carried over.
+  An encoded label image decodes exactly by cutting its foreground along the
+  boundaries. A generated sample's boundary channel is noisy, and cutting
+  along it broke objects into fragments (docs/augmentation.md#instance-masks):
+  its objects grow instead from the peaks of their smoothed depth inside the
+  foreground minus the boundaries (:func:`sample_depth`, :func:`split_objects`),
+  so a stray boundary pixel no longer cuts an object, and touching objects still
+  part where a boundary or a neck separates them. One-hot ids would not work:
+  the networks cannot invent new ids.
 
 Values of the class channels (``TrainConfig.label_encoding``; in instance mode
 the background and foreground channels, the boundary channel stays a step):
@@ -50,7 +52,7 @@ from typing import Any, get_args
 
 import numpy as np
 import torch
-from scipy.ndimage import distance_transform_edt
+from scipy.ndimage import distance_transform_edt, gaussian_filter
 from skimage.measure import label as connected_components
 from skimage.morphology import h_maxima
 from skimage.segmentation import expand_labels, find_boundaries, relabel_sequential, watershed
@@ -170,8 +172,7 @@ def signed_distance(mask: np.ndarray, radius: float = DISTANCE_RADIUS) -> np.nda
     edge gets ``(d - 1/2) / radius`` inside and ``(1/2 - d) / radius`` outside,
     clipped to [-1, 1]; the edge itself lies at 0, between the two pixels next to it.
     """
-    inside = distance_transform_edt(mask)
-    outside = distance_transform_edt(~mask)
+    inside, outside = _distance_inside(mask), _distance_inside(~mask)
     return np.clip(np.where(mask, inside - 0.5, 0.5 - outside) / radius, -1.0, 1.0)
 
 
@@ -213,16 +214,38 @@ def encode_labels(
     return torch.from_numpy(stack)[None].to(device)
 
 
-def decode_labels(batch: torch.Tensor, spec: LabelSpec, peak_height: float | None = None) -> np.ndarray:
-    """Label channels of a generated ``(N, C, H, W)`` batch -> ``(N, H, W)`` label images.
+def decode_labels(
+    batch: torch.Tensor, spec: LabelSpec, *, exact: bool = False, peak_height: float | None = None
+) -> np.ndarray:
+    """Label channels of a ``(N, C, H, W)`` batch -> ``(N, H, W)`` label images.
 
     In class mode every pixel gets the value of its strongest class channel; in
     instance mode objects are numbered 1..n in each image (see the module docstring).
-    With ``peak_height`` (instance mode), the third channel is read as the logit of
-    :func:`edge_distance` instead of the boundary, and objects are split where it
-    dips (:func:`split_objects`): how the masks redrawn by
-    :mod:`napari_singan.core.masknet` are decoded.
+
+    Parameters
+    ----------
+    batch
+        Generator output, or channels made by :func:`encode_labels`.
+    spec
+        The model's label spec.
+    exact
+        Instance mode: the channels are an encoded label image (:func:`encode_labels`), whose objects
+        come back exactly when the foreground is cut along the boundary channel. Otherwise (a generated
+        sample) objects grow from the peaks of :func:`sample_depth`.
+    peak_height
+        Instance mode: the third channel is the logit of :func:`edge_distance`, not the boundary, and
+        objects are split where it dips by this many px (:func:`split_objects`): how the masks redrawn
+        by :mod:`napari_singan.core.masknet` are decoded.
+
+    Raises
+    ------
+    ValueError
+        ``exact`` with ``peak_height``: the third channel is one or the other.
     """
+    if exact and peak_height is not None:
+        raise ValueError(
+            "the third instance channel is a boundary (exact) or a depth (peak_height), not both"
+        )
     planes = batch[:, spec.first_channel : spec.first_channel + spec.channels].detach()
     winner = planes[:, : len(spec.classes)].argmax(dim=1).cpu().numpy()  # (N, H, W) class index
     dtype = np.dtype(spec.dtype)
@@ -236,14 +259,34 @@ def decode_labels(batch: torch.Tensor, spec: LabelSpec, peak_height: float | Non
     else:
         boundary = (planes[:, 2] > 0).cpu().numpy()
         for k, (foreground, edge) in enumerate(zip(winner == 1, boundary)):
-            cores = connected_components(foreground & ~edge, connectivity=1)  # objects 1..n, boundaries cut
-            out[k] = expand_labels(cores, distance=2) * foreground  # grown back over the boundary pixels
+            if exact:
+                cores = connected_components(foreground & ~edge, connectivity=1)  # objects 1..n, cut
+                out[k] = expand_labels(cores, distance=2) * foreground  # grown back over the boundary pixels
+            else:
+                out[k] = split_objects(foreground, sample_depth(foreground, edge), SAMPLE_PEAK_HEIGHT)
     fits = dtype.kind in "iu" and out.max() <= np.iinfo(dtype).max
     return out.astype(dtype if fits else np.int32)
 
 
 #: :func:`edge_distance` stops growing this many px inside an object.
 EDGE_DISTANCE_CAP = 6.0
+#: Width (Gaussian sigma, px) over which :func:`sample_depth` smooths a generated sample's depth.
+SAMPLE_SMOOTHING = 1.0
+#: Least dip (px) of :func:`sample_depth` between two peaks at which a generated sample's objects part.
+SAMPLE_PEAK_HEIGHT = 0.5
+
+
+def _distance_inside(mask: np.ndarray) -> np.ndarray:
+    """``(H, W)`` float64 px: the distance of each pixel of a bool ``mask`` to the nearest pixel outside
+    it (0 outside), infinite when nothing lies outside."""
+    if mask.all():  # (distance_transform_edt would measure from outside the image's first row)
+        return np.full(mask.shape, np.inf)
+    return distance_transform_edt(mask)
+
+
+def _depth(cores: np.ndarray) -> np.ndarray:
+    """:func:`_distance_inside` ``cores``, capped at :data:`EDGE_DISTANCE_CAP`."""
+    return np.minimum(_distance_inside(cores), EDGE_DISTANCE_CAP)
 
 
 def edge_distance(objects: np.ndarray) -> np.ndarray:
@@ -255,11 +298,20 @@ def edge_distance(objects: np.ndarray) -> np.ndarray:
     learns better than the one-pixel boundaries (docs/augmentation.md#instance-masks).
     """
     cores = (objects != 0) & ~find_boundaries(objects, connectivity=1, mode="inner")
-    if cores.all():  # one object past every edge of the image: deep everywhere
-        return np.ones(cores.shape, np.float32)
-    return (np.minimum(distance_transform_edt(cores), EDGE_DISTANCE_CAP) / EDGE_DISTANCE_CAP).astype(
-        np.float32
-    )
+    return (_depth(cores) / EDGE_DISTANCE_CAP).astype(np.float32)
+
+
+def sample_depth(
+    foreground: np.ndarray, boundary: np.ndarray, smoothing: float = SAMPLE_SMOOTHING
+) -> np.ndarray:
+    """The depth from which a generated sample's objects grow: ``(H, W)`` float64 px.
+
+    The distance inside ``foreground`` minus ``boundary`` (both ``(H, W)`` bool) to the nearest pixel
+    outside it, capped at :data:`EDGE_DISTANCE_CAP` and smoothed by a Gaussian of ``smoothing`` px (0:
+    not smoothed), so that a few stray boundary pixels make a shallow dip and a boundary across an object,
+    or a neck, a deep one.
+    """
+    return gaussian_filter(_depth(foreground & ~boundary), smoothing)
 
 
 def split_objects(foreground: np.ndarray, distance: np.ndarray, peak_height: float) -> np.ndarray:

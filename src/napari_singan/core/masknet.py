@@ -172,7 +172,7 @@ def fit_mask_net(
     # targets of the training pair: (1, 1, H, W) class index, then (instance mode) the depth inside objects
     targets = [planes[:, :classes].argmax(dim=1, keepdim=True).float()]
     if spec.instances:
-        objects = decode_labels(pair, spec)[0]  # (H, W) the training pair's objects 1..n
+        objects = decode_labels(pair, spec, exact=True)[0]  # (H, W) the training pair's objects 1..n
         targets.append(torch.from_numpy(edge_distance(objects))[None, None].to(pair))
     pair = torch.cat([pair[:, :first], *targets], dim=1)  # (1, C + 1 [+ 1], H, W)
     side = min(PATCH_SIDE, *pair.shape[-2:])
@@ -228,10 +228,11 @@ def redraw_labels(net: nn.Module, batch: torch.Tensor, spec: LabelSpec) -> np.nd
         ``(N, H, W)`` label images, as :func:`~napari_singan.core.labels.decode_labels` gives them.
     """
     image = batch[:, : spec.first_channel]
-    height = getattr(net, "peak_height", None)  # None: an earlier version's net, fit to the boundaries
-    return decode_labels(
-        torch.cat([image, net(image)], dim=1), spec, None if height is None else height.item()
-    )
+    height = getattr(net, "peak_height", None)
+    logits = torch.cat([image, net(image)], dim=1)
+    if height is None:  # an earlier version's net, fit to the exact boundaries: decoded as it was then
+        return decode_labels(logits, spec, exact=True)
+    return decode_labels(logits, spec, peak_height=height.item())
 
 
 def check_mask_net(net: nn.Module, model: SinGANModel) -> None:
