@@ -89,7 +89,7 @@ from skimage.measure import label as connected
 from skimage.segmentation import find_boundaries
 from torch import nn
 
-from napari_singan.core import SinGANConfig, drain, generate, load_model, save_model, train
+from napari_singan.core import SinGANConfig, SinGANModel, drain, generate, load_model, save_model, train
 from napari_singan.core.files import builtin_image
 from napari_singan.core.labels import object_f1
 from napari_singan.core.masknet import fit_mask_net
@@ -278,15 +278,21 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * (a & b).sum() / (a.sum() + b.sum()))
 
 
-def run(seed: int, args: argparse.Namespace) -> list[dict]:
-    """Train the crop net, then per preset a SinGAN model, its pairs and the nets on them; one row each."""
+def annotated_micrograph(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, tuple, Callable]:
+    """The bundled micrograph, its labels by ``args.task``'s annotator, the window of the annotated crop
+    (``args.crop_at``, ``args.crop``) and the annotator (for any image)."""
     rgb = builtin_image("immunohistochemistry")
     annotate = annotator(args.task, rgb)
-    truth = annotate(rgb)
-    unlabelled = reference_masks(rgb).astype(bool) & ~truth.astype(bool)
     window = np.s_[
         args.crop_at[0] : args.crop_at[0] + args.crop, args.crop_at[1] : args.crop_at[1] + args.crop
     ]
+    return rgb, annotate(rgb), window, annotate
+
+
+def run(seed: int, args: argparse.Namespace) -> list[dict]:
+    """Train the crop net, then per preset a SinGAN model, its pairs and the nets on them; one row each."""
+    rgb, truth, window, annotate = annotated_micrograph(args)
+    unlabelled = reference_masks(rgb).astype(bool) & ~truth.astype(bool)
     crop, crop_labels = rgb[window], truth[window]
     instances = TASKS[args.task] == "instances"
     crop_mask = (crop_labels > 0).astype(np.uint8)  # what the segmenters learn: the foreground
@@ -384,6 +390,36 @@ def singan_variant(variant: str, size: int) -> tuple[str, SinGANConfig, int, flo
     return label, config, start_scale, variation, masks_from
 
 
+def singan_model(
+    config: SinGANConfig, crop: np.ndarray, crop_labels: np.ndarray, seed: int, args: argparse.Namespace
+) -> tuple[SinGANModel, float]:
+    """The SinGAN model of ``config`` trained on the crop and its labels (``args.task``'s label mode), read
+    from ``args.models`` where an earlier run left it, else trained (and kept there); and the seconds its
+    training took."""
+    start = time.perf_counter()
+    # the model's name: the settings a label model trains with (for_labels, however the preset was
+    # spelled) and its crop
+    settings = {"config": config.for_labels().to_dict(), "crop": [*args.crop_at, args.crop]}
+    if args.task != "nuclei":  # (models of the nuclei task keep the names they had before tasks)
+        settings["task"] = args.task
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    path = Path(args.models) / f"{key}-seed{seed}.singan" if args.models else None
+    if path and path.is_file():
+        model, train_s = load_model(path, args.device), float(path.with_suffix(".seconds").read_text())
+    else:
+        model = drain(
+            train(
+                crop, config, labels=crop_labels, label_mode=TASKS[args.task], device=args.device, seed=seed
+            )
+        )
+        train_s = time.perf_counter() - start
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_model(model, path)
+            path.with_suffix(".seconds").write_text(f"{train_s:.1f}")
+    return model, train_s
+
+
 def make_pairs(variant: str, crop: np.ndarray, crop_labels: np.ndarray, seed: int, args: argparse.Namespace):
     """(label, images, masks, facts) of one preset: GPNN's pairs, or a SinGAN model's (trained at the
     crop's native pixel size, or read from ``args.models`` where an earlier run left it; its options:
@@ -407,26 +443,7 @@ def make_pairs(variant: str, crop: np.ndarray, crop_labels: np.ndarray, seed: in
             },
         )
     label, config, start_scale, variation, masks_from = singan_variant(variant, len(crop))
-    # the model's name: the settings a label model trains with (for_labels, however the preset was
-    # spelled) and its crop
-    settings = {"config": config.for_labels().to_dict(), "crop": [*args.crop_at, args.crop]}
-    if args.task != "nuclei":  # (models of the nuclei task keep the names they had before tasks)
-        settings["task"] = args.task
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    path = Path(args.models) / f"{key}-seed{seed}.singan" if args.models else None
-    if path and path.is_file():
-        model, train_s = load_model(path, args.device), float(path.with_suffix(".seconds").read_text())
-    else:
-        model = drain(
-            train(
-                crop, config, labels=crop_labels, label_mode=TASKS[args.task], device=args.device, seed=seed
-            )
-        )
-        train_s = time.perf_counter() - start
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_model(model, path)
-            path.with_suffix(".seconds").write_text(f"{train_s:.1f}")
+    model, train_s = singan_model(config, crop, crop_labels, seed, args)
     start = time.perf_counter()
     # masks=redrawn: the product's own redrawn masks (augment(..., masks="redrawn") fits this net too)
     net = drain(fit_mask_net(model, seed=seed)) if masks_from == "redrawn" else None
