@@ -29,11 +29,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from pathlib import Path
 
 import numpy as np
 import torch
-from bench_segmentation import annotated_micrograph, singan_model, singan_variant
+from bench_segmentation import (
+    add_crop_arguments,
+    annotated_micrograph,
+    singan_model,
+    singan_variant,
+    write_results,
+)
 
 from napari_singan.core.images import denormalize
 from napari_singan.core.labels import (
@@ -151,8 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--crop", type=int, default=128, help="side of the annotated crop in px")
-    parser.add_argument("--crop-at", type=int, nargs=2, default=[224, 32], metavar=("Y", "X"))
+    add_crop_arguments(parser, (224, 32))
     parser.add_argument("--pairs", type=int, default=25, help="samples generated per seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--device", default="cpu")
@@ -161,12 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     args.task = "single-nuclei"  # (the models and annotator of bench_segmentation.py's instance task)
     rows = [row for seed in args.seeds for row in run(seed, args)]
-    lines = table(rows)
-    print("\n".join(lines))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_results(rows, table(rows), args)
 
 
 if __name__ == "__main__":

@@ -507,14 +507,34 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def add_crop_arguments(parser: argparse.ArgumentParser, at: tuple[int, int]) -> None:
+    """The ``--crop`` and ``--crop-at`` options: the annotated crop of the micrograph (top-left corner ``at``
+    by default)."""
+    parser.add_argument("--crop", type=int, default=128, help="side of the annotated crop in px")
+    parser.add_argument(
+        "--crop-at",
+        type=int,
+        nargs=2,
+        default=list(at),
+        metavar=("Y", "X"),
+        help="the crop's top-left corner",
+    )
+
+
+def write_results(rows: list[dict], lines: list[str], args: argparse.Namespace) -> None:
+    """Print the markdown ``lines`` and write them and the runs ``rows`` to ``args.out`` (.md, .json)."""
+    print("\n".join(lines))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--crop", type=int, default=128, help="side of the annotated crop in px")
-    parser.add_argument(
-        "--crop-at", type=int, nargs=2, default=[0, 0], metavar=("Y", "X"), help="the crop's top-left corner"
-    )
+    add_crop_arguments(parser, (0, 0))
     parser.add_argument(
         "--presets",
         nargs="*",
@@ -572,12 +592,7 @@ def main() -> None:
             raise SystemExit(f"two runs of {r['preset']!r}, seed {r['seed']}: relabel one with --rename")
         merged[key] = r
     rows = list(merged.values())
-    lines = table(rows)
-    print("\n".join(lines))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=1))
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_results(rows, table(rows), args)
 
 
 if __name__ == "__main__":
