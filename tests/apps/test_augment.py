@@ -184,9 +184,14 @@ def test_an_instance_dataset_of_an_earlier_versions_cut_objects_is_not_continued
     del manifest["objects"]  # written when the model's objects were cut along its boundary channel
     (folder / "manifest.json").write_text(json.dumps(manifest))
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-    with pytest.raises(OutputPathError, match="earlier version of napari-singan cut along .* empty folder$"):
-        drain(augment(model, 4, folder, seed=1))
+    for other in ({}, {"seed": 2}):  # with other settings too: it cannot be continued in any way
+        with pytest.raises(
+            OutputPathError, match="earlier version of napari-singan cut along .* empty folder$"
+        ):
+            drain(augment(model, 4, folder, **{"seed": 1, **other}))
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before  # left as it was
     drain(augment(model, 2, tmp_path / "redrawn", seed=1))  # redrawn: the kept net decodes them
+    with pytest.raises(OutputPathError, match=r"\(masks 'redrawn', not 'model'\): choose"):  # masks only
+        drain(augment(model, 2, tmp_path / "redrawn", seed=1, masks="model"))
     drain(augment(label_model, 2, tmp_path / "classes", seed=1, masks="model"))
     assert all("objects" not in read_manifest(tmp_path / f) for f in ("redrawn", "classes"))

@@ -16,8 +16,15 @@ from napari_singan.core import SinGANConfig, SinGANError, drain, generate, train
 from napari_singan.core.errors import ConfigError
 from napari_singan.core.events import MaskNetProgress
 from napari_singan.core.files import builtin_image
-from napari_singan.core.labels import decode_labels, object_f1
-from napari_singan.core.masknet import PEAK_HEIGHT, fit_mask_net, load_mask_net, redraw_labels, save_mask_net
+from napari_singan.core.labels import (
+    EDGE_DISTANCE_CAP,
+    SAMPLE_PEAK_HEIGHT,
+    SAMPLE_SMOOTHING,
+    decode_labels,
+    object_f1,
+    split_objects,
+)
+from napari_singan.core.masknet import fit_mask_net, load_mask_net, redraw_labels, save_mask_net
 from napari_singan.core.pyramid import resize
 
 from ..conftest import make_texture
@@ -89,7 +96,7 @@ def test_instance_models_get_numbered_objects_drawn_on_the_bright_spots(instance
     model = instance_model
     net = drain(fit_mask_net(model, seed=0, steps=300))
     assert net[-1].out_channels == 3  # background, foreground, depth inside objects
-    assert net.peak_height.item() == PEAK_HEIGHT
+    assert (net.peak_height.item(), net.smoothing.item()) == (SAMPLE_PEAK_HEIGHT, SAMPLE_SMOOTHING)
     # on its training image the net finds the training pair's objects, the touching two split
     objects = decode_labels(model.image, model.labels, exact=True)[0]
     assert objects.max() == 5 and object_f1(redraw_labels(net, model.image, model.labels)[0], objects) == 1
@@ -107,18 +114,29 @@ def test_an_instance_net_loads_bit_exact_and_an_earlier_versions_net_decodes_as_
     model = instance_model
     net = drain(fit_mask_net(model, seed=1, steps=30))
     loaded = load_mask_net(save_mask_net(net, tmp_path / "net.pt"))
-    assert loaded.peak_height.item() == net.peak_height.item()
+    assert (loaded.peak_height.item(), loaded.smoothing.item()) == (SAMPLE_PEAK_HEIGHT, SAMPLE_SMOOTHING)
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), loaded.state_dict().values()))
     pairs = [drain(generate(model, 2, seed=5, with_labels=True, mask_net=n))[1] for n in (net, loaded)]
     assert np.array_equal(*pairs)
-    # a net kept in a dataset by an earlier version has no peak height: its third channel is the boundary
-    state = {k: v for k, v in net.state_dict().items() if k != "peak_height"}
+    image = model.image[:, : model.labels.first_channel]
+    logits = net(image).detach()
+    # a net of the 2026-12-07 version (no smoothing): its unsmoothed depth split at h_maxima's tops
+    state = {k: v for k, v in net.state_dict().items() if k != "smoothing"}
+    state["peak_height"] = torch.tensor(1.0)
+    torch.save(state, tmp_path / "unsmoothed.pt")
+    unsmoothed = load_mask_net(tmp_path / "unsmoothed.pt")
+    assert not hasattr(unsmoothed, "smoothing")
+    foreground = (logits[0, :2].argmax(dim=0) == 1).numpy()
+    depth = (torch.sigmoid(logits[0, 2]) * EDGE_DISTANCE_CAP).numpy()
+    expected = split_objects(foreground, depth, 1.0, tops=True)
+    assert np.array_equal(redraw_labels(unsmoothed, model.image, model.labels)[0], expected)
+    # a net kept in a dataset by an earlier version still has no peak height: its third channel is the
+    # boundary
+    state = {k: v for k, v in state.items() if k != "peak_height"}
     torch.save(state, tmp_path / "earlier.pt")
     earlier = load_mask_net(tmp_path / "earlier.pt")
     assert not hasattr(earlier, "peak_height")
-    image = model.image[:, : model.labels.first_channel]
-    batch = torch.cat([image, earlier(image)], dim=1)
-    expected = decode_labels(batch, model.labels, exact=True)  # the boundary decoding, as before
+    expected = decode_labels(torch.cat([image, logits], dim=1), model.labels, exact=True)  # cut, as before
     assert np.array_equal(redraw_labels(earlier, model.image, model.labels), expected)
 
 

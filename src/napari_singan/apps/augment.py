@@ -259,14 +259,15 @@ def _existing_entries(
         return {}
     held = {key: old.get(key, ADDED_SETTINGS.get(key)) for key in settings}
     changed = [key for key, value in settings.items() if held[key] != value]
-    if changed == ["objects"]:
+    if "objects" in changed and held["masks"] == "model":
         raise OutputPathError(
             f"{folder} holds instance masks that an earlier version of napari-singan cut along the "
             "model's boundary channel, and new samples would not match them: choose an empty folder"
         )
-    differ = [
+    differ = [  # (other masks: their objects differ too, said once)
         "another model" if key == "model_sha256" else f"{key} {held[key]!r}, not {settings[key]!r}"
         for key in changed
+        if key != "objects"
     ]
     if differ:
         raise OutputPathError(

@@ -13,8 +13,9 @@ Encodings (chosen by what a segmentation dataset needs):
 - **instances**: objects that each carry their own id (nuclei 1..n) become
   three channels: background, foreground and object boundary. Generated
   objects have new shapes and a new count, so ids cannot be carried over.
-  An encoded label image decodes exactly by cutting its foreground along the
-  boundaries. A generated sample's boundary channel is noisy, and cutting
+  An encoded label image gives its objects back by cutting its foreground along
+  the boundaries (exactly, for objects with pixels off their boundary: 3 px
+  across or more; thinner ones are all boundary and are lost). A generated sample's boundary channel is noisy, and cutting
   along it broke objects into fragments (docs/augmentation.md#instance-masks):
   its objects grow instead from the peaks of their smoothed depth inside the
   foreground minus the boundaries (:func:`sample_depth`, :func:`split_objects`),
@@ -54,7 +55,7 @@ import numpy as np
 import torch
 from scipy.ndimage import distance_transform_edt, gaussian_filter
 from skimage.measure import label as connected_components
-from skimage.morphology import h_maxima
+from skimage.morphology import h_maxima, local_maxima, reconstruction
 from skimage.segmentation import expand_labels, find_boundaries, relabel_sequential, watershed
 from skimage.transform import resize as resize_array
 
@@ -214,9 +215,7 @@ def encode_labels(
     return torch.from_numpy(stack)[None].to(device)
 
 
-def decode_labels(
-    batch: torch.Tensor, spec: LabelSpec, *, exact: bool = False, peak_height: float | None = None
-) -> np.ndarray:
+def decode_labels(batch: torch.Tensor, spec: LabelSpec, *, exact: bool = False) -> np.ndarray:
     """Label channels of a ``(N, C, H, W)`` batch -> ``(N, H, W)`` label images.
 
     In class mode every pixel gets the value of its strongest class channel; in
@@ -230,49 +229,39 @@ def decode_labels(
         The model's label spec.
     exact
         Instance mode: the channels are an encoded label image (:func:`encode_labels`), whose objects
-        come back exactly when the foreground is cut along the boundary channel. Otherwise (a generated
-        sample) objects grow from the peaks of :func:`sample_depth`.
-    peak_height
-        Instance mode: the third channel is the logit of :func:`edge_distance`, not the boundary, and
-        objects are split where it dips by this many px (:func:`split_objects`): how the masks redrawn
-        by :mod:`napari_singan.core.masknet` are decoded.
-
-    Raises
-    ------
-    ValueError
-        ``exact`` with ``peak_height``: the third channel is one or the other.
+        come back when the foreground is cut along the boundary channel (exactly, but for objects under
+        3 px across: all boundary, they are lost). Otherwise (a generated sample) objects grow from the
+        peaks of :func:`sample_depth`.
     """
-    if exact and peak_height is not None:
-        raise ValueError(
-            "the third instance channel is a boundary (exact) or a depth (peak_height), not both"
-        )
     planes = batch[:, spec.first_channel : spec.first_channel + spec.channels].detach()
     winner = planes[:, : len(spec.classes)].argmax(dim=1).cpu().numpy()  # (N, H, W) class index
-    dtype = np.dtype(spec.dtype)
     if not spec.instances:
-        return np.asarray(spec.classes, dtype=dtype)[winner]  # uint64 ids above 2**63 too
+        return np.asarray(spec.classes, dtype=np.dtype(spec.dtype))[winner]  # uint64 ids above 2**63 too
     out = np.zeros(winner.shape, dtype=np.int64)
-    if peak_height is not None:
-        distance = (torch.sigmoid(planes[:, 2].float()) * EDGE_DISTANCE_CAP).cpu().numpy()  # (N, H, W) px
-        for k, (foreground, depth) in enumerate(zip(winner == 1, distance)):
-            out[k] = split_objects(foreground, depth, peak_height)
-    else:
-        boundary = (planes[:, 2] > 0).cpu().numpy()
-        for k, (foreground, edge) in enumerate(zip(winner == 1, boundary)):
-            if exact:
-                cores = connected_components(foreground & ~edge, connectivity=1)  # objects 1..n, cut
-                out[k] = expand_labels(cores, distance=2) * foreground  # grown back over the boundary pixels
-            else:
-                out[k] = split_objects(foreground, sample_depth(foreground, edge), SAMPLE_PEAK_HEIGHT)
-    fits = dtype.kind in "iu" and out.max() <= np.iinfo(dtype).max
-    return out.astype(dtype if fits else np.int32)
+    boundary = (planes[:, 2] > 0).cpu().numpy()
+    for k, (foreground, edge) in enumerate(zip(winner == 1, boundary)):
+        if exact:
+            cores = connected_components(foreground & ~edge, connectivity=1)  # objects 1..n, cut
+            out[k] = expand_labels(cores, distance=2) * foreground  # grown back over the boundary pixels
+        else:
+            out[k] = split_objects(foreground, sample_depth(foreground, edge), SAMPLE_PEAK_HEIGHT)
+    return instance_ids(out, spec)
+
+
+def instance_ids(objects: np.ndarray, spec: LabelSpec) -> np.ndarray:
+    """``(N, H, W)`` objects numbered 1..n in the dtype of the model's label image, or int32 where the
+    ids do not fit in it."""
+    dtype = np.dtype(spec.dtype)
+    fits = dtype.kind in "iu" and objects.max(initial=0) <= np.iinfo(dtype).max
+    return objects.astype(dtype if fits else np.int32)
 
 
 #: :func:`edge_distance` stops growing this many px inside an object.
 EDGE_DISTANCE_CAP = 6.0
-#: Width (Gaussian sigma, px) over which :func:`sample_depth` smooths a generated sample's depth.
+#: Width (Gaussian sigma, px) over which the depth of a generated sample's objects is smoothed
+#: (:func:`sample_depth`, and the depth a mask net draws; docs/performance.md, "Instance masks").
 SAMPLE_SMOOTHING = 1.0
-#: Least dip (px) of :func:`sample_depth` between two peaks at which a generated sample's objects part.
+#: Least dip (px) of that depth between two peaks at which a generated sample's objects part.
 SAMPLE_PEAK_HEIGHT = 0.5
 
 
@@ -314,19 +303,30 @@ def sample_depth(
     return gaussian_filter(_depth(foreground & ~boundary), smoothing)
 
 
-def split_objects(foreground: np.ndarray, distance: np.ndarray, peak_height: float) -> np.ndarray:
+def split_objects(
+    foreground: np.ndarray, distance: np.ndarray, peak_height: float, *, tops: bool = False
+) -> np.ndarray:
     """Objects 1..n of a ``(H, W)`` foreground, split along the valleys of ``distance`` (px).
 
     Each peak of ``distance`` over the foreground that rises ``peak_height`` (> 0) px or more above the
-    pass to any higher one seeds an object (the top of an h-maximum, ``skimage.morphology.h_maxima``), and
-    the watershed of ``-distance`` grows the seeds over the foreground; a part of the foreground without
-    such a peak is one object of its own.
+    pass to any higher one seeds an object: a plateau of its h-maxima transform (the reconstruction of
+    ``distance - peak_height`` under ``distance``), so peaks of one height joined by a shallower pass seed
+    one object. The watershed of ``-distance`` grows the seeds over the foreground; a part of the
+    foreground without such a peak is one object of its own. With ``tops``, the seeds are the tops that
+    ``skimage.morphology.h_maxima`` marks instead, each peak of a height its own (how the mask nets of
+    napari-singan's 2026-12-07 version decode, kept so their datasets regenerate).
     """
     if not peak_height > 0:
         raise ValueError(f"peak_height must be above 0 px, got {peak_height}")
     depth = np.where(foreground, distance, 0.0)
     parts = connected_components(foreground, connectivity=1)  # (H, W) the foreground's connected parts
-    seeds = connected_components(h_maxima(depth, peak_height).astype(bool) & foreground, connectivity=1)
+    if tops:
+        seeds = connected_components(h_maxima(depth, peak_height).astype(bool) & foreground, connectivity=1)
+    else:
+        # (H, W) every peak lowered by peak_height (less a hair, so that a peak rising exactly that far above
+        # its pass stays above it)
+        lowered = reconstruction(depth - peak_height * (1 - 1e-9), depth)
+        seeds = connected_components(local_maxima(lowered, connectivity=2) & foreground, connectivity=2)
     lone = foreground & ~np.isin(parts, parts[seeds > 0])  # parts without a peak of their own
     seeds[lone] = parts[lone] + seeds.max()
     return relabel_sequential(watershed(-depth, seeds, mask=foreground))[0]

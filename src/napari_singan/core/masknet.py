@@ -16,13 +16,18 @@ training labels' class by cross-entropy, decoded as the model's own label
 channels are (:func:`~napari_singan.core.labels.decode_labels`: argmax of the
 classes). In instance mode the third channel learns how deep each pixel lies
 inside its object (:func:`~napari_singan.core.labels.edge_distance`, binary
-cross-entropy against it), and objects are split along its valleys
-(:func:`~napari_singan.core.labels.split_objects`) from the peaks that rise
-:data:`PEAK_HEIGHT` px or more above the pass to a higher one; the net keeps
-that height as a buffer, ``peak_height``, and decodes with it.
-Nets of earlier versions learnt the boundary channel of the model's encoding
-instead and merged touching objects (docs/augmentation.md#instance-masks); one
-kept in a dataset (no ``peak_height``) still decodes so, and its pairs regenerate.
+cross-entropy against it), and objects are split along its valleys, smoothed
+as a generated sample's depth is
+(:data:`~napari_singan.core.labels.SAMPLE_SMOOTHING`), from the peaks that rise
+:data:`~napari_singan.core.labels.SAMPLE_PEAK_HEIGHT` px or more above the pass
+to a higher one (:func:`~napari_singan.core.labels.split_objects`); the net
+keeps both as buffers, ``peak_height`` and ``smoothing``, and decodes with them.
+A net kept in a dataset by an earlier version decodes as it did then, so its
+pairs regenerate: without ``peak_height`` (fit to the boundary channel of the
+model's encoding, which merged touching objects;
+docs/augmentation.md#instance-masks) by the cut along its boundaries; without
+``smoothing`` (the 2026-12-07 version) from its unsmoothed depth, seeded at
+``skimage.morphology.h_maxima``'s tops.
 
 Training: :data:`MASK_NET_STEPS` Adam steps (learning rate 3e-3) on
 :data:`PATCHES_PER_STEP` random :data:`PATCH_SIDE` px patches of the training
@@ -41,13 +46,23 @@ from typing import get_args
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import gaussian_filter
 from torch import nn
 
 from .config import MaskSource
 from .errors import SinGANError, check_seed, check_whole
 from .events import MaskNetProgress
 from .files import atomic_write
-from .labels import LabelSpec, decode_labels, edge_distance
+from .labels import (
+    EDGE_DISTANCE_CAP,
+    SAMPLE_PEAK_HEIGHT,
+    SAMPLE_SMOOTHING,
+    LabelSpec,
+    decode_labels,
+    edge_distance,
+    instance_ids,
+    split_objects,
+)
 from .pyramid import resize
 from .singan import SinGANModel
 
@@ -65,10 +80,6 @@ WIDTH = 16
 DILATIONS = (1, 2, 4)
 #: Steps between progress events.
 REPORT_EVERY = 50
-#: Instance mode: the least rise of a peak of the depth inside objects that seeds an object, in px. Fixed
-#: rather than chosen per net on its training pair, which picked the same on three seeds of four and 0.5 px,
-#: 0.05 worse, on the fourth (docs/performance.md, "Instance masks and a label decided by context").
-PEAK_HEIGHT = 1.0
 
 
 def check_mask_source(model: SinGANModel, masks: MaskSource | None = None) -> MaskSource:
@@ -190,7 +201,8 @@ def fit_mask_net(
         if step % REPORT_EVERY == 0 or step == steps:
             yield MaskNetProgress(step, steps, loss.item())
     if spec.instances:  # kept with the net: it decodes as it was fit, whatever later versions choose
-        net.register_buffer("peak_height", torch.tensor(PEAK_HEIGHT, device=model.device))
+        for name, value in (("peak_height", SAMPLE_PEAK_HEIGHT), ("smoothing", SAMPLE_SMOOTHING)):
+            net.register_buffer(name, torch.tensor(value, device=model.device))
     return net.eval()
 
 
@@ -228,11 +240,23 @@ def redraw_labels(net: nn.Module, batch: torch.Tensor, spec: LabelSpec) -> np.nd
         ``(N, H, W)`` label images, as :func:`~napari_singan.core.labels.decode_labels` gives them.
     """
     image = batch[:, : spec.first_channel]
+    logits = net(image)  # (N, K, H, W)
     height = getattr(net, "peak_height", None)
-    logits = torch.cat([image, net(image)], dim=1)
-    if height is None:  # an earlier version's net, fit to the exact boundaries: decoded as it was then
-        return decode_labels(logits, spec, exact=True)
-    return decode_labels(logits, spec, peak_height=height.item())
+    if not spec.instances or height is None:  # (instances: an earlier version's net, fit to the boundaries)
+        return decode_labels(torch.cat([image, logits], dim=1), spec, exact=True)
+    foreground = (logits[:, :2].argmax(dim=1) == 1).cpu().numpy()  # (N, H, W)
+    depth = (torch.sigmoid(logits[:, 2].float()) * EDGE_DISTANCE_CAP).cpu().numpy()  # (N, H, W) px
+    smoothing = getattr(net, "smoothing", None)  # None: a net of the 2026-12-07 version, decoded as then
+    objects = [
+        split_objects(
+            part,
+            d if smoothing is None else gaussian_filter(d, smoothing.item()),
+            height.item(),
+            tops=smoothing is None,
+        )
+        for part, d in zip(foreground, depth)
+    ]
+    return instance_ids(np.stack(objects), spec)
 
 
 def check_mask_net(net: nn.Module, model: SinGANModel) -> None:
@@ -299,8 +323,9 @@ def load_mask_net(path: str | os.PathLike, device: torch.device | str = "cpu") -
         # the first convolution and the 1x1 one after the (conv, ReLU) pairs
         first, last = state["0.weight"], state[f"{2 * len(DILATIONS)}.weight"]
         net = mask_net(first.shape[1], last.shape[0], torch.Generator())
-        if "peak_height" in state:  # a net for instances
-            net.register_buffer("peak_height", torch.zeros(()))
+        for name in ("peak_height", "smoothing"):  # a net for instances (smoothing: since 2026-12-08)
+            if name in state:
+                net.register_buffer(name, torch.zeros(()))
         net.load_state_dict(state)
     except Exception:  # a missing, damaged or foreign file raises many types
         raise SinGANError(

@@ -480,8 +480,9 @@ def _train_scale(
             _check_finite(losses, scale, it)
             yield Progress(scale, model.num_scales, it, iters, *losses)
         if it == iters or (cfg_t.preview_every and it % cfg_t.preview_every == 0):
-            labels = decode_labels(gen_fake, model.labels)[0] if model.labels else None
-            yield Preview(scale, it, denormalize(gen_fake.detach(), model.spec)[0], labels)
+            first = gen_fake[:1].detach()  # (1, C + K, H, W): the sample the preview shows
+            labels = decode_labels(first, model.labels)[0] if model.labels else None
+            yield Preview(scale, it, denormalize(first, model.spec)[0], labels)
 
     del run  # frees a captured graph's memory pool
     chain.zero_grad(set_to_none=True)
