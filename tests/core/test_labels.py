@@ -200,6 +200,13 @@ def test_peaks_of_one_height_with_a_shallow_pass_between_them_seed_one_object():
     depth = np.tile([1, 2, 3, 4, 3.8, 4, 3, 2, 1], (3, 1)).astype(float)  # twin peaks, a 0.2 px pass
     assert split_objects(depth > 0, depth, 0.5).max() == 1
     assert split_objects(depth > 0, depth, 0.5, tops=True).max() == 2  # h_maxima's tops: one each
+    exact = np.tile([1, 2, 3, 4, 3.5, 4, 3, 2, 1], (3, 1)).astype(np.float32)  # a pass exactly 0.5 px down
+    assert split_objects(exact > 0, exact, 0.5).max() == 2  # in float32 as a net's depth is
+    exact[1, 4] = np.nan  # a depth that is not finite counts as 0 (it crashed the reconstruction)
+    assert split_objects(exact > 0, exact, 0.5).max() == 2
+    corners = np.zeros((4, 4), bool)
+    corners[:2, :2] = corners[2:, 2:] = True  # two parts meeting at a corner, one flat plateau of depth
+    assert np.array_equal(np.unique(split_objects(corners, np.ones((4, 4)), 0.5)[corners]), [1, 2])
     spec = LabelSpec("uint16", (0, 1), True, 0)
     blob = np.zeros((40, 60), np.uint16)  # two discs of radius 10 overlapping into one object
     for x in (20, 34):

@@ -308,25 +308,31 @@ def split_objects(
 ) -> np.ndarray:
     """Objects 1..n of a ``(H, W)`` foreground, split along the valleys of ``distance`` (px).
 
-    Each peak of ``distance`` over the foreground that rises ``peak_height`` (> 0) px or more above the
-    pass to any higher one seeds an object: a plateau of its h-maxima transform (the reconstruction of
-    ``distance - peak_height`` under ``distance``), so peaks of one height joined by a shallower pass seed
-    one object. The watershed of ``-distance`` grows the seeds over the foreground; a part of the
-    foreground without such a peak is one object of its own. With ``tops``, the seeds are the tops that
-    ``skimage.morphology.h_maxima`` marks instead, each peak of a height its own (how the mask nets of
-    napari-singan's 2026-12-07 version decode, kept so their datasets regenerate).
+    Every peak of ``distance`` over the foreground is lowered by ``peak_height`` (> 0) px; peaks that
+    then meet, over a pass less than that below them, seed one object together (a plateau of the
+    h-maxima transform: the reconstruction of ``distance - peak_height`` under ``distance``), so only a
+    valley ``peak_height`` deep parts two objects. The watershed of ``-distance`` grows the seeds over the
+    foreground; a part of the foreground without a seed is one object of its own. Depths that are not
+    finite count as 0. With ``tops``, the seeds are the tops that ``skimage.morphology.h_maxima`` marks
+    instead, each peak of a height its own (how the mask nets of napari-singan's 2026-12-07 version
+    decode, kept so their datasets regenerate).
     """
     if not peak_height > 0:
         raise ValueError(f"peak_height must be above 0 px, got {peak_height}")
-    depth = np.where(foreground, distance, 0.0)
+    depth = np.nan_to_num(np.where(foreground, distance, 0.0), nan=0.0, posinf=0.0)
     parts = connected_components(foreground, connectivity=1)  # (H, W) the foreground's connected parts
     if tops:
         seeds = connected_components(h_maxima(depth, peak_height).astype(bool) & foreground, connectivity=1)
     else:
-        # (H, W) every peak lowered by peak_height (less a hair, so that a peak rising exactly that far above
-        # its pass stays above it)
-        lowered = reconstruction(depth - peak_height * (1 - 1e-9), depth)
-        seeds = connected_components(local_maxima(lowered, connectivity=2) & foreground, connectivity=2)
+        # every peak lowered by peak_height, less a hair (in float64: in float32 it would round away), so
+        # that a peak exactly that far above its pass stays above it
+        high = depth.astype(np.float64)
+        lowered = reconstruction(high - peak_height * (1 - 1e-9), high)
+        peaks = local_maxima(lowered, connectivity=2) & foreground
+        plateaus = connected_components(peaks, connectivity=2)
+        # a plateau over two parts that meet only at a corner seeds each part apart
+        pairs = np.unique(plateaus * (parts.max() + 1) + parts, return_inverse=True)[1].reshape(parts.shape)
+        seeds = np.where(peaks, pairs, 0)
     lone = foreground & ~np.isin(parts, parts[seeds > 0])  # parts without a peak of their own
     seeds[lone] = parts[lone] + seeds.max()
     return relabel_sequential(watershed(-depth, seeds, mask=foreground))[0]
