@@ -15,8 +15,9 @@ Encodings (chosen by what a segmentation dataset needs):
   objects have new shapes and a new count, so ids cannot be carried over.
   An encoded label image gives its objects back by cutting its foreground along
   the boundaries (exactly, for objects with pixels off their boundary: 3 px
-  across or more; thinner ones are all boundary and are lost). A generated sample's boundary channel is noisy, and cutting
-  along it broke objects into fragments (docs/augmentation.md#instance-masks):
+  across or more; thinner ones are all boundary and are lost). A generated
+  sample's boundary channel is noisy, and cutting along it broke objects into
+  fragments (docs/augmentation.md#instance-masks):
   its objects grow instead from the peaks of their smoothed depth inside the
   foreground minus the boundaries (:func:`sample_depth`, :func:`split_objects`),
   so a stray boundary pixel no longer cuts an object, and touching objects still
