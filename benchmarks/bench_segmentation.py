@@ -21,7 +21,10 @@ brown-stained epithelium, a label decided by the tissue around each nucleus
 mark); ``single-nuclei``, every nucleus an object of its own, touching ones
 split by their shape, for models trained in instance mode (the pairs' objects
 are then also scored against those the annotator finds in their images,
-:func:`napari_singan.core.labels.object_f1`; the segmenters still learn the foreground).
+:func:`napari_singan.core.labels.object_f1`). The segmenters of an instance task
+learn each object's interior besides the foreground (:func:`targets`), and
+their objects on the rest of the micrograph are scored by object F1 too: what
+instance pairs are for.
 
 A preset's ``masks=redrawn`` gives the pairs the masks the product redraws
 (``augment --masks redrawn``: a net fit to the model's training pair draws them
@@ -67,6 +70,8 @@ SinGAN model, the pairs and the nets together. Several ``--presets``
         --presets fast fast-redrawn=fast,masks=redrawn --seeds 0 1
     python benchmarks/bench_segmentation.py --task single-nuclei --crop-at 224 32 --fits 0 \
         --presets fast fast-redrawn=fast,masks=redrawn --seeds 0 1
+    python benchmarks/bench_segmentation.py --task single-nuclei --crop-at 224 32 \
+        --presets fast fast-redrawn=fast,masks=redrawn fast-annotated=fast,masks=annotator --seeds 0 1
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ import numpy as np
 import torch
 from bench_quality import add_relabel_arguments, config_of, gpnn_of, included_runs, split_variant
 from patch_nn import gpnn_samples
+from scipy.ndimage import binary_dilation
 from skimage.filters import threshold_otsu
 from skimage.measure import label as connected
 from skimage.segmentation import find_boundaries
@@ -145,14 +151,18 @@ def epithelial_nuclei(
 
 
 def single_nuclei(rgb: np.ndarray, threshold: float | None = None) -> np.ndarray:
-    """:func:`reference_masks` as objects 1..n, touching nuclei split apart: the watershed of the distance
-    to the background from its maxima at least :data:`PEAK_SPACING` px apart (where an object is split is
-    decided by its shape)."""
+    """:func:`reference_masks` as objects 1..n, touching nuclei split apart by their shape
+    (:func:`split_by_shape`)."""
+    return split_by_shape(reference_masks(rgb, threshold).astype(bool))
+
+
+def split_by_shape(mask: np.ndarray) -> np.ndarray:
+    """The objects (int32 ids) of a nuclei ``mask``, touching nuclei split by their shape: the watershed of
+    the distance to the background from its maxima at least :data:`PEAK_SPACING` px apart."""
     from scipy.ndimage import distance_transform_edt
     from skimage.feature import peak_local_max
     from skimage.segmentation import watershed
 
-    mask = reference_masks(rgb, threshold).astype(bool)
     distance = distance_transform_edt(mask)
     peaks = peak_local_max(distance, min_distance=PEAK_SPACING, labels=connected(mask), exclude_border=False)
     markers = np.zeros(mask.shape, np.int32)
@@ -187,24 +197,39 @@ def annotator(task: str, rgb: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 SEGMENTERS = {"small": (16, (1, 2, 4)), "wide": (32, (1, 2, 4, 8))}
 
 
-def segmenter(kind: str = "small") -> nn.Module:
-    """A fully convolutional net of :data:`SEGMENTERS`: RGB in [0, 1] -> nuclei logit."""
+def segmenter(kind: str = "small", outputs: int = 1) -> nn.Module:
+    """A fully convolutional net of :data:`SEGMENTERS`: RGB in [0, 1] -> ``outputs`` logits (those of
+    :func:`targets`)."""
     width, dilations = SEGMENTERS[kind]
     layers: list[nn.Module] = []
     channels = 3
     for dilation in dilations:
         layers += [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation), nn.ReLU()]
         channels = width
-    layers.append(nn.Conv2d(channels, 1, 1))
+    layers.append(nn.Conv2d(channels, outputs, 1))
     return nn.Sequential(*layers)
 
 
+def targets(labels: np.ndarray, instances: bool) -> np.ndarray:
+    """What a segmenter learns from ``labels`` (H x W): the foreground (H x W x 1 uint8), and for
+    ``instances`` also each object's interior, its pixels 2 px or more inside its edge (H x W x 2):
+    touching objects are 4 px apart, and :func:`objects_of` grows objects back from their interiors (the
+    usual boundary-aware segmenter's rule, unlike the product's depth,
+    :func:`napari_singan.core.labels.decode_labels`; a 1 px band found fewer objects from the crop)."""
+    foreground = labels > 0
+    if not instances:
+        return foreground[..., None].astype(np.uint8)
+    edges = binary_dilation(find_boundaries(labels, connectivity=1, mode="inner"))
+    return np.stack([foreground, foreground & ~edges], axis=-1).astype(np.uint8)
+
+
 def patches(images: list[np.ndarray], masks: list[np.ndarray], count: int, size: int, rng) -> tuple:
-    """``count`` random ``size`` px patches with random flips / 90-degree turns, as tensors."""
+    """``count`` random ``size`` px patches of images and their :func:`targets` (H x W x C), with random
+    flips / 90-degree turns, as tensors."""
     xs, ys = [], []
     for _ in range(count):
         k = rng.integers(len(images))
-        h, w = masks[k].shape
+        h, w = masks[k].shape[:2]
         y, x = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
         img, msk = images[k][y : y + size, x : x + size], masks[k][y : y + size, x : x + size]
         turns, flip = rng.integers(4), rng.integers(2)
@@ -212,17 +237,18 @@ def patches(images: list[np.ndarray], masks: list[np.ndarray], count: int, size:
         if flip:
             img, msk = img[:, ::-1], msk[:, ::-1]
         xs.append(np.ascontiguousarray(img.transpose(2, 0, 1)))
-        ys.append(np.ascontiguousarray(msk[None]))
+        ys.append(np.ascontiguousarray(msk.transpose(2, 0, 1)))
     return torch.from_numpy(np.stack(xs)).float() / 255.0, torch.from_numpy(np.stack(ys)).float()
 
 
 def fit(
     sources: list[tuple[list[np.ndarray], list[np.ndarray]]], steps: int, seed: int, kind: str = "small"
 ) -> nn.Module:
-    """Train a ``kind`` segmenter on patches drawn evenly from each (images, masks) source."""
+    """Train a ``kind`` segmenter on patches drawn evenly from each (images, targets) source (one logit
+    per channel of the targets)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = segmenter(kind)
+    net = segmenter(kind, sources[0][1][0].shape[-1])
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     loss_fn = nn.BCEWithLogitsLoss()
     per_source = 16 // len(sources)
@@ -248,8 +274,13 @@ def scores(
     those off the nuclei's edges (not on either side of a boundary of ``truth``, a band 2 px wide): where a
     net's errors are one-pixel shifts of the edges, this is near 1. Where the task leaves nuclei
     ``unlabelled`` (those of the stroma in ``epithelial-nuclei``), also the fraction of their held-out
-    pixels the net marks: the errors of a net blind to the context."""
-    pred, true = predict(net, rgb), truth.astype(bool)
+    pixels the net marks: the errors of a net blind to the context. An instance segmenter's (two outputs,
+    ``truth`` the objects' ids) objects are also scored against those of ``truth`` held out
+    (:func:`napari_singan.core.labels.object_f1`; objects cut by the crop's edge count by their held-out
+    part in both), and so are the objects the annotator's rule finds in its foreground
+    (:func:`split_by_shape`)."""
+    out = logits(net, rgb)
+    pred, true = out[0] > 0, truth.astype(bool)
     inside, outside = held_out & tissue, held_out & ~tissue
     off_edge = held_out & ~find_boundaries(true, connectivity=1, mode="thick")
     measures = {
@@ -262,14 +293,37 @@ def scores(
         measures["unlabelled_marked"] = float(pred[held_out & unlabelled].mean())
     else:
         measures["dice_stroma"] = dice(pred[outside], true[outside])
+    if len(out) == 2:
+
+        def held(ids: np.ndarray) -> np.ndarray:
+            return np.where(held_out, ids, 0)
+
+        measures["objects_f1"] = object_f1(held(objects_of(out)), held(truth))
+        # the same foreground split by the annotator's own rule: what the net's interiors add or lose
+        measures["objects_f1_shape"] = object_f1(held(split_by_shape(pred)), held(truth))
     return measures
+
+
+def logits(net: nn.Module, rgb: np.ndarray) -> np.ndarray:
+    """The net's logits (C x H x W) of an RGB uint8 image."""
+    with torch.no_grad():
+        return net(torch.from_numpy(rgb.transpose(2, 0, 1).copy()).float()[None] / 255.0)[0].numpy()
 
 
 def predict(net: nn.Module, rgb: np.ndarray) -> np.ndarray:
     """The net's nuclei mask (bool, H x W) of an RGB uint8 image."""
-    with torch.no_grad():
-        logits = net(torch.from_numpy(rgb.transpose(2, 0, 1).copy()).float()[None] / 255.0)[0, 0]
-    return (logits > 0).numpy()
+    return logits(net, rgb)[0] > 0
+
+
+def objects_of(out: np.ndarray) -> np.ndarray:
+    """The objects (int32 ids, H x W) an instance segmenter's logits ``out`` (2 x H x W, :func:`targets`)
+    mark: its interiors' connected parts grown over its foreground by a watershed of the interior's
+    logit (foreground pixels no interior reaches stay background)."""
+    from skimage.segmentation import watershed
+
+    foreground = out[0] > 0
+    seeds = connected(foreground & (out[1] > 0), connectivity=1)
+    return watershed(-out[1], seeds, mask=foreground).astype(np.int32)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -292,15 +346,18 @@ def annotated_micrograph(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarr
 def run(seed: int, args: argparse.Namespace) -> list[dict]:
     """Train the crop net, then per preset a SinGAN model, its pairs and the nets on them; one row each."""
     rgb, truth, window, annotate = annotated_micrograph(args)
+    # the nuclei the task leaves unlabelled (epithelial-nuclei: those of the stroma)
     unlabelled = reference_masks(rgb).astype(bool) & ~truth.astype(bool)
+    if args.task == "single-nuclei":  # (the few pixels of a nucleus its watershed leaves out are no such)
+        unlabelled[:] = False
     crop, crop_labels = rgb[window], truth[window]
     instances = TASKS[args.task] == "instances"
-    crop_mask = (crop_labels > 0).astype(np.uint8)  # what the segmenters learn: the foreground
-    truth = truth > 0
+    # what the segmenters learn: the foreground (and for instances the objects' interiors)
+    crop_targets = targets(crop_labels, instances)
     held_out = np.ones(truth.shape, bool)
     held_out[window] = False
     tissue = epithelium(rgb)
-    real = ([crop], [crop_mask])
+    real = ([crop], [crop_targets])
     rows = []
 
     def record(preset: str, name: str, sources: list, **facts) -> list[nn.Module]:
@@ -314,7 +371,7 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
             facts,
             dice_fits=[f["dice"] for f in fits],
             segmenter=args.segmenter,
-            foreground_crop=float(crop_mask.mean()),
+            foreground_crop=float(crop_targets[..., 0].mean()),
             crop_at=list(args.crop_at),
             crop_px=args.crop,
             task=args.task,
@@ -325,7 +382,7 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
 
     # the crop's agreement: the annotator run on the crop alone, against the crop's part of the reference
     crop_annotated = annotate(crop)
-    crop_facts = {"agreement": dice(crop_annotated > 0, crop_mask)}
+    crop_facts = {"agreement": dice(crop_annotated > 0, crop_labels > 0)}
     if instances:
         crop_facts["object_f1"] = object_f1(crop_annotated, crop_labels)
     crop_nets = record("-", "crop", [real], **crop_facts)
@@ -337,11 +394,9 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
             masks = annotated.astype(masks.dtype)
         elif facts.get("masks") == "segmenter":  # ... with those of the crop's first net (--fits 0: one)
             net = crop_nets[0] if crop_nets else fit([real], args.steps, seed, args.segmenter)
-            # (an instance task's pseudo-labels: the connected parts of the net's mask)
-            pseudo = [predict(net, image) for image in images]
-            masks = np.stack([connected(p, connectivity=1) if instances else p for p in pseudo]).astype(
-                masks.dtype
-            )
+            # (an instance task's pseudo-labels: the objects the instance segmenter finds)
+            pseudo = [logits(net, image) for image in images]
+            masks = np.stack([objects_of(p) if instances else p[0] > 0 for p in pseudo]).astype(masks.dtype)
         if instances:  # how well the pairs' objects agree with those the annotator finds in their images
             facts["object_f1"] = statistics.fmean(map(object_f1, masks, annotated))
         facts.update(
@@ -351,7 +406,7 @@ def run(seed: int, args: argparse.Namespace) -> list[dict]:
             diversity=diversity(images, crop),
             patch_swd=float(patch_swd(images, crop, seed=seed).mean()),
         )
-        synthetic = (list(images), list((masks > 0).astype(np.uint8)))
+        synthetic = (list(images), [targets(m, instances) for m in masks])
         if not args.fits:
             record(label, "pairs", [], **facts)
             continue
@@ -486,10 +541,11 @@ def table(rows: list[dict]) -> list[str]:
     lack some columns: their cells stay empty."""
     lines = [
         "| preset | training data | Dice on the rest of the micrograph | spread between nets | IoU "
-        "| Dice in the epithelium | Dice in the stroma | unlabelled nuclei marked | Dice off the edges | pairs "
+        "| Dice in the epithelium | Dice in the stroma | unlabelled nuclei marked | Dice off the edges "
+        "| objects found on the rest (F1) | its foreground split by shape (F1) | pairs "
         "| collage of the pairs | image/label agreement | objects agreeing (F1) | diversity "
         "| patch-SWD of the images |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups = dict.fromkeys((r["preset"], r["training data"]) for r in rows)
     for preset, name in groups:
@@ -500,7 +556,7 @@ def table(rows: list[dict]) -> list[str]:
         lines.append(
             f"| {preset} | {name} | {cell('dice')} | {f'{statistics.fmean(nets):.3f}' if nets else ''} "
             f"| {cell('iou')} | {cell('dice_epithelium')} | {cell('dice_stroma')} | {cell('unlabelled_marked')} "
-            f"| {cell('dice_off_edge')} "
+            f"| {cell('dice_off_edge')} | {cell('objects_f1')} | {cell('objects_f1_shape')} "
             f"| {'/'.join(map(str, sorted(pairs)))} | {cell('collage', 2)} "
             f"| {cell('agreement')} | {cell('object_f1')} | {cell('diversity', 2)} | {cell('patch_swd')} |"
         )
