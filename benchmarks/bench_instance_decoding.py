@@ -50,7 +50,6 @@ from scipy.ndimage import gaussian_filter
 from napari_singan.core import drain
 from napari_singan.core.images import denormalize
 from napari_singan.core.labels import (
-    EDGE_DISTANCE_CAP,
     SAMPLE_PEAK_HEIGHT,
     SAMPLE_SMOOTHING,
     LabelSpec,
@@ -60,7 +59,7 @@ from napari_singan.core.labels import (
     sample_depth,
     split_objects,
 )
-from napari_singan.core.masknet import fit_mask_net, redraw_labels
+from napari_singan.core.masknet import fit_mask_net, foreground_and_depth, redraw_labels
 from napari_singan.core.sampling import (
     random_noise,
     runnable_shapes,
@@ -114,8 +113,7 @@ def net_splits(net: torch.nn.Module, spec: LabelSpec) -> dict:
         def decode(batch: torch.Tensor) -> np.ndarray:
             with torch.no_grad():
                 logits = net(batch[:, : spec.first_channel])  # (N, 3, H, W)
-            foreground = (logits[:, :2].argmax(dim=1) == 1).numpy()
-            depth = (torch.sigmoid(logits[:, 2]) * EDGE_DISTANCE_CAP).numpy()  # (N, H, W) px
+            foreground, depth = foreground_and_depth(logits)
             return np.stack(
                 [
                     split_objects(f, gaussian_filter(d, smoothing), height, tops=tops)

@@ -17,14 +17,19 @@ from napari_singan.core.errors import ConfigError
 from napari_singan.core.events import MaskNetProgress
 from napari_singan.core.files import builtin_image
 from napari_singan.core.labels import (
-    EDGE_DISTANCE_CAP,
     SAMPLE_PEAK_HEIGHT,
     SAMPLE_SMOOTHING,
     decode_labels,
     object_f1,
     split_objects,
 )
-from napari_singan.core.masknet import fit_mask_net, load_mask_net, redraw_labels, save_mask_net
+from napari_singan.core.masknet import (
+    fit_mask_net,
+    foreground_and_depth,
+    load_mask_net,
+    redraw_labels,
+    save_mask_net,
+)
 from napari_singan.core.pyramid import resize
 
 from ..conftest import make_texture
@@ -126,9 +131,8 @@ def test_an_instance_net_loads_bit_exact_and_an_earlier_versions_net_decodes_as_
     torch.save(state, tmp_path / "unsmoothed.pt")
     unsmoothed = load_mask_net(tmp_path / "unsmoothed.pt")
     assert not hasattr(unsmoothed, "smoothing")
-    foreground = (logits[0, :2].argmax(dim=0) == 1).numpy()
-    depth = (torch.sigmoid(logits[0, 2]) * EDGE_DISTANCE_CAP).numpy()
-    expected = split_objects(foreground, depth, 1.0, tops=True)
+    foreground, depth = foreground_and_depth(logits)
+    expected = split_objects(foreground[0], depth[0], 1.0, tops=True)
     assert np.array_equal(redraw_labels(unsmoothed, model.image, model.labels)[0], expected)
     # a net kept in a dataset by an earlier version still has no peak height: its third channel is the
     # boundary

@@ -244,8 +244,7 @@ def redraw_labels(net: nn.Module, batch: torch.Tensor, spec: LabelSpec) -> np.nd
     height = getattr(net, "peak_height", None)
     if not spec.instances or height is None:  # (instances: an earlier version's net, fit to the boundaries)
         return decode_labels(torch.cat([image, logits], dim=1), spec, exact=True)
-    foreground = (logits[:, :2].argmax(dim=1) == 1).cpu().numpy()  # (N, H, W)
-    depth = (torch.sigmoid(logits[:, 2].float()) * EDGE_DISTANCE_CAP).cpu().numpy()  # (N, H, W) px
+    foreground, depth = foreground_and_depth(logits)
     smoothing = getattr(net, "smoothing", None)  # None: a net of the 2026-12-07 version, decoded as then
     objects = [
         split_objects(
@@ -257,6 +256,15 @@ def redraw_labels(net: nn.Module, batch: torch.Tensor, spec: LabelSpec) -> np.nd
         for part, d in zip(foreground, depth)
     ]
     return instance_ids(np.stack(objects), spec)
+
+
+def foreground_and_depth(logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """An instance net's ``(N, 3, H, W)`` logits -> its foreground (``(N, H, W)`` bool) and the depth it
+    draws inside objects (``(N, H, W)`` float32 px, up to
+    :data:`~napari_singan.core.labels.EDGE_DISTANCE_CAP`), before they are smoothed and split."""
+    foreground = (logits[:, :2].argmax(dim=1) == 1).cpu().numpy()
+    depth = (torch.sigmoid(logits[:, 2].float()) * EDGE_DISTANCE_CAP).cpu().numpy()
+    return foreground, depth
 
 
 def check_mask_net(net: nn.Module, model: SinGANModel) -> None:
